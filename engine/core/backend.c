@@ -1,0 +1,87 @@
+/* backend.c: device dispatch. The CPU table is linked in; the CUDA table lives in librft_cuda.so,
+ * looked for beside librft itself (or at $RFT_CUDA_LIB) and loaded on first use. Asking for a
+ * device that cannot be had is an error that says why; nothing ever falls back to the CPU. */
+#define _GNU_SOURCE
+#include "backend.h"
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const rft_backend cpu_backend = {
+    .abi = RFT_ABI_VERSION,
+    .name = "cpu",
+    .alloc = rft_cpu_alloc,
+    .free = rft_cpu_free,
+    .copy = rft_cpu_copy,
+    .fill = rft_cpu_fill,
+    .u8_to_f32 = rft_cpu_u8_to_f32,
+    .stats = rft_cpu_stats,
+    .rand_uniform = rft_cpu_rand_uniform,
+    .rand_normal = rft_cpu_rand_normal,
+    .rand_bernoulli = rft_cpu_rand_bernoulli,
+};
+
+static const rft_backend *cuda_backend;
+static char cuda_error[768];          /* why CUDA is unusable, once it has been tried */
+
+static void cuda_library_path(char *path, size_t n)
+{
+    const char *env = getenv("RFT_CUDA_LIB");
+    if (env && *env) { snprintf(path, n, "%s", env); return; }
+    Dl_info info;
+    if (dladdr((void *)rft_backend_get, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash) { snprintf(path, n, "%.*s/librft_cuda.so", (int)(slash - info.dli_fname), info.dli_fname); return; }
+    }
+    snprintf(path, n, "librft_cuda.so");
+}
+
+static int load_cuda(void)
+{
+    if (cuda_backend) return RFT_OK;
+    if (cuda_error[0]) return rft_fail(RFT_EDEVICE, "%s", cuda_error);
+    char path[512];
+    cuda_library_path(path, sizeof path);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(cuda_error, sizeof cuda_error,
+                 "cuda: the CUDA backend cannot be loaded (%s); build rft where nvcc is found, or use "
+                 "device 'cpu'", dlerror());
+        return rft_fail(RFT_EDEVICE, "%s", cuda_error);
+    }
+    rft_cuda_backend_fn get = (rft_cuda_backend_fn)dlsym(h, "rft_cuda_backend");
+    const rft_backend *b = get ? get() : NULL;
+    if (!b) {
+        snprintf(cuda_error, sizeof cuda_error, "cuda: %s: %s", path,
+                 get ? rft_last_error() : "no symbol rft_cuda_backend");
+    } else if (b->abi != RFT_ABI_VERSION) {
+        snprintf(cuda_error, sizeof cuda_error, "cuda: %s has ABI %d, librft has %d: rebuild both", path,
+                 b->abi, RFT_ABI_VERSION);
+    } else {
+        cuda_backend = b;
+        return RFT_OK;
+    }
+    dlclose(h);
+    return rft_fail(RFT_EDEVICE, "%s", cuda_error);
+}
+
+int rft_backend_get(int device, const rft_backend **out)
+{
+    switch (device) {
+    case RFT_CPU: *out = &cpu_backend; return RFT_OK;
+    case RFT_CUDA: RFT_TRY(load_cuda()); *out = cuda_backend; return RFT_OK;
+    default: return rft_fail(RFT_EARG, "device: unknown device %d (expected cpu or cuda)", device);
+    }
+}
+
+const rft_backend *rft_backend_of(const rft_tensor *t)
+{
+    return t->device == RFT_CUDA ? cuda_backend : &cpu_backend;
+}
+
+int rft_device_check(int device)
+{
+    const rft_backend *b;
+    return rft_backend_get(device, &b);
+}

@@ -1,0 +1,101 @@
+/* rft.h: the one public interface of librft, the rft engine.
+ *
+ * Read by two parsers: the C compiler and LuaJIT's ffi.cdef (lua/rft/ffi.lua drops the lines that
+ * start with '#' and feeds the rest to ffi.cdef). Hence: preprocessor lines stand alone, no macros
+ * inside declarations, integer constants are enums, structs go by pointer.
+ *
+ * Conventions: every fallible call returns an int status (RFT_OK = 0); rft_last_error() then holds a
+ * sentence naming the argument, shape or file at fault. Functions that create tensors return a new
+ * reference in *out, their first argument; the caller releases it. Shapes are int64_t, outermost first (N,C,H,W). Arguments
+ * go config, read-only tensors, then written tensors. "[out]" marks a tensor the call writes (and
+ * resizes when it owns its memory), "[optional]" one that may be NULL.
+ *
+ * Not here: anything about a particular backend (engine/backend.h is internal), or any vendor type.
+ */
+#ifndef RFT_H
+#define RFT_H
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct rft_tensor rft_tensor;                 /* opaque, reference counted */
+
+enum { RFT_ABI_VERSION = 1 };
+enum { RFT_OK = 0, RFT_EARG = 1, RFT_ESHAPE = 2, RFT_EDTYPE = 3, RFT_EDEVICE = 4, RFT_ENOMEM = 5,
+       RFT_EIO = 6, RFT_EFORMAT = 7, RFT_ECUDA = 8 };
+enum { RFT_F32 = 0, RFT_U8 = 1, RFT_I32 = 2 };        /* dtypes */
+enum { RFT_CPU = 0, RFT_CUDA = 1 };                   /* devices */
+enum { RFT_MAX_DIMS = 4 };
+
+/* ---- library ---------------------------------------------------------------------------- */
+const char *rft_version(void);                        /* "major.minor.patch" */
+int  rft_abi_version(void);                           /* RFT_ABI_VERSION of the built library */
+const char *rft_last_error(void);                     /* this thread's last failure message */
+const char *rft_dtype_name(int dtype);                /* "f32", "u8", "i32", or "?" */
+const char *rft_device_name(int device);              /* "cpu", "cuda", or "?" */
+int  rft_device_check(int device);                    /* RFT_OK if usable; else why not */
+void rft_set_num_threads(int n);                      /* CPU threads for bulk work; n <= 0: all */
+int  rft_num_threads(void);
+
+/* ---- tensors ---------------------------------------------------------------------------- */
+/* Every tensor is dense and row-major; a view shares its parent's memory. New tensors are zeroed. */
+int  rft_tensor_new(rft_tensor **out, int dtype, int device, int ndim, const int64_t *shape);
+void rft_tensor_retain(rft_tensor *t);
+void rft_tensor_release(rft_tensor *t);               /* NULL is fine */
+int  rft_tensor_dtype(const rft_tensor *t);
+int  rft_tensor_device(const rft_tensor *t);
+int  rft_tensor_ndim(const rft_tensor *t);
+int64_t rft_tensor_dim(const rft_tensor *t, int i);  /* size of dimension i; 0 when out of range */
+int64_t rft_tensor_numel(const rft_tensor *t);
+int  rft_tensor_is_view(const rft_tensor *t);         /* 1 when it does not own its whole memory */
+void *rft_tensor_data(rft_tensor *t);                 /* host address of element 0; NULL off the CPU */
+/* Give t a new shape of the same dtype; reallocates only when it owns its memory and it is too
+   small. A view can only take a shape of the same element count. Contents are unspecified. */
+int  rft_tensor_resize(rft_tensor *t, int ndim, const int64_t *shape);
+/* A new tensor sharing t's memory with another shape of the same element count. */
+int  rft_tensor_reshape(rft_tensor **out, const rft_tensor *t, int ndim, const int64_t *shape);
+/* Rows [i, j) along the first dimension, sharing t's memory. */
+int  rft_tensor_view(rft_tensor **out, const rft_tensor *t, int64_t i, int64_t j);
+int  rft_tensor_clone(rft_tensor **out, const rft_tensor *t, int device);   /* deep copy */
+int  rft_tensor_fill(rft_tensor *t /* [out] */, double value);
+/* dst and src: same dtype and element count, any devices. */
+int  rft_tensor_copy(rft_tensor *dst /* [out] */, const rft_tensor *src);
+int  rft_tensor_copy_from_host(rft_tensor *t /* [out] */, const void *src, int64_t nbytes);
+int  rft_tensor_copy_to_host(const rft_tensor *t, void *dst, int64_t nbytes);
+/* Concatenate n tensors along the first dimension into out (resized). */
+int  rft_tensor_cat(int n, const rft_tensor *const *parts, rft_tensor *out /* [out] */);
+/* y = x * scale, u8 to f32 (scale 1/255 maps images to [0,1]). */
+int  rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y /* [out] */);
+/* out[0] = min, out[1] = max, out[2] = mean over all elements (double accumulation). */
+int  rft_tensor_stats(const rft_tensor *t, double *out);
+
+/* ---- random numbers ---------------------------------------------------------------------- */
+/* Philox-4x32-10 keyed by seed. Element i of t takes the value of counter position offset + i
+   in stream `stream`: it depends only on (seed, stream, offset + i), never on threads or on how
+   the work is split. */
+int  rft_rand_uniform(rft_tensor *t /* [out] f32 */, uint64_t seed, uint64_t stream, uint64_t offset,
+                      float lo, float hi);
+int  rft_rand_normal(rft_tensor *t /* [out] f32 */, uint64_t seed, uint64_t stream, uint64_t offset,
+                     float mean, float std);
+int  rft_rand_bernoulli(rft_tensor *t /* [out] f32 or u8 or i32: 0/1 */, uint64_t seed, uint64_t stream,
+                        uint64_t offset, float p);
+/* The raw generator: out = Philox-4x32-10(counter[4], key[2]), for checking against known answers.
+   rft_rand_* use counter = (position lo, position hi, stream lo, stream hi), key = (seed lo, seed hi). */
+void rft_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out /* [4] */);
+/* A uniformly random permutation of 0..n-1 (Fisher-Yates on Philox draws). */
+int  rft_rand_permutation(rft_tensor *t /* [out] i32 [n] */, uint64_t seed, uint64_t stream);
+
+/* ---- data and images --------------------------------------------------------------------- */
+/* One CIFAR-10 binary batch file (records of 1 label byte + 3072 bytes CHW): images u8 [N,3,32,32],
+   labels i32 [N]. Checks the file's size and every label. */
+int  rft_cifar10_read(rft_tensor **images /* [out] new */, rft_tensor **labels /* [out] new */,
+                      const char *path);
+/* PNG files hold u8 images [C,H,W], C = 1 (grey), 3 (RGB) or 4 (RGBA). Writing is atomic. */
+int  rft_png_write(const char *path, const rft_tensor *img);
+int  rft_png_read(rft_tensor **img /* [out] new */, const char *path);
+/* Tile a batch [N,C,H,W] (f32 in [0,1], clipped, or u8; C = 1 or 3) into one u8 image [C,H',W']:
+   `cols` images a row, `margin` pixels of grey level `background` (0..255) between and around them,
+   every pixel repeated scale x scale times. */
+int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, int cols, int margin,
+                    int scale, int background);
+
+#endif

@@ -1,0 +1,98 @@
+-- rft.ffi: loads librft through the LuaJIT FFI, with the declarations read from engine/include/rft.h
+-- (declared once, in C), and gives the helpers every other module uses to call it: `check` turns a
+-- non-zero status into a Lua error carrying the engine's message, `new_tensor` wraps a fresh
+-- reference so that the garbage collector releases it.
+local ffi = require 'ffi'
+
+local M = {}
+
+local function dirname(p) return (p:gsub('/[^/]*$', '')) end
+local function exists(p) local f = io.open(p, 'rb'); if f then f:close() end; return f ~= nil end
+
+-- lua/rft/ffi.lua -> lua/
+local here = debug.getinfo(1, 'S').source:sub(2)
+if not here:find('/') then here = './' .. here end
+M.lua_dir = dirname(dirname(here))
+local root = M.lua_dir .. '/..'                -- the source tree, or <prefix>/share/rft in an install
+
+local function first_existing(candidates)
+  for i = 1, table.maxn(candidates) do       -- entries may be nil (an unset variable)
+    local p = candidates[i]
+    if p and exists(p) then return p end
+  end
+end
+
+local header = first_existing {
+  os.getenv('RFT_HEADER'),
+  root .. '/engine/include/rft.h',
+  root .. '/../../include/rft.h',
+}
+if not header then
+  error('rft: cannot find rft.h (looked beside ' .. M.lua_dir .. '); set RFT_HEADER to its path', 0)
+end
+do
+  local lines = {}
+  for line in io.lines(header) do
+    if not line:match('^%s*#') then lines[#lines + 1] = line end
+  end
+  ffi.cdef(table.concat(lines, '\n'))
+end
+
+-- rftlua links librft, so its symbols are already in the process; plain luajit loads the library.
+local C
+if pcall(function() return ffi.C.rft_abi_version end) then
+  C = ffi.C
+else
+  local candidates = {
+    os.getenv('RFT_LIB'),
+    root .. '/build/librft.so',
+    root .. '/../../lib/librft.so',
+    root .. '/../../lib/x86_64-linux-gnu/librft.so',
+  }
+  local path = first_existing(candidates)
+  local ok, lib = pcall(ffi.load, path or 'rft')
+  if not ok then
+    local looked = {}
+    for i = 1, table.maxn(candidates) do looked[#looked + 1] = candidates[i] end
+    error('rft: cannot load librft (' .. tostring(lib) .. '); looked at ' .. table.concat(looked, ', ')
+      .. ' and the system paths: build it with cmake (see README) or set RFT_LIB', 0)
+  end
+  C = lib
+end
+M.C = C
+
+local LUA_ABI = 1
+local abi = C.rft_abi_version()
+if abi ~= LUA_ABI or C.RFT_ABI_VERSION ~= LUA_ABI then
+  error(string.format('rft: librft has ABI version %d, this Lua front end expects %d: rebuild librft or '
+    .. 'update lua/', abi, LUA_ABI), 0)
+end
+
+-- One status checker; level 3 points at the caller of the function that called check.
+function M.check(rc, level)
+  if rc ~= 0 then error(ffi.string(C.rft_last_error()), level or 3) end
+end
+
+local box = ffi.new('rft_tensor*[1]')
+local box2 = ffi.new('rft_tensor*[1]')
+
+-- Wraps the reference a C call left in the box. Out of memory: collect garbage and try once more.
+local function owned(p) return ffi.gc(p, C.rft_tensor_release) end
+
+function M.call_new(level, f, ...)
+  local rc = f(box, ...)
+  if rc == C.RFT_ENOMEM then collectgarbage(); collectgarbage(); rc = f(box, ...) end
+  M.check(rc, (level or 3) + 1)
+  return owned(box[0])
+end
+
+-- For C calls that return two new tensors (f(box, box2, ...)).
+function M.call_new2(level, f, ...)
+  M.check(f(box, box2, ...), (level or 3) + 1)
+  return owned(box[0]), owned(box2[0])
+end
+
+M.dtypes = { f32 = C.RFT_F32, u8 = C.RFT_U8, i32 = C.RFT_I32 }
+M.devices = { cpu = C.RFT_CPU, cuda = C.RFT_CUDA }
+
+return M

@@ -1,0 +1,32 @@
+-- rft.image: PNG files and image grids, drawn by the engine (engine/io/png.c). Writes are atomic.
+local F = require 'rft.ffi'
+local C, check = F.C, F.check
+
+local M = {}
+
+--- Write a u8 image [C,H,W] (C = 1, 3 or 4) as PNG.
+function M.write_png(img, path)
+  check(C.rft_png_write(path, img), 2)
+end
+
+--- Read a PNG as a u8 image [C,H,W].
+function M.read_png(path)
+  return F.call_new(2, C.rft_png_read, path)
+end
+
+--- The grid of a batch [N,C,H,W] (f32 in [0,1], or u8) as a u8 image [C,H',W'].
+--- opts: cols (default 10), margin (1), scale (1), background (grey level 0..255, default 255).
+function M.grid(t, opts)
+  opts = opts or {}
+  return F.call_new(2, C.rft_image_grid, t, opts.cols or 10, opts.margin or 1, opts.scale or 1,
+                    opts.background or 255)
+end
+
+--- rft.image.save_grid(t, 'out.png', {cols=10, scale=2, margin=1}): grid, then PNG.
+function M.save_grid(t, path, opts)
+  local g = M.grid(t, opts)
+  check(C.rft_png_write(path, g), 2)
+  return g
+end
+
+return M

@@ -1,0 +1,28 @@
+-- rft.util: small file helpers shared by recipes and reports: folders, atomic text writes, JSON.
+local M = {}
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- mkdir -p; errors name the folder.
+function M.mkdir_p(dir)
+  local ok = os.execute('mkdir -p ' .. shell_quote(dir))
+  if ok ~= 0 and ok ~= true then error('cannot create folder ' .. dir, 2) end
+  return dir
+end
+
+--- Write text to path atomically: a temporary file beside it, then rename.
+function M.write_atomic(path, text)
+  local tmp = path .. '.tmp'
+  local f, err = io.open(tmp, 'wb')
+  if not f then error('cannot write ' .. tostring(err), 2) end
+  local ok, werr = f:write(text)
+  f:close()
+  if not ok then os.remove(tmp); error('cannot write ' .. tmp .. ': ' .. tostring(werr), 2) end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then os.remove(tmp); error('cannot rename ' .. tmp .. ' to ' .. path .. ': ' .. tostring(rerr), 2) end
+end
+
+--- The folder part of a path ('.' for a bare name).
+function M.dirname(path) return path:match('^(.*)/[^/]*$') or '.' end
+
+return M
