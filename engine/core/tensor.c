@@ -37,6 +37,10 @@ int rft_num_threads(void) { return omp_get_max_threads(); }
 
 /* ---- storage ------------------------------------------------------------------------------ */
 
+static int64_t in_use[2];             /* bytes per device; tensors are made from one thread (Lua's) */
+
+int64_t rft_memory_in_use(int device) { return device == RFT_CPU || device == RFT_CUDA ? in_use[device] : 0; }
+
 static int storage_new(rft_storage **out, int device, size_t nbytes)
 {
     const rft_backend *b;
@@ -49,6 +53,7 @@ static int storage_new(rft_storage **out, int device, size_t nbytes)
         return rft_fail(RFT_ENOMEM, "tensor: out of %s memory allocating %zu bytes", b->name, nbytes);
     }
     s->refcount = 1; s->device = device; s->data = data; s->nbytes = nbytes;
+    in_use[device] += (int64_t)nbytes;
     *out = s;
     return RFT_OK;
 }
@@ -58,6 +63,7 @@ static void storage_release(rft_storage *s)
     if (s && --s->refcount == 0) {
         const rft_backend *b;
         if (rft_backend_get(s->device, &b) == RFT_OK) b->free(s->data);
+        in_use[s->device] -= (int64_t)s->nbytes;
         free(s);
     }
 }

@@ -41,6 +41,7 @@ int  rft_num_threads(void);
 int  rft_tensor_new(rft_tensor **out, int dtype, int device, int ndim, const int64_t *shape);
 void rft_tensor_retain(rft_tensor *t);
 void rft_tensor_release(rft_tensor *t);               /* NULL is fine */
+int64_t rft_memory_in_use(int device);             /* bytes held by live tensors on a device */
 int  rft_tensor_dtype(const rft_tensor *t);
 int  rft_tensor_device(const rft_tensor *t);
 int  rft_tensor_ndim(const rft_tensor *t);

@@ -76,10 +76,24 @@ end
 local box = ffi.new('rft_tensor*[1]')
 local box2 = ffi.new('rft_tensor*[1]')
 
+-- Lua's collector sees a tensor as a few bytes of cdata, never the memory it holds (torch7 had the
+-- same problem). So every new tensor checks the engine's byte count, and a full collection runs
+-- whenever it has doubled since the last one (and passed 256 MiB).
+local collect_at = 256 * 2 ^ 20
+local function pressure()
+  local bytes = tonumber(C.rft_memory_in_use(C.RFT_CPU) + C.rft_memory_in_use(C.RFT_CUDA))
+  if bytes > collect_at then
+    collectgarbage()
+    local left = tonumber(C.rft_memory_in_use(C.RFT_CPU) + C.rft_memory_in_use(C.RFT_CUDA))
+    collect_at = math.max(256 * 2 ^ 20, 2 * left)
+  end
+end
+
 -- Wraps the reference a C call left in the box. Out of memory: collect garbage and try once more.
 local function owned(p) return ffi.gc(p, C.rft_tensor_release) end
 
 function M.call_new(level, f, ...)
+  pressure()
   local rc = f(box, ...)
   if rc == C.RFT_ENOMEM then collectgarbage(); collectgarbage(); rc = f(box, ...) end
   M.check(rc, (level or 3) + 1)
@@ -88,6 +102,7 @@ end
 
 -- For C calls that return two new tensors (f(box, box2, ...)).
 function M.call_new2(level, f, ...)
+  pressure()
   M.check(f(box, box2, ...), (level or 3) + 1)
   return owned(box[0]), owned(box2[0])
 end
