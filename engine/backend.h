@@ -24,6 +24,16 @@ typedef struct rft_backend {
     int (*rand_uniform)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
     int (*rand_normal)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
     int (*rand_bernoulli)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);
+    /* nn: convolution and linear layers (engine/nn/conv2d.c, linear.c) */
+
+    /* nn: element-wise, pooling, normalisation, dropout (engine/nn/) */
+
+    /* losses and metrics (engine/loss/) */
+
+    /* optimizers (engine/optim/) */
+
+    /* data path (engine/data/) */
+
 } rft_backend;
 
 /* The table for a device, loading it on first use; fails with the reason it is not usable. */
@@ -44,5 +54,16 @@ int rft_cpu_stats(const rft_tensor *t, double *out);
 int rft_cpu_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
 int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
 int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);
+
+/* nn: convolution and linear layers */
+
+/* nn: element-wise, pooling, normalisation, dropout */
+
+/* losses and metrics */
+
+/* optimizers */
+
+/* data path */
+
 
 #endif

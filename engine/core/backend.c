@@ -20,6 +20,16 @@ static const rft_backend cpu_backend = {
     .rand_uniform = rft_cpu_rand_uniform,
     .rand_normal = rft_cpu_rand_normal,
     .rand_bernoulli = rft_cpu_rand_bernoulli,
+    /* nn: convolution and linear layers */
+
+    /* nn: element-wise, pooling, normalisation, dropout */
+
+    /* losses and metrics */
+
+    /* optimizers */
+
+    /* data path */
+
 };
 
 static const rft_backend *cuda_backend;

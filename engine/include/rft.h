@@ -99,4 +99,14 @@ int  rft_png_read(rft_tensor **img /* [out] new */, const char *path);
 int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, int cols, int margin,
                     int scale, int background);
 
+/* ---- nn: convolution and linear layers ------------------------------------------------------ */
+
+/* ---- nn: element-wise, pooling, normalisation, dropout --------------------------------------- */
+
+/* ---- losses and metrics ----------------------------------------------------------------------- */
+
+/* ---- optimizers ------------------------------------------------------------------------------- */
+
+/* ---- data path -------------------------------------------------------------------------------- */
+
 #endif
