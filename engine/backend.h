@@ -30,6 +30,9 @@ typedef struct rft_backend {
 
     /* losses and metrics (engine/loss/) */
 
+    /* robust-training losses (engine/loss/fma.c, stability.c) */
+    int (*fma_loss)(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);
+    int (*stability_loss)(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
     /* optimizers (engine/optim/) */
 
     /* data path (engine/data/) */
@@ -60,6 +63,10 @@ int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64
 /* nn: element-wise, pooling, normalisation, dropout */
 
 /* losses and metrics */
+
+/* robust-training losses */
+int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);
+int rft_cpu_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
 
 /* optimizers */
 

@@ -26,6 +26,9 @@ static const rft_backend cpu_backend = {
 
     /* losses and metrics */
 
+    /* robust-training losses */
+    .fma_loss = rft_cpu_fma_loss,
+    .stability_loss = rft_cpu_stability_loss,
     /* optimizers */
 
     /* data path */

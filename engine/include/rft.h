@@ -105,6 +105,21 @@ int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, i
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
 
+/* ---- robust-training losses (engine/loss/fma.c, stability.c) ---------------------------------- */
+/* Feature-map augmentation, paper eq. 6, for one tapped layer of a two-view batch f = [x ; x~]
+   (2B,...), clean rows first: loss += scale * 1/B sum_i 1/kappa ||(f(x_i) - f(x~_i)) / (m_i + eps)||^2,
+   kappa = values per image, m_i = mean of f(x_i). The caller's scale carries gamma * w_l / |L|.
+   grad (like f) [out] = d loss / d f; m_i is a constant unless exact_normalizer. */
+typedef struct { float eps; int exact_normalizer; } rft_fma_args;
+int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss /* [accumulates] */,
+                 rft_tensor *grad /* [out] */);
+/* Stability training (Zheng et al. 2016) on logits (2B,K) of [x ; x~]: loss = alpha * 1/B sum_i
+   -sum_j P(j|x_i) log P(j|x~_i) (kl: minus P's entropy, i.e. KL(P(x) || P(x~))); grad (2B,K) [out];
+   clean_const: no gradient to the clean rows. */
+typedef struct { float alpha; int kl; int clean_const; } rft_stability_args;
+int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss /* [out] */,
+                       rft_tensor *grad /* [out] */);
+
 /* ---- optimizers ------------------------------------------------------------------------------- */
 
 /* ---- data path -------------------------------------------------------------------------------- */
