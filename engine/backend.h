@@ -33,6 +33,8 @@ typedef struct rft_backend {
     /* robust-training losses (engine/loss/fma.c, stability.c) */
     int (*fma_loss)(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);
     int (*stability_loss)(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
+    int (*invariance_loss)(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
+                           double *loss, double *value, rft_tensor *grad);
     /* optimizers (engine/optim/) */
 
     /* data path (engine/data/) */
@@ -67,6 +69,8 @@ int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64
 /* robust-training losses */
 int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);
 int rft_cpu_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
+int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
+                            double *loss, double *value, rft_tensor *grad);
 
 /* optimizers */
 

@@ -29,6 +29,7 @@ static const rft_backend cpu_backend = {
     /* robust-training losses */
     .fma_loss = rft_cpu_fma_loss,
     .stability_loss = rft_cpu_stability_loss,
+    .invariance_loss = rft_cpu_invariance_loss,
     /* optimizers */
 
     /* data path */

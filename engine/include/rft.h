@@ -120,6 +120,17 @@ typedef struct { float alpha; int kl; int clean_const; } rft_stability_args;
 int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss /* [out] */,
                        rft_tensor *grad /* [out] */);
 
+/* Data-augmentation invariance, second paper eq. 3, for one tapped layer of a batch of K seed
+   images x M augmented copies: f (B,...), groups i32 [B] the seed of each row, d(a,b) = mean of
+   (a-b)^2 over the layer's D values, pairs i<j:
+     L_inv = [mean over seeds of mean_{i<j same seed} d] / [mean_{i<j} d over all pairs, or over
+             same-class pairs when classes (i32 [B]) is given (the authors' released code)]
+   computed from the Gram matrix F F^T (one GEMM), never from B x B x D differences.
+   loss += weight * L_inv; *value = L_inv; grad (like f) [out] = weight * dL_inv/df. */
+int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups,
+                        const rft_tensor *classes /* [optional] */, double *loss /* [accumulates] */,
+                        double *value /* [out] */, rft_tensor *grad /* [out] */);
+
 /* ---- optimizers ------------------------------------------------------------------------------- */
 
 /* ---- data path -------------------------------------------------------------------------------- */
