@@ -20,6 +20,9 @@ typedef struct rft_backend {
     int (*fill)(rft_tensor *t, double value);
     int (*u8_to_f32)(const rft_tensor *x, float scale, rft_tensor *y);
     int (*stats)(const rft_tensor *t, double *out);
+    int (*axpy)(float alpha, const rft_tensor *x, rft_tensor *y);                 /* engine/core/tensor_ops.c */
+    int (*scale)(rft_tensor *y, float alpha);
+    int (*gather)(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out); /* checks idx's values */
     /* random numbers (engine/core/rand.c gives the formulas) */
     int (*rand_uniform)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
     int (*rand_normal)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
@@ -51,6 +54,9 @@ int rft_cpu_copy(void *dst, int dst_device, const void *src, int src_device, siz
 int rft_cpu_fill(rft_tensor *t, double value);
 int rft_cpu_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y);
 int rft_cpu_stats(const rft_tensor *t, double *out);
+int rft_cpu_axpy(float alpha, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_scale(rft_tensor *y, float alpha);
+int rft_cpu_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out);
 int rft_cpu_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
 int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
 int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);

@@ -68,6 +68,13 @@ int  rft_tensor_cat(int n, const rft_tensor *const *parts, rft_tensor *out /* [o
 int  rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y /* [out] */);
 /* out[0] = min, out[1] = max, out[2] = mean over all elements (double accumulation). */
 int  rft_tensor_stats(const rft_tensor *t, double *out);
+/* y += alpha * x over all elements (f32, same element count, any shapes). */
+int  rft_tensor_axpy(float alpha, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* y *= alpha (f32). */
+int  rft_tensor_scale(rft_tensor *y /* [out] */, float alpha);
+/* out[i] = src[idx[i]], whole rows along the first dimension: src any dtype [R,...], idx i32 [B] with
+   0 <= idx[i] < R (else an error naming i), out the dtype of src, resized to [B,...]. */
+int  rft_tensor_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out /* [out] */);
 
 /* ---- random numbers ---------------------------------------------------------------------- */
 /* Philox-4x32-10 keyed by seed. Element i of t takes the value of counter position offset + i
