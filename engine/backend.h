@@ -30,8 +30,34 @@ typedef struct rft_backend {
     /* nn: convolution and linear layers (engine/nn/conv2d.c, linear.c) */
 
     /* nn: element-wise, pooling, normalisation, dropout (engine/nn/) */
+    int (*relu_forward)(const rft_tensor *x, rft_tensor *y);
+    int (*relu_backward)(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx);
+    int (*maxpool2d_forward)(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax);
+    int (*maxpool2d_backward)(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
+                              rft_tensor *dx);
+    int (*global_avgpool_forward)(const rft_tensor *x, rft_tensor *y);
+    int (*global_avgpool_backward)(const rft_tensor *dy, rft_tensor *dx);
+    int (*dropout_forward)(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
+                           rft_tensor *y, rft_tensor *mask);
+    int (*dropout_backward)(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx);
+    /* weight, bias NULL: 1 and 0; the backward's dx, dweight, dbias may be NULL (not wanted) */
+    int (*batchnorm2d_forward_train)(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                     const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
+                                     rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd);
+    int (*batchnorm2d_forward_eval)(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                    const rft_tensor *bias, const rft_tensor *running_mean,
+                                    const rft_tensor *running_var, rft_tensor *y);
+    int (*batchnorm2d_backward)(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
+                                rft_tensor *dweight, rft_tensor *dbias);
+    int (*batchnorm2d_backward_eval)(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
+                                     const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
+                                     rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
 
-    /* losses and metrics (engine/loss/) */
+    /* losses and metrics (engine/loss/); they check the labels' values */
+    int (*cross_entropy)(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
+                         float scale, double *loss, rft_tensor *dlogits);
+    int (*topk_correct)(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
 
     /* optimizers (engine/optim/) */
 
@@ -64,6 +90,28 @@ int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64
 /* nn: convolution and linear layers */
 
 /* nn: element-wise, pooling, normalisation, dropout */
+int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y);
+int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx);
+int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax);
+int rft_cpu_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
+                               rft_tensor *dx);
+int rft_cpu_global_avgpool_forward(const rft_tensor *x, rft_tensor *y);
+int rft_cpu_global_avgpool_backward(const rft_tensor *dy, rft_tensor *dx);
+int rft_cpu_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
+                            rft_tensor *y, rft_tensor *mask);
+int rft_cpu_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx);
+int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                      const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
+                                      rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd);
+int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                     const rft_tensor *bias, const rft_tensor *running_mean,
+                                     const rft_tensor *running_var, rft_tensor *y);
+int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                 const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
+                                 rft_tensor *dweight, rft_tensor *dbias);
+int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
+                                      const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
+                                      rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
 
 /* losses and metrics */
 

@@ -26,6 +26,18 @@ static const rft_backend cpu_backend = {
     /* nn: convolution and linear layers */
 
     /* nn: element-wise, pooling, normalisation, dropout */
+    .relu_forward = rft_cpu_relu_forward,
+    .relu_backward = rft_cpu_relu_backward,
+    .maxpool2d_forward = rft_cpu_maxpool2d_forward,
+    .maxpool2d_backward = rft_cpu_maxpool2d_backward,
+    .global_avgpool_forward = rft_cpu_global_avgpool_forward,
+    .global_avgpool_backward = rft_cpu_global_avgpool_backward,
+    .dropout_forward = rft_cpu_dropout_forward,
+    .dropout_backward = rft_cpu_dropout_backward,
+    .batchnorm2d_forward_train = rft_cpu_batchnorm2d_forward_train,
+    .batchnorm2d_forward_eval = rft_cpu_batchnorm2d_forward_eval,
+    .batchnorm2d_backward = rft_cpu_batchnorm2d_backward,
+    .batchnorm2d_backward_eval = rft_cpu_batchnorm2d_backward_eval,
 
     /* losses and metrics */
 

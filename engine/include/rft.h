@@ -109,6 +109,62 @@ int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, i
 /* ---- nn: convolution and linear layers ------------------------------------------------------ */
 
 /* ---- nn: element-wise, pooling, normalisation, dropout --------------------------------------- */
+/* Every layer input and output here is f32; x is (N,C,H,W) unless said otherwise. */
+/* y = max(x, 0); y may be x (in place). */
+int  rft_relu_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
+/* dx = dy where y > 0, else 0, from the forward's output y; dx may be dy (in place). */
+int  rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+
+typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_pool2d_args;
+/* y: (N,C,OH,OW), OH = (H + 2 pad_h - kh) / stride_h + 1 (floor), likewise OW; pad <= kernel/2.
+   argmax: i32, y's shape, the index h*W + w in x's plane of each maximum (PyTorch's indices).
+   Padding is never selected; on ties the first maximum in row-major order wins; NaN propagates. */
+int  rft_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y /* [out] */,
+                           rft_tensor *argmax /* [out] i32 */);
+/* dx (x's shape): every dy routed to its argmax; the other positions 0. */
+int  rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const rft_tensor *argmax,
+                            const rft_tensor *dy, rft_tensor *dx /* [out] */);
+/* y (N,C) = the mean of each (H,W) plane. */
+int  rft_global_avgpool_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
+/* dx (x's shape) = dy / (H*W) broadcast over each plane. */
+int  rft_global_avgpool_backward(const rft_tensor *x, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+
+/* Inverted dropout, any shape: mask[k] = Bernoulli(1 - p) from Philox (seed, stream) at position
+   offset + k (the same draws as rft_rand_bernoulli(mask, seed, stream, offset, 1 - p)),
+   y = x * mask / (1 - p); p = 1 drops everything (y = 0). y may be x. */
+int  rft_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
+                         rft_tensor *y /* [out] */, rft_tensor *mask /* [out] u8 */);
+/* dx = dy * mask / (1 - p); dx may be dy. */
+int  rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+
+/* Batch normalisation over (N,H,W) per channel, PyTorch's semantics: y = (x - mean) * invstd * weight
+   + bias, invstd = 1/sqrt(var + eps) with the biased batch variance; the running statistics become
+   (1 - momentum) * old + momentum * batch value, the variance the unbiased one (PyTorch: eps 1e-5,
+   momentum 0.1). weight and bias (C) are optional: without them, 1 and 0. */
+typedef struct { float eps, momentum; } rft_batchnorm_args;
+int  rft_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x,
+                                   const rft_tensor *weight /* [optional] */, const rft_tensor *bias /* [optional] */,
+                                   rft_tensor *running_mean /* [out] updated, (C) */,
+                                   rft_tensor *running_var /* [out] updated, (C) */, rft_tensor *y /* [out] */,
+                                   rft_tensor *save_mean /* [out] (C) */, rft_tensor *save_invstd /* [out] (C) */);
+/* With the running statistics instead of the batch's; nothing is updated. */
+int  rft_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x,
+                                  const rft_tensor *weight /* [optional] */, const rft_tensor *bias /* [optional] */,
+                                  const rft_tensor *running_mean, const rft_tensor *running_var,
+                                  rft_tensor *y /* [out] */);
+/* The training-mode gradient (through the batch statistics saved by forward_train):
+   dx = dL/dx, dweight += scale * dL/dweight, dbias += scale * dL/dbias. */
+int  rft_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                              const rft_tensor *save_mean, const rft_tensor *save_invstd, const rft_tensor *dy,
+                              float scale, rft_tensor *dx /* [out] [optional] */,
+                              rft_tensor *dweight /* [accumulates] [optional] */,
+                              rft_tensor *dbias /* [accumulates] [optional] */);
+/* The gradient with frozen running statistics (fine-tuning with batch norm in eval mode). */
+int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                   const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                   const rft_tensor *dy, float scale, rft_tensor *dx /* [out] [optional] */,
+                                   rft_tensor *dweight /* [accumulates] [optional] */,
+                                   rft_tensor *dbias /* [accumulates] [optional] */);
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
 
