@@ -114,6 +114,9 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
                                       rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
 
 /* losses and metrics */
+int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
+                          float scale, double *loss, rft_tensor *dlogits);
+int rft_cpu_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
 
 /* optimizers */
 

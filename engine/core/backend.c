@@ -40,6 +40,8 @@ static const rft_backend cpu_backend = {
     .batchnorm2d_backward_eval = rft_cpu_batchnorm2d_backward_eval,
 
     /* losses and metrics */
+    .cross_entropy = rft_cpu_cross_entropy,
+    .topk_correct = rft_cpu_topk_correct,
 
     /* optimizers */
 

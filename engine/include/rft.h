@@ -167,6 +167,15 @@ int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight
                                    rft_tensor *dbias /* [accumulates] [optional] */);
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
+/* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of
+   logits f32 (N,K) with labels i32 [row1 - row0] in 0..K-1: *loss = the mean over those rows of
+   logsumexp(z) - z[label]. dlogits (N,K) = scale * dloss/dlogits = scale * (softmax(z) - onehot) / n
+   on those rows, 0 on the others (AT and ST use a part of a two-view batch). */
+int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
+                       float scale, double *loss /* [out] */, rft_tensor *dlogits /* [out] [optional] */);
+/* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer
+   than k logits of the row are strictly greater than the label's (ties count as correct). */
+int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] */);
 
 /* ---- optimizers ------------------------------------------------------------------------------- */
 
