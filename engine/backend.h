@@ -60,6 +60,8 @@ typedef struct rft_backend {
     int (*topk_correct)(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
 
     /* optimizers (engine/optim/) */
+    int (*sgd_step)(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,
+                    rft_tensor *momentum_buf);
 
     /* data path (engine/data/) */
 
@@ -119,6 +121,8 @@ int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, in
 int rft_cpu_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
 
 /* optimizers */
+int rft_cpu_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,
+                     rft_tensor *momentum_buf);
 
 /* data path */
 

@@ -44,6 +44,7 @@ static const rft_backend cpu_backend = {
     .topk_correct = rft_cpu_topk_correct,
 
     /* optimizers */
+    .sgd_step = rft_cpu_sgd_step,
 
     /* data path */
 

@@ -178,6 +178,12 @@ int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64
 int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] */);
 
 /* ---- optimizers ------------------------------------------------------------------------------- */
+/* torch.optim.SGD with dampening 0: g = grad + weight_decay * param; buf = g on the first step, else
+   momentum * buf + g; step = nesterov ? g + momentum * buf : buf (g itself when momentum is 0);
+   param -= lr * step. All f32 with one element count; momentum_buf may be NULL when momentum is 0. */
+typedef struct { float lr, momentum, weight_decay; int nesterov; } rft_sgd_args;
+int  rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param /* [out] */,
+                  rft_tensor *momentum_buf /* [out] [optional] */);
 
 /* ---- data path -------------------------------------------------------------------------------- */
 
