@@ -64,6 +64,7 @@ typedef struct rft_backend {
                     rft_tensor *momentum_buf);
 
     /* data path (engine/data/) */
+    int (*crop_flip)(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y);
 
 } rft_backend;
 
@@ -125,6 +126,7 @@ int rft_cpu_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *gr
                      rft_tensor *momentum_buf);
 
 /* data path */
+int rft_cpu_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y);
 
 
 #endif

@@ -47,6 +47,7 @@ static const rft_backend cpu_backend = {
     .sgd_step = rft_cpu_sgd_step,
 
     /* data path */
+    .crop_flip = rft_cpu_crop_flip,
 
 };
 

@@ -186,5 +186,12 @@ int  rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad,
                   rft_tensor *momentum_buf /* [out] [optional] */);
 
 /* ---- data path -------------------------------------------------------------------------------- */
+/* The standard CIFAR training augmentation fused with the conversion to f32: image i of x (N,C,H,W),
+   u8 (scaled by 1/255) or f32 (copied), is zero-padded by `pad` on every side, cropped back to HxW at a
+   random place and, when flip = 1, mirrored left-right with probability 1/2. The draws come from
+   Philox keyed by (seed, stream = ids[i]), so an image's result depends only on the seed and its
+   dataset index ids[i] (i32 [N], >= 0), never on the batch. y: f32 (N,C,H,W). */
+int  rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids,
+                   rft_tensor *y /* [out] */);
 
 #endif
