@@ -17,22 +17,41 @@ static const rft_backend cpu_backend = {
     .fill = rft_cpu_fill,
     .u8_to_f32 = rft_cpu_u8_to_f32,
     .stats = rft_cpu_stats,
+    .axpy = rft_cpu_axpy,
+    .scale = rft_cpu_scale,
+    .gather = rft_cpu_gather,
     .rand_uniform = rft_cpu_rand_uniform,
     .rand_normal = rft_cpu_rand_normal,
     .rand_bernoulli = rft_cpu_rand_bernoulli,
     /* nn: convolution and linear layers */
 
     /* nn: element-wise, pooling, normalisation, dropout */
+    .relu_forward = rft_cpu_relu_forward,
+    .relu_backward = rft_cpu_relu_backward,
+    .maxpool2d_forward = rft_cpu_maxpool2d_forward,
+    .maxpool2d_backward = rft_cpu_maxpool2d_backward,
+    .global_avgpool_forward = rft_cpu_global_avgpool_forward,
+    .global_avgpool_backward = rft_cpu_global_avgpool_backward,
+    .dropout_forward = rft_cpu_dropout_forward,
+    .dropout_backward = rft_cpu_dropout_backward,
+    .batchnorm2d_forward_train = rft_cpu_batchnorm2d_forward_train,
+    .batchnorm2d_forward_eval = rft_cpu_batchnorm2d_forward_eval,
+    .batchnorm2d_backward = rft_cpu_batchnorm2d_backward,
+    .batchnorm2d_backward_eval = rft_cpu_batchnorm2d_backward_eval,
 
     /* losses and metrics */
+    .cross_entropy = rft_cpu_cross_entropy,
+    .topk_correct = rft_cpu_topk_correct,
 
     /* robust-training losses */
     .fma_loss = rft_cpu_fma_loss,
     .stability_loss = rft_cpu_stability_loss,
     .invariance_loss = rft_cpu_invariance_loss,
     /* optimizers */
+    .sgd_step = rft_cpu_sgd_step,
 
     /* data path */
+    .crop_flip = rft_cpu_crop_flip,
 
 };
 
