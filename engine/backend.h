@@ -58,6 +58,7 @@ typedef struct rft_backend {
     int (*cross_entropy)(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
                          float scale, double *loss, rft_tensor *dlogits);
     int (*topk_correct)(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
+    int (*argmax_rows)(const rft_tensor *logits, rft_tensor *pred);
 
     /* robust-training losses (engine/loss/fma.c, stability.c) */
     int (*fma_loss)(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);
@@ -125,6 +126,7 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
 int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
                           float scale, double *loss, rft_tensor *dlogits);
 int rft_cpu_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
+int rft_cpu_argmax_rows(const rft_tensor *logits, rft_tensor *pred);
 
 /* robust-training losses */
 int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);

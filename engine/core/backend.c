@@ -42,6 +42,7 @@ static const rft_backend cpu_backend = {
     /* losses and metrics */
     .cross_entropy = rft_cpu_cross_entropy,
     .topk_correct = rft_cpu_topk_correct,
+    .argmax_rows = rft_cpu_argmax_rows,
 
     /* robust-training losses */
     .fma_loss = rft_cpu_fma_loss,

@@ -176,6 +176,8 @@ int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64
 /* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer
    than k logits of the row are strictly greater than the label's (ties count as correct). */
 int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] */);
+/* The predicted class of each row of logits (N,K): pred i32 [N] [out], the first maximum on ties. */
+int  rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred /* [out] */);
 
 /* ---- robust-training losses (engine/loss/fma.c, stability.c) ---------------------------------- */
 /* Feature-map augmentation, paper eq. 6, for one tapped layer of a two-view batch f = [x ; x~]

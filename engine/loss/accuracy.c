@@ -1,4 +1,5 @@
-/* accuracy.c: the top-k accuracy count for evaluation (top-1 for CIFAR, top-5 for ImageNet):
+/* accuracy.c: the top-k accuracy count for evaluation (top-1 for CIFAR, top-5 for ImageNet), and
+ * the predicted class of each row (for per-class accuracy):
  *   correct = #{ rows r of logits (N,K) : #{ j : z_r[j] > z_r[label_r] } < k }
  * i.e. the label is among the k largest logits, ties counting in the label's favour (PyTorch's topk
  * breaks ties arbitrarily; this rule does not depend on the order). A NaN logit of the label never
@@ -45,5 +46,33 @@ int rft_cpu_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int
         count += !isnan(t) && above < k;
     }
     *correct = count;
+    return RFT_OK;
+}
+
+int rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred)
+{
+    const char *op = "argmax_rows";
+    RFT_TRY(rft_check_dtype(op, "logits", logits, RFT_F32));
+    if (logits->ndim != 2 || logits->shape[1] < 1)
+        return rft_fail(RFT_ESHAPE, "%s: logits must be (N,K) with K >= 1, got %s", op, rft_shape_str(logits));
+    RFT_TRY(rft_check_dtype(op, "pred", pred, RFT_I32));
+    RFT_TRY(rft_check_same_device(op, "pred", logits, pred));
+    RFT_TRY(rft_tensor_resize(pred, 1, logits->shape));
+    const rft_backend *b = rft_backend_of(logits);
+    if (!b->argmax_rows) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
+    return b->argmax_rows(logits, pred);
+}
+
+int rft_cpu_argmax_rows(const rft_tensor *logits, rft_tensor *pred)
+{
+    const int64_t n = logits->shape[0], K = logits->shape[1];
+    const float *z = rft_f32(logits);
+    int32_t *p = rft_i32(pred);
+    for (int64_t i = 0; i < n; i++) {
+        const float *zr = z + i * K;
+        int32_t best = 0;
+        for (int64_t j = 1; j < K; j++) if (zr[j] > zr[best]) best = (int32_t)j;
+        p[i] = best;
+    }
     return RFT_OK;
 }

@@ -95,3 +95,14 @@ describe('topk_correct', function()
       'topk_correct: k = 5, expected 1 <= k <= 4')
   end)
 end)
+
+describe('argmax_rows', function()
+  it('gives the predicted class of each row, the first maximum on ties', function()
+    local z = rft.from_table({ 0.1, 0.5, 0.2, 0.9, 3.0, 1.0, 2.0, 0.0, 1.0, 1.0, 0.0, 0.0 }, { 3, 4 })
+    local pred = rft.tensor { shape = { 0 }, dtype = 'i32' }
+    op.call('rft_argmax_rows', z, pred)
+    assert.same({ 3, 0, 0 }, pred:to_table())
+    assert.error_matches(op.calling('rft_argmax_rows', z, rft.tensor { shape = { 3 } }),
+      'argmax_rows: pred must be i32, got f32')
+  end)
+end)
