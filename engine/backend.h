@@ -28,6 +28,16 @@ typedef struct rft_backend {
     int (*rand_normal)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
     int (*rand_bernoulli)(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);
     /* nn: convolution and linear layers (engine/nn/conv2d.c, linear.c) */
+    int (*conv2d_forward)(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w, const rft_tensor *b,
+                          rft_tensor *y);
+    int (*conv2d_backward_input)(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                                 const rft_tensor *dy, rft_tensor *dx);
+    int (*conv2d_backward_params)(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy, float scale,
+                                  rft_tensor *dw, rft_tensor *db);
+    int (*linear_forward)(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y);
+    int (*linear_backward_input)(const rft_tensor *x, const rft_tensor *w, const rft_tensor *dy, rft_tensor *dx);
+    int (*linear_backward_params)(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
+                                  rft_tensor *db);
 
     /* nn: element-wise, pooling, normalisation, dropout (engine/nn/) */
     int (*relu_forward)(const rft_tensor *x, rft_tensor *y);
@@ -97,6 +107,16 @@ int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t 
 int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);
 
 /* nn: convolution and linear layers */
+int rft_cpu_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w, const rft_tensor *b,
+                           rft_tensor *y);
+int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                                  const rft_tensor *dy, rft_tensor *dx);
+int rft_cpu_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy, float scale,
+                                   rft_tensor *dw, rft_tensor *db);
+int rft_cpu_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y);
+int rft_cpu_linear_backward_input(const rft_tensor *x, const rft_tensor *w, const rft_tensor *dy, rft_tensor *dx);
+int rft_cpu_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
+                                   rft_tensor *db);
 
 /* nn: element-wise, pooling, normalisation, dropout */
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y);

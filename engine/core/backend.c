@@ -24,6 +24,12 @@ static const rft_backend cpu_backend = {
     .rand_normal = rft_cpu_rand_normal,
     .rand_bernoulli = rft_cpu_rand_bernoulli,
     /* nn: convolution and linear layers */
+    .conv2d_forward = rft_cpu_conv2d_forward,
+    .conv2d_backward_input = rft_cpu_conv2d_backward_input,
+    .conv2d_backward_params = rft_cpu_conv2d_backward_params,
+    .linear_forward = rft_cpu_linear_forward,
+    .linear_backward_input = rft_cpu_linear_backward_input,
+    .linear_backward_params = rft_cpu_linear_backward_params,
 
     /* nn: element-wise, pooling, normalisation, dropout */
     .relu_forward = rft_cpu_relu_forward,

@@ -107,6 +107,29 @@ int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, i
                     int scale, int background);
 
 /* ---- nn: convolution and linear layers ------------------------------------------------------ */
+/* 2-D convolution (cross-correlation, as PyTorch's conv2d), f32, NCHW. Output size per spatial
+   dimension: (in + 2*pad - k) / stride + 1. backward_params adds scale * the gradient; zeroing is the
+   caller's, a separate call. */
+typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_conv2d_args;
+/* x: (N,Cin,H,W), w: (Cout,Cin,kh,kw), b: (Cout) [optional], y: (N,Cout,Ho,Wo) [out, resized] */
+int  rft_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                        const rft_tensor *b, rft_tensor *y);
+/* dy: (N,Cout,Ho,Wo); dx (shape of x) [out, resized] = dL/dx */
+int  rft_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                               const rft_tensor *dy, rft_tensor *dx);
+/* dw: (Cout,Cin,kh,kw) [accumulates] += scale * dL/dw, db: (Cout) [optional, accumulates] += scale * dL/db
+   (dy summed over N,Ho,Wo) */
+int  rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
+                                float scale, rft_tensor *dw, rft_tensor *db);
+/* Fully connected layer y = x w^T + b. x: (N,in), w: (out,in) (PyTorch layout), b: (out) [optional],
+   y: (N,out) [out, resized] */
+int  rft_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y);
+/* dy: (N,out); dx: (N,in) [out, resized] = dy w */
+int  rft_linear_backward_input(const rft_tensor *x, const rft_tensor *w, const rft_tensor *dy,
+                               rft_tensor *dx);
+/* dw: (out,in) [accumulates] += scale * dy^T x, db: (out) [optional, accumulates] += scale * sum over N of dy */
+int  rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
+                                rft_tensor *db);
 
 /* ---- nn: element-wise, pooling, normalisation, dropout --------------------------------------- */
 /* Every layer input and output here is f32; x is (N,C,H,W) unless said otherwise. */
