@@ -1,5 +1,5 @@
 /* memory.cu: device memory for the CUDA backend: a caching allocator (size-bucketed free lists, as
- * in PyTorch's and cunn's caching allocators, in small) and the shared, growing workspace.
+ * in cutorch's THCCachingAllocator and PyTorch's, in small) and the shared, growing workspace.
  *
  * cudaMalloc and cudaFree synchronise the device and cost tens of microseconds, and a training step
  * makes and drops the same tensors every time; so a freed block goes to the free list of its
