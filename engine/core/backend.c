@@ -91,10 +91,14 @@ static int load_cuda(void)
         return rft_fail(RFT_EDEVICE, "%s", cuda_error);
     }
     rft_cuda_backend_fn get = (rft_cuda_backend_fn)dlsym(h, "rft_cuda_backend");
+    rft_fail(RFT_OK, "%s", "");
     const rft_backend *b = get ? get() : NULL;
-    if (!b) {
+    if (!b && get && rft_last_error()[0]) {
+        /* the backend's own sentence ("cuda: no CUDA device found (...)"), as it is */
+        snprintf(cuda_error, sizeof cuda_error, "%s", rft_last_error());
+    } else if (!b) {
         snprintf(cuda_error, sizeof cuda_error, "cuda: %s: %s", path,
-                 get ? rft_last_error() : "no symbol rft_cuda_backend");
+                 get ? "rft_cuda_backend gave no table and no reason" : "no symbol rft_cuda_backend");
     } else if (b->abi != RFT_ABI_VERSION) {
         snprintf(cuda_error, sizeof cuda_error, "cuda: %s has ABI %d, librft has %d: rebuild both", path,
                  b->abi, RFT_ABI_VERSION);
