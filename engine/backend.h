@@ -11,6 +11,7 @@
 
 typedef struct rft_backend {
     int abi;                   /* RFT_ABI_VERSION the table was built for */
+    size_t size;               /* sizeof(rft_backend) it was built with: a stale library shows here */
     const char *name;
     /* memory */
     void *(*alloc)(size_t nbytes);                                     /* zeroed; NULL if none left */

@@ -142,6 +142,7 @@ static rft_backend table;
 static void fill_table(void)
 {
     table.abi = RFT_ABI_VERSION;
+    table.size = sizeof(rft_backend);
     table.name = "cuda";
     table.alloc = rft_cuda_alloc;
     table.free = rft_cuda_free;

@@ -10,6 +10,7 @@
 
 static const rft_backend cpu_backend = {
     .abi = RFT_ABI_VERSION,
+    .size = sizeof(rft_backend),
     .name = "cpu",
     .alloc = rft_cpu_alloc,
     .free = rft_cpu_free,
@@ -99,14 +100,15 @@ static int load_cuda(void)
     } else if (!b) {
         snprintf(cuda_error, sizeof cuda_error, "cuda: %s: %s", path,
                  get ? "rft_cuda_backend gave no table and no reason" : "no symbol rft_cuda_backend");
-    } else if (b->abi != RFT_ABI_VERSION) {
-        snprintf(cuda_error, sizeof cuda_error, "cuda: %s has ABI %d, librft has %d: rebuild both", path,
-                 b->abi, RFT_ABI_VERSION);
+    } else if (b->abi != RFT_ABI_VERSION || b->size != sizeof(rft_backend)) {
+        snprintf(cuda_error, sizeof cuda_error, "cuda: %s was built for another librft (ABI %d, table of %zu "
+                 "bytes; librft has ABI %d, %zu bytes): rebuild both", path, b->abi, b->size, RFT_ABI_VERSION,
+                 sizeof(rft_backend));
     } else {
         cuda_backend = b;
         return RFT_OK;
     }
-    dlclose(h);
+    /* h stays loaded: its setup code has run, and unloading the CUDA libraries after that is unsafe */
     return rft_fail(RFT_EDEVICE, "%s", cuda_error);
 }
 
