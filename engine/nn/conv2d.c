@@ -291,10 +291,14 @@ static int run(int pass, const rft_conv2d_args *a, const rft_tensor *x, const rf
 /* When H*W < kh*kw (VGG's 2x2 maps under a 3x3 kernel), most taps of every window fall on padding.
    The convolution is then a dense layer from Cin*H*W to Cout*Ho*Wo features whose matrix wd holds
    taps of w (or 0), and one GEMM over it does fewer FLOPs than any convolution algorithm: 4/9 of
-   direct's on 2x2 maps, where it measured 2x faster than oneDNN's direct convolution. */
+   direct's on 2x2 maps, where it measured 2-3x faster than oneDNN's direct convolution backward and
+   1.3x forward. Only while wd, (Cout*Ho*Wo, Cin*H*W), stays within twice the size of w: it lives in
+   the workspace. */
 static bool dense(const rft_tensor *x, const rft_conv2d_args *a)
 {
-    return x->shape[2] * x->shape[3] < (int64_t)a->kh * a->kw;
+    int64_t kk = (int64_t)a->kh * a->kw, hw = x->shape[2] * x->shape[3];
+    conv_shape s = shape_of(a, x, 1);
+    return hw < kk && hw * s.ho * s.wo <= 2 * kk;
 }
 
 /* The tap of the kernel joining output position p = (oy,ox) to input position q = (iy,ix), or -1. */
