@@ -138,6 +138,14 @@ int rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, co
 
 /* ---- CPU: oneDNN ----------------------------------------------------------------------------- */
 
+/* x's shape and, from args, the output's; x already checked. */
+static conv_shape shape_of(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout)
+{
+    return (conv_shape){x->shape[0], x->shape[1], x->shape[2], x->shape[3], cout,
+                        (x->shape[2] + 2 * a->pad_h - a->kh) / a->stride_h + 1,
+                        (x->shape[3] + 2 * a->pad_w - a->kw) / a->stride_w + 1};
+}
+
 enum { FORWARD, BACKWARD_INPUT, BACKWARD_PARAMS };
 
 /* Everything a plan depends on; zero-filled before use so that it compares as bytes. */
@@ -269,9 +277,7 @@ static int run(int pass, const rft_conv2d_args *a, const rft_tensor *x, const rf
     k.pass = pass;
     k.bias = bias;
     k.a = *a;
-    int64_t ho = (x->shape[2] + 2 * a->pad_h - a->kh) / a->stride_h + 1;
-    int64_t wo = (x->shape[3] + 2 * a->pad_w - a->kw) / a->stride_w + 1;
-    k.s = (conv_shape){x->shape[0], x->shape[1], x->shape[2], x->shape[3], w_or_dw->shape[0], ho, wo};
+    k.s = shape_of(a, x, w_or_dw->shape[0]);
     rft_dnnl_plan *slot, *p = rft_dnnl_plan_find(&k, sizeof k, &slot);
     if (!p) {
         RFT_TRY(build_plan(slot, &k, scale));
@@ -280,10 +286,133 @@ static int run(int pass, const rft_conv2d_args *a, const rft_tensor *x, const rf
     return rft_dnnl_plan_run(p, "conv2d", data, scale);
 }
 
+/* ---- CPU: maps smaller than the kernel, as one GEMM --------------------------------------------- */
+
+/* When H*W < kh*kw (VGG's 2x2 maps under a 3x3 kernel), most taps of every window fall on padding.
+   The convolution is then a dense layer from Cin*H*W to Cout*Ho*Wo features whose matrix wd holds
+   taps of w (or 0), and one GEMM over it does fewer FLOPs than any convolution algorithm: 4/9 of
+   direct's on 2x2 maps, where it measured 2-3x faster than oneDNN's direct convolution backward and
+   1.3x forward. Only while wd, (Cout*Ho*Wo, Cin*H*W), stays within twice the size of w: it lives in
+   the workspace. */
+static bool dense(const rft_tensor *x, const rft_conv2d_args *a)
+{
+    int64_t kk = (int64_t)a->kh * a->kw, hw = x->shape[2] * x->shape[3];
+    conv_shape s = shape_of(a, x, 1);
+    return hw < kk && hw * s.ho * s.wo <= 2 * kk;
+}
+
+/* The tap of the kernel joining output position p = (oy,ox) to input position q = (iy,ix), or -1. */
+static int64_t tap(const conv_shape *s, const rft_conv2d_args *a, int64_t p, int64_t q)
+{
+    int64_t ky = q / s->w - p / s->wo * a->stride_h + a->pad_h;
+    int64_t kx = q % s->w - p % s->wo * a->stride_w + a->pad_w;
+    return ky >= 0 && ky < a->kh && kx >= 0 && kx < a->kw ? ky * a->kw + kx : -1;
+}
+
+/* w: (Cout,Cin,kh,kw) -> wd: (Cout*Ho*Wo, Cin*H*W), wd[(o,p),(i,q)] = w[o,i,tap(p,q)] or 0 */
+static void dense_weights(const conv_shape *s, const rft_conv2d_args *a, const float *w, float *wd)
+{
+    int64_t np = s->ho * s->wo, nq = s->h * s->w, kk = (int64_t)a->kh * a->kw, k = s->cin * nq;
+    #pragma omp parallel for
+    for (int64_t o = 0; o < s->cout; o++)
+        for (int64_t p = 0; p < np; p++) {
+            float *row = wd + (o * np + p) * k;
+            for (int64_t q = 0; q < nq; q++) {
+                int64_t t = tap(s, a, p, q);
+                for (int64_t i = 0; i < s->cin; i++) row[i * nq + q] = t < 0 ? 0.0f : w[(o * s->cin + i) * kk + t];
+            }
+        }
+}
+
+/* a: (r,c) -> at: (c,r), in 32x32 tiles */
+static void transpose(const float *a, int64_t r, int64_t c, float *at)
+{
+    #pragma omp parallel for
+    for (int64_t i0 = 0; i0 < r; i0 += 32)
+        for (int64_t j0 = 0; j0 < c; j0 += 32)
+            for (int64_t i = i0; i < i0 + 32 && i < r; i++)
+                for (int64_t j = j0; j < j0 + 32 && j < c; j++) at[j * r + i] = a[i * c + j];
+}
+
+static int sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    return st == dnnl_success ? RFT_OK : rft_dnnl_fail("conv2d", "sgemm", st);
+}
+
+static int dense_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w, const rft_tensor *b,
+                         rft_tensor *y)
+{
+    conv_shape s = shape_of(a, x, w->shape[0]);
+    int64_t np = s.ho * s.wo, m = s.cout * np, k = s.cin * s.h * s.w;
+    float *wd, *Y = rft_f32(y);
+    RFT_TRY(rft_dnnl_workspace("conv2d", (size_t)(m * k + k * s.n + m * s.n) * sizeof(float), (char **)&wd));
+    float *xt = wd + m * k, *yt = xt + k * s.n;
+    dense_weights(&s, a, rft_f32(w), wd);
+    /* yᵀ: (Cout*Ho*Wo, N) = wd xᵀ, with x: (N, Cin*H*W). dnnl_sgemm ran 2-3x slower here on y = x wdᵀ
+       (a transposed B), so the two small activations are transposed instead of the large wd. */
+    transpose(rft_f32(x), s.n, k, xt);
+    RFT_TRY(sgemm('N', 'N', m, s.n, k, wd, k, xt, s.n, 0.0f, yt, s.n));
+    transpose(yt, m, s.n, Y);
+    if (b) {
+        const float *B = rft_f32(b);
+        #pragma omp parallel for
+        for (int64_t r = 0; r < s.n * s.cout; r++)
+            for (int64_t p = 0; p < np; p++) Y[r * np + p] += B[r % s.cout];
+    }
+    return RFT_OK;
+}
+
+static int dense_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                                const rft_tensor *dy, rft_tensor *dx)
+{
+    conv_shape s = shape_of(a, x, w->shape[0]);
+    int64_t m = s.cout * s.ho * s.wo, k = s.cin * s.h * s.w;
+    float *wd;
+    RFT_TRY(rft_dnnl_workspace("conv2d", (size_t)(m * k) * sizeof(float), (char **)&wd));
+    dense_weights(&s, a, rft_f32(w), wd);
+    /* dx: (N, Cin*H*W) = dy: (N, Cout*Ho*Wo) wd */
+    return sgemm('N', 'N', s.n, k, m, rft_f32(dy), m, wd, k, 0.0f, rft_f32(dx), k);
+}
+
+static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy, float scale,
+                                 rft_tensor *dw, rft_tensor *db)
+{
+    conv_shape s = shape_of(a, x, dw->shape[0]);
+    int64_t np = s.ho * s.wo, nq = s.h * s.w, m = s.cout * np, k = s.cin * nq, kk = (int64_t)a->kh * a->kw;
+    float *dwd, *DW = rft_f32(dw);
+    const float *DY = rft_f32(dy);
+    RFT_TRY(rft_dnnl_workspace("conv2d", (size_t)(m * k) * sizeof(float), (char **)&dwd));
+    /* dwd: (Cout*Ho*Wo, Cin*H*W) = dyᵀ x, then folded onto the taps it came from */
+    RFT_TRY(sgemm('T', 'N', m, k, s.n, DY, m, rft_f32(x), k, 0.0f, dwd, k));
+    #pragma omp parallel for
+    for (int64_t o = 0; o < s.cout; o++) {
+        for (int64_t p = 0; p < np; p++) {
+            const float *row = dwd + (o * np + p) * k;
+            for (int64_t q = 0; q < nq; q++) {
+                int64_t t = tap(&s, a, p, q);
+                if (t < 0) continue;
+                for (int64_t i = 0; i < s.cin; i++) DW[(o * s.cin + i) * kk + t] += scale * row[i * nq + q];
+            }
+        }
+        if (db) {
+            double sum = 0;
+            for (int64_t n = 0; n < s.n; n++)
+                for (int64_t p = 0; p < np; p++) sum += DY[(n * s.cout + o) * np + p];
+            rft_f32(db)[o] += scale * (float)sum;
+        }
+    }
+    return RFT_OK;
+}
+
+/* ---- CPU entry points ------------------------------------------------------------------------ */
+
 /* x: (N,Cin,H,W), w: (Cout,Cin,kh,kw), b: (Cout) or NULL -> y: (N,Cout,Ho,Wo) */
 int rft_cpu_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
                            const rft_tensor *b, rft_tensor *y)
 {
+    if (dense(x, a)) return x->shape[0] ? dense_forward(a, x, w, b, y) : RFT_OK;
     void *data[4];
     int n = 0;
     data[n++] = rft_f32(x);
@@ -297,6 +426,7 @@ int rft_cpu_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const 
 int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
                                   const rft_tensor *dy, rft_tensor *dx)
 {
+    if (dense(x, a)) return x->shape[0] ? dense_backward_input(a, x, w, dy, dx) : RFT_OK;
     void *data[3] = {rft_f32(w), rft_f32(dy), rft_f32(dx)};
     return run(BACKWARD_INPUT, a, x, w, false, data, 1.0f);
 }
@@ -306,6 +436,7 @@ int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x,
 int rft_cpu_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
                                    float scale, rft_tensor *dw, rft_tensor *db)
 {
+    if (dense(x, a)) return x->shape[0] ? dense_backward_params(a, x, dy, scale, dw, db) : RFT_OK;
     void *data[4] = {rft_f32(x), rft_f32(dy), rft_f32(dw), db ? rft_f32(db) : NULL};
     return run(BACKWARD_PARAMS, a, x, dw, db != NULL, data, scale);
 }

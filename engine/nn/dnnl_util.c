@@ -46,7 +46,7 @@ int rft_dnnl_attr(const char *op, dnnl_primitive_attr_t *out)
 static void *ws_data;
 static size_t ws_size;
 
-static int workspace(const char *op, size_t nbytes, char **out)
+int rft_dnnl_workspace(const char *op, size_t nbytes, char **out)
 {
     if (nbytes > ws_size) {
         void *p = NULL;
@@ -195,7 +195,7 @@ static int exec_reorder(const char *op, const rft_dnnl_arg *a)
 int rft_dnnl_plan_run(rft_dnnl_plan *p, const char *op, void *const *data, float scale)
 {
     char *ws = NULL;
-    RFT_TRY(workspace(op, p->ws_bytes, &ws));
+    RFT_TRY(rft_dnnl_workspace(op, p->ws_bytes, &ws));
     if (scale != p->scale) {
         for (int i = 0; i < p->nargs; i++)
             if (p->args[i].spec.accumulate) RFT_TRY(make_reorder(&p->args[i], op, scale));

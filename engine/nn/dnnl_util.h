@@ -42,6 +42,9 @@ typedef struct {
     float scale;                 /* of the accumulating reorders */
 } rft_dnnl_plan;
 
+/* The shared workspace, grown to at least nbytes (contents unspecified); valid until the next call. */
+int rft_dnnl_workspace(const char *op, size_t nbytes, char **out);
+
 /* The engine, creating it (and the stream) on first use. */
 int rft_dnnl_engine(const char *op, dnnl_engine_t *out);
 

@@ -40,8 +40,9 @@ local function dot(a, b)
   return s
 end
 
--- The CPU backend runs `wide` with Winograd (3x3, stride 1, 16+ channels) and the others direct.
-local cases = { 'same3x3', 'stride2', 'point1x1', 'valid3x3', 'odd', 'wide' }
+-- The CPU backend runs `wide` with Winograd (3x3, stride 1, 16+ channels), `tiny*` (maps smaller
+-- than the kernel) as one dense GEMM, and the others with direct convolution.
+local cases = { 'same3x3', 'stride2', 'point1x1', 'valid3x3', 'odd', 'wide', 'tiny', 'tiny_odd' }
 
 describe('conv2d', function()
   local F = fx.load('conv2d')
@@ -129,10 +130,11 @@ describe('conv2d', function()
     local eps = 1e-2
     local function randn(shape, seed) return rft.rand.normal(zeros(shape), { seed = seed }) end
 
-    local function check(label, kh, stride, pad, cin, cout)
+    local function check(label, kh, stride, pad, cin, cout, hw)
       it(label, function()
         local a = ffi.new('rft_conv2d_args', { kh, kh, stride, stride, pad, pad })
-        local x, w, b = randn({ 2, cin, 7, 6 }, 1), randn({ cout, cin, kh, kh }, 2), randn({ cout }, 3)
+        hw = hw or { 7, 6 }
+        local x, w, b = randn({ 2, cin, hw[1], hw[2] }, 1), randn({ cout, cin, kh, kh }, 2), randn({ cout }, 3)
         local y = zeros { 1 }
         call(C.rft_conv2d_forward, a, x, w, b, y)
         local r = randn(y:shape(), 4)
@@ -168,6 +170,8 @@ describe('conv2d', function()
     check('3x3, stride 2, padding 1', 3, 2, 1, 3, 4)
     check('1x1, no padding', 1, 1, 0, 3, 4)
     check('3x3, stride 1, 16 channels in and out (Winograd)', 3, 1, 1, 16, 16)
+    check('3x3 on 2x2 maps (one dense GEMM)', 3, 1, 1, 3, 4, { 2, 2 })
+    check('3x3, stride 2 on 1x3 maps (one dense GEMM)', 3, 2, 1, 3, 4, { 1, 3 })
   end)
 
   describe('rejects bad input, saying what is wrong', function()
