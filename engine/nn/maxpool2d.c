@@ -74,6 +74,29 @@ int rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const 
     return b->maxpool2d_backward(a, argmax, dy, dx);
 }
 
+/* The common 2x2 stride-2 unpadded window, branch-light: same results as the general loop (first
+ * maximum wins, NaN wins), several times faster. */
+static void pool2x2(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const float *xs, float *ys,
+                    int32_t *is)
+{
+    #pragma omp parallel for if (planes * h * w > RFT_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = xs + p * h * w;
+        float *yp = ys + p * oh * ow;
+        int32_t *ip = is + p * oh * ow;
+        for (int64_t i = 0; i < oh; i++) {
+            const float *r0 = xp + 2 * i * w, *r1 = r0 + w;
+            for (int64_t j = 0; j < ow; j++) {
+                float v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};
+                int k = 0;
+                for (int t = 1; t < 4; t++) if (v[t] > v[k] || (isnan(v[t]) && !isnan(v[k]))) k = t;
+                yp[i * ow + j] = v[k];
+                ip[i * ow + j] = (int32_t)((2 * i + (k >> 1)) * w + 2 * j + (k & 1));
+            }
+        }
+    }
+}
+
 int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax)
 {
     /* x: (N,C,H,W) -> y, argmax: (N,C,OH,OW) */
@@ -82,6 +105,10 @@ int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft
     const float *xs = rft_f32(x);
     float *ys = rft_f32(y);
     int32_t *is = rft_i32(argmax);
+    if (a->kh == 2 && a->kw == 2 && a->stride_h == 2 && a->stride_w == 2 && a->pad_h == 0 && a->pad_w == 0) {
+        pool2x2(planes, h, w, oh, ow, xs, ys, is);
+        return RFT_OK;
+    }
     #pragma omp parallel for if (planes * oh * ow * a->kh * a->kw > RFT_PAR_MIN)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = xs + p * h * w;
