@@ -118,8 +118,11 @@ end
 
 --- Train a network. o: net, train (dataset), val (dataset, optional), epochs, batch (128),
 --- lr (schedule, see lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0), crop (4),
---- flip (true), out (folder for train.csv and checkpoint.safetensors), resume (true),
---- step (function(net, x, y, ctx) -> loss, correct; default ce_step), on_epoch(epoch, row).
+--- flip (true), out (folder for train.csv and checkpoint.safetensors), resume (true), columns (extra
+--- CSV columns that on_epoch fills),
+--- step (function(net, x, y, ctx) -> loss, correct; default ce_step; ctx holds epoch, batch and the
+--- batch's dataset ids), mode (function(net) putting the net in its training mode; default
+--- net:train()), on_epoch(epoch, row) (may add columns to row before it is logged).
 --- Returns the rows of the per-epoch log and the seconds this call spent.
 function M.fit(o)
   local net, d = o.net, o.train
@@ -152,10 +155,11 @@ function M.fit(o)
   local batches_per_epoch = math.ceil(d.n / bs)
   local t_run = now()
   for epoch = start, epochs do
-    net:train()
+    if o.mode then o.mode(net) else net:train() end
     local t0, seen, loss_sum, right = now(), 0, 0, 0
-    for x, y, _, b in data.batches(d, { batch = bs, shuffle = true, seed = o.seed or 0, epoch = epoch,
-                                         crop = o.crop or 4, flip = o.flip ~= false }) do
+    for x, y, ids, b in data.batches(d, { batch = bs, shuffle = true, seed = o.seed or 0, epoch = epoch,
+                                           crop = o.crop or 4, flip = o.flip ~= false }) do
+      ctx.epoch, ctx.batch, ctx.ids = epoch, b, ids
       opt.lr = M.lr_at(o.lr, epoch - 1 + (b - 1) / batches_per_epoch)
       net:zero_grad()
       local loss, correct = step(net, x, y, ctx)
@@ -176,13 +180,15 @@ function M.fit(o)
     local row = { epoch = epoch, lr = opt.lr, train_loss = loss_sum / seen, train_accuracy = 100 * right / seen,
                   images_per_s = seen / secs, seconds = secs }
     if o.val then row.val_accuracy = M.evaluate(net, o.val) end
+    if o.on_epoch then o.on_epoch(epoch, row) end
     progress(string.format('epoch %d/%d  %.0f img/s  loss %.4f  train %.2f%%%s  %s', epoch, epochs,
       row.images_per_s, row.train_loss, row.train_accuracy,
       row.val_accuracy and string.format('  val %.2f%%', row.val_accuracy) or '', hms(secs)), true)
     rows[#rows + 1] = row
-    if o.on_epoch then o.on_epoch(epoch, row) end
     if o.out then
-      M.write_csv(csv, rows, { 'epoch', 'lr', 'train_loss', 'train_accuracy', 'val_accuracy', 'images_per_s', 'seconds' })
+      local cols = { 'epoch', 'lr', 'train_loss', 'train_accuracy', 'val_accuracy', 'images_per_s', 'seconds' }
+      for _, c in ipairs(o.columns or {}) do cols[#cols + 1] = c end
+      M.write_csv(csv, rows, cols)
       local tensors = net:state_dict()
       for k, v in pairs(opt:state()) do tensors[k] = v end
       st.save(ckpt, tensors, { epoch = epoch, rows = rows, model = net.name or '' })

@@ -1,0 +1,58 @@
+-- rft.report: results on disk. JSON written atomically; PNG figures drawn by gnuplot beside the CSV
+-- they come from (when gnuplot is missing the CSV still stands and one line says how to get the
+-- figure).
+local cjson = require 'cjson'
+local util = require 'rft.util'
+
+local M = {}
+
+--- Write a Lua table as JSON, atomically.
+function M.write_json(path, t)
+  util.write_atomic(path, cjson.encode(t) .. '\n')
+end
+
+local function have_gnuplot()
+  if M.gnuplot == nil then M.gnuplot = os.execute('command -v gnuplot >/dev/null 2>&1') == 0 end
+  return M.gnuplot
+end
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
+
+--- Run a gnuplot script that writes `png`; returns true, or false after a one-line note.
+function M.gnuplot_script(png, script)
+  if not have_gnuplot() then
+    print('note: gnuplot not found, so ' .. png .. ' was not drawn (apt-get install gnuplot-nox); the CSV beside it has the numbers')
+    return false
+  end
+  local tmp = png .. '.gp'
+  util.write_atomic(tmp, 'set terminal pngcairo size 900,560 font ",10"\nset output ' .. quote(png .. '.tmp') .. '\n'
+    .. script .. '\nunset output\n')
+  local ok = os.execute('gnuplot ' .. tmp .. ' 2>/dev/null') == 0
+  os.remove(tmp)
+  if ok then os.rename(png .. '.tmp', png) else os.remove(png .. '.tmp'); print('note: gnuplot failed to draw ' .. png) end
+  return ok
+end
+
+--- Line plot of CSV columns against column o.x: o.ys (names), o.title, o.ylabel.
+function M.plot_csv(csv, png, o)
+  local f = io.open(csv)
+  if not f then return false end
+  local header = f:read('*l'); f:close()
+  local index = {}
+  local i = 0
+  for name in (header .. ','):gmatch('([^,]*),') do i = i + 1; index[name] = i end
+  local plots = {}
+  for _, y in ipairs(o.ys) do
+    if index[y] then
+      plots[#plots + 1] = string.format('%s using %d:%d with linespoints title %s', quote(csv), index[o.x], index[y], quote(y))
+    end
+  end
+  if #plots == 0 then return false end
+  return M.gnuplot_script(png, table.concat({
+    'set datafile separator ","', 'set key outside right', 'set grid',
+    'set title ' .. quote(o.title or ''), 'set xlabel ' .. quote(o.x), 'set ylabel ' .. quote(o.ylabel or ''),
+    'plot ' .. table.concat(plots, ', '),
+  }, '\n'))
+end
+
+return M
