@@ -4,8 +4,9 @@
  * The CPU path hands oneDNN plain NCHW/OIHW tensors and lets it pick its layouts (nChw16c and
  * friends); the reorders both ways happen inside each call, in the shared workspace, so rft's
  * tensors stay plain at the interface. Weights are reordered on every call: they change each step
- * and nothing tells us when. 3x3 stride-1 convolutions use Winograd where oneDNN has it for the pass
- * and it measured faster (tools/bench/conv_layers.c); everything else is direct.
+ * and nothing tells us when. 3x3 stride-1 convolutions with 16+ channels use Winograd, other layers
+ * oneDNN's direct convolution, and maps smaller than the kernel one dense GEMM (choices measured with
+ * tools/bench/conv_layers_torch.py).
  *
  * Not here: dilation, groups, CUDA (kernels/conv2d.cu), the module (lua/rft/nn/Conv2d.lua).
  */

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include <dnnl.h>
 #include <dnnl_debug.h>
+#include <string.h>
 
 /* ---- checks --------------------------------------------------------------------------------- */
 
@@ -110,6 +111,10 @@ static int sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (m == 0 || n == 0) return RFT_OK;
+    if (k == 0) {             /* no features: C = beta C (dnnl_sgemm rejects the leading dimension 0) */
+        if (beta == 0.0f) memset(C, 0, (size_t)(m * ldc) * sizeof(float));
+        return RFT_OK;
+    }
     dnnl_status_t s = dnnl_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return s == dnnl_success ? RFT_OK : rft_fail(RFT_EARG, "linear: oneDNN sgemm failed (%s)", dnnl_status2str(s));
 }

@@ -96,6 +96,17 @@ describe('linear', function()
       assert_close(db, rft.from_table(want_b, b:shape()), 2e-5, 1e-5, 'db after 0.5 + 2.5')
     end)
 
+    it('with no input features: y = b, dx empty, dw untouched', function()
+      local x, w0, b0 = zeros { 2, 0 }, zeros { 3, 0 }, rft.from_table({ 1, 2, 3 }, { 3 })
+      local y, dx = zeros { 1 }, zeros { 1 }
+      call(C.rft_linear_forward, x, w0, b0, y)
+      assert.same({ 1, 2, 3, 1, 2, 3 }, y:to_table())
+      call(C.rft_linear_forward, x, w0, nil, y)
+      assert.same({ 0, 0, 0, 0, 0, 0 }, y:to_table())
+      call(C.rft_linear_backward_input, x, w0, y, dx)
+      assert.same({ 2, 0 }, dx:shape())
+    end)
+
     it('add nothing for an empty batch', function()
       local dw, db = zeros(w:shape()), zeros(b:shape())
       call(C.rft_linear_backward_params, zeros { 0, 5 }, zeros { 0, 4 }, 1, dw, db)
