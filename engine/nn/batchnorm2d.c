@@ -10,8 +10,8 @@
  *           dbias += scale sum dy,  dweight += scale sum dy xhat
  *           dx = weight invstd (dy - sum dy / M - xhat sum(dy xhat) / M)
  *   backward (eval): dx = dy weight invstd, the statistics being constants.
- * Channel sums accumulate in double, and the variance takes a second pass over the centred values
- * (no E[x^2] - E[x]^2 cancellation). Threads split the channels.
+ * Channel sums accumulate in double over planes (within a plane in vectorised f32), and the variance
+ * takes a second pass over the centred values (no E[x^2] - E[x]^2 cancellation). Threads split the channels.
  * Not here: 1-D batch norm (N,C), momentum = None (cumulative averages), other normalisations. */
 #include "backend.h"
 #include "ops_check.h"
@@ -133,6 +133,29 @@ int rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight,
 
 /* ---- CPU ------------------------------------------------------------------------------------- */
 
+/* Sums over one plane (H*W values) vectorise in f32; planes add up in double. */
+static inline double plane_sum(const float *p, int64_t n)
+{
+    float s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int64_t k = 0; k < n; k++) s += p[k];
+    return s;
+}
+static inline double plane_sq_dev(const float *p, int64_t n, float mu)
+{
+    float s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int64_t k = 0; k < n; k++) { float d = p[k] - mu; s += d * d; }
+    return s;
+}
+static inline double plane_dot_dev(const float *g, const float *x, int64_t n, float mu)
+{
+    float s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int64_t k = 0; k < n; k++) s += g[k] * (x[k] - mu);
+    return s;
+}
+
 static inline float weight_of(const rft_tensor *w, int64_t c) { return w ? rft_f32(w)[c] : 1.0f; }
 static inline float bias_of(const rft_tensor *b, int64_t c) { return b ? rft_f32(b)[c] : 0.0f; }
 
@@ -148,15 +171,9 @@ int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_ten
     #pragma omp parallel for if (x->numel > RFT_PAR_MIN)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0, s2 = 0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *xp = xs + (i * c + ch) * hw;
-            for (int64_t k = 0; k < hw; k++) s += xp[k];
-        }
+        for (int64_t i = 0; i < n; i++) s += plane_sum(xs + (i * c + ch) * hw, hw);
         const double mu = s / (double)m;
-        for (int64_t i = 0; i < n; i++) {
-            const float *xp = xs + (i * c + ch) * hw;
-            for (int64_t k = 0; k < hw; k++) { double d = xp[k] - mu; s2 += d * d; }
-        }
+        for (int64_t i = 0; i < n; i++) s2 += plane_sq_dev(xs + (i * c + ch) * hw, hw, (float)mu);
         const double var = s2 / (double)m;
         mean[ch] = (float)mu;
         invstd[ch] = (float)(1.0 / sqrt(var + (double)a->eps));
@@ -211,8 +228,9 @@ int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, 
         const float mu = mean[ch], is = invstd[ch];
         double sg = 0, sgx = 0;                     /* sum dy, sum dy (x - mean) */
         for (int64_t i = 0; i < n; i++) {
-            const float *xp = xs + (i * c + ch) * hw, *gp = g + (i * c + ch) * hw;
-            for (int64_t k = 0; k < hw; k++) { sg += gp[k]; sgx += (double)gp[k] * (xp[k] - mu); }
+            const int64_t off = (i * c + ch) * hw;
+            sg += plane_sum(g + off, hw);
+            sgx += plane_dot_dev(g + off, xs + off, hw, mu);
         }
         const double sgxhat = sgx * is;             /* sum dy xhat */
         if (dweight) rft_f32(dweight)[ch] += scale * (float)sgxhat;
@@ -243,12 +261,13 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
         const float mu = rm[ch], is = 1.0f / sqrtf(rv[ch] + eps), k = weight_of(weight, ch) * is;
         double sg = 0, sgx = 0;
         for (int64_t i = 0; i < n; i++) {
-            const float *xp = xs + (i * c + ch) * hw, *gp = g + (i * c + ch) * hw;
-            float *dp = d ? d + (i * c + ch) * hw : NULL;
-            for (int64_t j = 0; j < hw; j++) {
-                sg += gp[j];
-                sgx += (double)gp[j] * (xp[j] - mu);
-                if (dp) dp[j] = gp[j] * k;          /* after reading gp[j]: dx may be dy */
+            const int64_t off = (i * c + ch) * hw;
+            sg += plane_sum(g + off, hw);
+            sgx += plane_dot_dev(g + off, xs + off, hw, mu);
+            if (d) {                                 /* after the sums: dx may be dy */
+                float *dp = d + off;
+                const float *gp = g + off;
+                for (int64_t j = 0; j < hw; j++) dp[j] = gp[j] * k;
             }
         }
         if (dweight) rft_f32(dweight)[ch] += scale * (float)(sgx * is);

@@ -16,21 +16,7 @@ local function args_of(t)
   return ffi.new('rft_conv2d_args', { v[1], v[2], v[3], v[4], v[5], v[6] })
 end
 
--- support.fixture's assert_close calls assert.same on the global `assert`, which under busted is
--- Lua's own (busted hands luassert to spec files only); until that file uses luassert, compare here
--- the same way: |got - want| <= atol + rtol |want|, naming the first mismatches.
-local function assert_close(got, want, atol, rtol, what)
-  assert.same(want:shape(), got:shape(), what .. ': shape')
-  local a, b, bad = got:to_table(), want:to_table(), {}
-  for i = 1, #b do
-    if not (math.abs(a[i] - b[i]) <= atol + rtol * math.abs(b[i])) then
-      bad[#bad + 1] = string.format('  [%d] expected %.7g, got %.7g', i - 1, b[i], a[i])
-      if #bad == 5 then break end
-    end
-  end
-  assert(#bad == 0, string.format('%s: mismatches beyond atol=%g rtol=%g:\n%s', what, atol, rtol,
-    table.concat(bad, '\n')))
-end
+local assert_close = fx.assert_close
 
 local function zeros(shape) return rft.tensor { shape = shape } end
 
