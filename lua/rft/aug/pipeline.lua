@@ -12,6 +12,13 @@ local C, check = F.C, F.check
 
 local M = {}
 
+-- out:resize(shape) through the engine directly (works with any version of rft.tensor)
+local function resize(t, shape)
+  local a = ffi.new('int64_t[?]', #shape, shape)
+  check(C.rft_tensor_resize(t, #shape, a), 4)
+  return t
+end
+
 local borders = { reflect101 = C.RFT_BORDER_REFLECT101, reflect = C.RFT_BORDER_REFLECT,
                   replicate = C.RFT_BORDER_REPLICATE, constant = C.RFT_BORDER_CONSTANT, wrap = C.RFT_BORDER_WRAP }
 
@@ -104,7 +111,7 @@ function Pipeline:apply(x, o)
   if out == nil or out == x then
     out = T.new { shape = x:shape(), dtype = 'f32', device = x:device() }
   else
-    out:resize(x:shape())
+    resize(out, x:shape())
   end
   self:run(x, out, ctx)
   return out
@@ -177,7 +184,7 @@ function Pipeline:run_chain(x, y, ctx)
     else
       if other == nil then
         self.scratch = self.scratch or T.new { shape = { 0 }, dtype = 'f32', device = y:device() }
-        other = self.scratch:resize(y:shape())
+        other = resize(self.scratch, y:shape())
       end
       s:run(cur, other, sub(ctx, k))
       cur, other = other, cur
