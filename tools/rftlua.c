@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,7 +80,19 @@ static void set_sigint(void (*handler)(int), int flags)
   sigaction(SIGINT, &sa, NULL);
 }
 
-/* Message handler: appends a traceback to the error message. */
+/* Whether msg starts with a source position, "chunk:line:". Errors raised without one
+ * (error(msg, 0): a missing dataset, an unusable device) are messages for the user, printed as one
+ * line; errors with one are bugs or failed calls in a script, and get a traceback. */
+static int has_position(const char *msg)
+{
+  const char *end = strstr(msg, ": ");      /* the position is what precedes the first ": " */
+  if (!end) return 0;
+  const char *p = end;
+  while (p > msg && isdigit((unsigned char)p[-1])) p--;
+  return p < end && p > msg + 1 && p[-1] == ':';
+}
+
+/* Message handler: appends a traceback to the error message (see has_position). */
 static int msghandler(lua_State *L)
 {
   const char *msg = lua_tostring(L, 1);
@@ -90,6 +103,7 @@ static int msghandler(lua_State *L)
       msg = lua_pushfstring(L, "(error object is a %s value)",
                             luaL_typename(L, 1));
   }
+  if (lua_type(L, 1) == LUA_TSTRING && !has_position(msg)) return 1;
   luaL_traceback(L, L, msg, 1);
   return 1;
 }

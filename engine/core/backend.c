@@ -10,6 +10,7 @@
 
 static const rft_backend cpu_backend = {
     .abi = RFT_ABI_VERSION,
+    .size = sizeof(rft_backend),
     .name = "cpu",
     .alloc = rft_cpu_alloc,
     .free = rft_cpu_free,
@@ -17,18 +18,48 @@ static const rft_backend cpu_backend = {
     .fill = rft_cpu_fill,
     .u8_to_f32 = rft_cpu_u8_to_f32,
     .stats = rft_cpu_stats,
+    .axpy = rft_cpu_axpy,
+    .scale = rft_cpu_scale,
+    .gather = rft_cpu_gather,
     .rand_uniform = rft_cpu_rand_uniform,
     .rand_normal = rft_cpu_rand_normal,
     .rand_bernoulli = rft_cpu_rand_bernoulli,
     /* nn: convolution and linear layers */
+    .conv2d_forward = rft_cpu_conv2d_forward,
+    .conv2d_backward_input = rft_cpu_conv2d_backward_input,
+    .conv2d_backward_params = rft_cpu_conv2d_backward_params,
+    .linear_forward = rft_cpu_linear_forward,
+    .linear_backward_input = rft_cpu_linear_backward_input,
+    .linear_backward_params = rft_cpu_linear_backward_params,
 
     /* nn: element-wise, pooling, normalisation, dropout */
+    .relu_forward = rft_cpu_relu_forward,
+    .relu_backward = rft_cpu_relu_backward,
+    .maxpool2d_forward = rft_cpu_maxpool2d_forward,
+    .maxpool2d_backward = rft_cpu_maxpool2d_backward,
+    .global_avgpool_forward = rft_cpu_global_avgpool_forward,
+    .global_avgpool_backward = rft_cpu_global_avgpool_backward,
+    .dropout_forward = rft_cpu_dropout_forward,
+    .dropout_backward = rft_cpu_dropout_backward,
+    .batchnorm2d_forward_train = rft_cpu_batchnorm2d_forward_train,
+    .batchnorm2d_forward_eval = rft_cpu_batchnorm2d_forward_eval,
+    .batchnorm2d_backward = rft_cpu_batchnorm2d_backward,
+    .batchnorm2d_backward_eval = rft_cpu_batchnorm2d_backward_eval,
 
     /* losses and metrics */
+    .cross_entropy = rft_cpu_cross_entropy,
+    .topk_correct = rft_cpu_topk_correct,
+    .argmax_rows = rft_cpu_argmax_rows,
 
+    /* robust-training losses */
+    .fma_loss = rft_cpu_fma_loss,
+    .stability_loss = rft_cpu_stability_loss,
+    .invariance_loss = rft_cpu_invariance_loss,
     /* optimizers */
+    .sgd_step = rft_cpu_sgd_step,
 
     /* data path */
+    .crop_flip = rft_cpu_crop_flip,
 
     /* augmentations */
     .aug_brightness = rft_cpu_aug_brightness,
@@ -72,18 +103,23 @@ static int load_cuda(void)
         return rft_fail(RFT_EDEVICE, "%s", cuda_error);
     }
     rft_cuda_backend_fn get = (rft_cuda_backend_fn)dlsym(h, "rft_cuda_backend");
+    rft_fail(RFT_OK, "%s", "");
     const rft_backend *b = get ? get() : NULL;
-    if (!b) {
+    if (!b && get && rft_last_error()[0]) {
+        /* the backend's own sentence ("cuda: no CUDA device found (...)"), as it is */
+        snprintf(cuda_error, sizeof cuda_error, "%s", rft_last_error());
+    } else if (!b) {
         snprintf(cuda_error, sizeof cuda_error, "cuda: %s: %s", path,
-                 get ? rft_last_error() : "no symbol rft_cuda_backend");
-    } else if (b->abi != RFT_ABI_VERSION) {
-        snprintf(cuda_error, sizeof cuda_error, "cuda: %s has ABI %d, librft has %d: rebuild both", path,
-                 b->abi, RFT_ABI_VERSION);
+                 get ? "rft_cuda_backend gave no table and no reason" : "no symbol rft_cuda_backend");
+    } else if (b->abi != RFT_ABI_VERSION || b->size != sizeof(rft_backend)) {
+        snprintf(cuda_error, sizeof cuda_error, "cuda: %s was built for another librft (ABI %d, table of %zu "
+                 "bytes; librft has ABI %d, %zu bytes): rebuild both", path, b->abi, b->size, RFT_ABI_VERSION,
+                 sizeof(rft_backend));
     } else {
         cuda_backend = b;
         return RFT_OK;
     }
-    dlclose(h);
+    /* h stays loaded: its setup code has run, and unloading the CUDA libraries after that is unsafe */
     return rft_fail(RFT_EDEVICE, "%s", cuda_error);
 }
 

@@ -68,6 +68,13 @@ int  rft_tensor_cat(int n, const rft_tensor *const *parts, rft_tensor *out /* [o
 int  rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y /* [out] */);
 /* out[0] = min, out[1] = max, out[2] = mean over all elements (double accumulation). */
 int  rft_tensor_stats(const rft_tensor *t, double *out);
+/* y += alpha * x over all elements (f32, same element count, any shapes). */
+int  rft_tensor_axpy(float alpha, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* y *= alpha (f32). */
+int  rft_tensor_scale(rft_tensor *y /* [out] */, float alpha);
+/* out[i] = src[idx[i]], whole rows along the first dimension: src any dtype [R,...], idx i32 [B] with
+   0 <= idx[i] < R (else an error naming i), out the dtype of src, resized to [B,...]. */
+int  rft_tensor_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out /* [out] */);
 
 /* ---- random numbers ---------------------------------------------------------------------- */
 /* Philox-4x32-10 keyed by seed. Element i of t takes the value of counter position offset + i
@@ -100,14 +107,143 @@ int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, i
                     int scale, int background);
 
 /* ---- nn: convolution and linear layers ------------------------------------------------------ */
+/* 2-D convolution (cross-correlation, as PyTorch's conv2d), f32, NCHW. Output size per spatial
+   dimension: (in + 2*pad - k) / stride + 1. backward_params adds scale * the gradient; zeroing is the
+   caller's, a separate call. */
+typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_conv2d_args;
+/* x: (N,Cin,H,W), w: (Cout,Cin,kh,kw), b: (Cout) [optional], y: (N,Cout,Ho,Wo) [out, resized] */
+int  rft_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                        const rft_tensor *b, rft_tensor *y);
+/* dy: (N,Cout,Ho,Wo); dx (shape of x) [out, resized] = dL/dx */
+int  rft_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
+                               const rft_tensor *dy, rft_tensor *dx);
+/* dw: (Cout,Cin,kh,kw) [accumulates] += scale * dL/dw, db: (Cout) [optional, accumulates] += scale * dL/db
+   (dy summed over N,Ho,Wo) */
+int  rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
+                                float scale, rft_tensor *dw, rft_tensor *db);
+/* Fully connected layer y = x w^T + b. x: (N,in), w: (out,in) (PyTorch layout), b: (out) [optional],
+   y: (N,out) [out, resized] */
+int  rft_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y);
+/* dy: (N,out); dx: (N,in) [out, resized] = dy w */
+int  rft_linear_backward_input(const rft_tensor *x, const rft_tensor *w, const rft_tensor *dy,
+                               rft_tensor *dx);
+/* dw: (out,in) [accumulates] += scale * dy^T x, db: (out) [optional, accumulates] += scale * sum over N of dy */
+int  rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
+                                rft_tensor *db);
 
 /* ---- nn: element-wise, pooling, normalisation, dropout --------------------------------------- */
+/* Every layer input and output here is f32; x is (N,C,H,W) unless said otherwise. */
+/* y = max(x, 0); y may be x (in place). */
+int  rft_relu_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
+/* dx = dy where y > 0, else 0, from the forward's output y; dx may be dy (in place). */
+int  rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+
+typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_pool2d_args;
+/* y: (N,C,OH,OW), OH = (H + 2 pad_h - kh) / stride_h + 1 (floor), likewise OW; pad <= kernel/2.
+   argmax: i32, y's shape, the index h*W + w in x's plane of each maximum (PyTorch's indices).
+   Padding is never selected; on ties the first maximum in row-major order wins; NaN propagates. */
+int  rft_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y /* [out] */,
+                           rft_tensor *argmax /* [out] i32 */);
+/* dx (x's shape): every dy routed to its argmax; the other positions 0. */
+int  rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const rft_tensor *argmax,
+                            const rft_tensor *dy, rft_tensor *dx /* [out] */);
+/* y (N,C) = the mean of each (H,W) plane. */
+int  rft_global_avgpool_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
+/* dx (x's shape) = dy / (H*W) broadcast over each plane. */
+int  rft_global_avgpool_backward(const rft_tensor *x, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+
+/* Inverted dropout, any shape: mask[k] = Bernoulli(1 - p) from Philox (seed, stream) at position
+   offset + k (the same draws as rft_rand_bernoulli(mask, seed, stream, offset, 1 - p)),
+   y = x * mask / (1 - p); p = 1 drops everything (y = 0). y may be x. */
+int  rft_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
+                         rft_tensor *y /* [out] */, rft_tensor *mask /* [out] u8 */);
+/* dx = dy * mask / (1 - p); dx may be dy. */
+int  rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+
+/* Batch normalisation over (N,H,W) per channel, PyTorch's semantics: y = (x - mean) * invstd * weight
+   + bias, invstd = 1/sqrt(var + eps) with the biased batch variance; the running statistics become
+   (1 - momentum) * old + momentum * batch value, the variance the unbiased one (PyTorch: eps 1e-5,
+   momentum 0.1). weight and bias (C) are optional: without them, 1 and 0. */
+typedef struct { float eps, momentum; } rft_batchnorm_args;
+int  rft_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x,
+                                   const rft_tensor *weight /* [optional] */, const rft_tensor *bias /* [optional] */,
+                                   rft_tensor *running_mean /* [out] updated, (C) */,
+                                   rft_tensor *running_var /* [out] updated, (C) */, rft_tensor *y /* [out] */,
+                                   rft_tensor *save_mean /* [out] (C) */, rft_tensor *save_invstd /* [out] (C) */);
+/* With the running statistics instead of the batch's; nothing is updated. */
+int  rft_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x,
+                                  const rft_tensor *weight /* [optional] */, const rft_tensor *bias /* [optional] */,
+                                  const rft_tensor *running_mean, const rft_tensor *running_var,
+                                  rft_tensor *y /* [out] */);
+/* The training-mode gradient (through the batch statistics saved by forward_train):
+   dx = dL/dx, dweight += scale * dL/dweight, dbias += scale * dL/dbias. */
+int  rft_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                              const rft_tensor *save_mean, const rft_tensor *save_invstd, const rft_tensor *dy,
+                              float scale, rft_tensor *dx /* [out] [optional] */,
+                              rft_tensor *dweight /* [accumulates] [optional] */,
+                              rft_tensor *dbias /* [accumulates] [optional] */);
+/* The gradient with frozen running statistics (fine-tuning with batch norm in eval mode). */
+int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                   const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                   const rft_tensor *dy, float scale, rft_tensor *dx /* [out] [optional] */,
+                                   rft_tensor *dweight /* [accumulates] [optional] */,
+                                   rft_tensor *dbias /* [accumulates] [optional] */);
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
+/* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of
+   logits f32 (N,K) with labels i32 [row1 - row0] in 0..K-1: *loss = the mean over those rows of
+   logsumexp(z) - z[label]. dlogits (N,K) = scale * dloss/dlogits = scale * (softmax(z) - onehot) / n
+   on those rows, 0 on the others (AT and ST use a part of a two-view batch). */
+int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
+                       float scale, double *loss /* [out] */, rft_tensor *dlogits /* [out] [optional] */);
+/* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer
+   than k logits of the row are strictly greater than the label's (ties count as correct). */
+int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] */);
+/* The predicted class of each row of logits (N,K): pred i32 [N] [out], the first maximum on ties. */
+int  rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred /* [out] */);
+
+/* ---- robust-training losses (engine/loss/fma.c, stability.c) ---------------------------------- */
+/* Feature-map augmentation, paper eq. 6, for one tapped layer of a two-view batch f = [x ; x~]
+   (2B,...), clean rows first: loss += scale * 1/B sum_i 1/kappa ||(f(x_i) - f(x~_i)) / (m_i + eps)||^2,
+   kappa = values per image, m_i = mean of f(x_i). The caller's scale carries gamma * w_l / |L|.
+   grad (like f) [out] = d loss / d f; m_i is a constant unless exact_normalizer. */
+typedef struct { float eps; int exact_normalizer; } rft_fma_args;
+int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss /* [accumulates] */,
+                 rft_tensor *grad /* [out] */);
+/* Stability training (Zheng et al. 2016) on logits (2B,K) of [x ; x~]: loss = alpha * 1/B sum_i
+   -sum_j P(j|x_i) log P(j|x~_i) (kl: minus P's entropy, i.e. KL(P(x) || P(x~))); grad (2B,K) [out];
+   clean_const: no gradient to the clean rows. */
+typedef struct { float alpha; int kl; int clean_const; } rft_stability_args;
+int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss /* [out] */,
+                       rft_tensor *grad /* [out] */);
+
+/* Data-augmentation invariance, second paper eq. 3, for one tapped layer of a batch of K seed
+   images x M augmented copies: f (B,...), groups i32 [B] the seed of each row, d(a,b) = mean of
+   (a-b)^2 over the layer's D values, pairs i<j:
+     L_inv = [mean over seeds of mean_{i<j same seed} d] / [mean_{i<j} d over all pairs, or over
+             same-class pairs when classes (i32 [B]) is given (the authors' released code)]
+   computed from the Gram matrix F F^T (one GEMM), never from B x B x D differences.
+   loss += weight * L_inv; *value = L_inv; grad (like f) [out] = weight * dL_inv/df. */
+int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups,
+                        const rft_tensor *classes /* [optional] */, double *loss /* [accumulates] */,
+                        double *value /* [out] */, rft_tensor *grad /* [out] */);
 
 /* ---- optimizers ------------------------------------------------------------------------------- */
+/* torch.optim.SGD with dampening 0: g = grad + weight_decay * param; buf = g on the first step, else
+   momentum * buf + g; step = nesterov ? g + momentum * buf : buf (g itself when momentum is 0);
+   param -= lr * step. All f32 with one element count; momentum_buf may be NULL when momentum is 0. */
+typedef struct { float lr, momentum, weight_decay; int nesterov; } rft_sgd_args;
+int  rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param /* [out] */,
+                  rft_tensor *momentum_buf /* [out] [optional] */);
 
 /* ---- data path -------------------------------------------------------------------------------- */
+/* The standard CIFAR training augmentation fused with the conversion to f32: image i of x (N,C,H,W),
+   u8 (scaled by 1/255) or f32 (copied), is zero-padded by `pad` on every side, cropped back to HxW at a
+   random place and, when flip = 1, mirrored left-right with probability 1/2. The draws come from
+   Philox keyed by (seed, stream = ids[i]), so an image's result depends only on the seed and its
+   dataset index ids[i] (i32 [N], >= 0), never on the batch. y: f32 (N,C,H,W). */
+int  rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids,
+                   rft_tensor *y /* [out] */);
 
 /* ---- augmentations ---------------------------------------------------------------------------- */
 /* Distortions of a batch x: f32 [N,C,H,W] in [0,1] (engine/aug/, DESIGN.md §4). Each kernel writes

@@ -74,4 +74,84 @@ function M.cifar10(opts)
   return d
 end
 
+--- A seeded split of a dataset's rows: returns (first, second) as i32 index tensors with
+--- #second = n_second. CIFAR-10's 45,000 / 5,000 train / validation split is
+--- rft.data.split(train, 5000) with the default seed 0.
+function M.split(d, n_second, seed)
+  local n = d.n
+  if n_second < 0 or n_second > n then
+    error(string.format('rft.data.split: cannot hold out %d of %d images', n_second, n), 2)
+  end
+  local perm = T.new { shape = { n }, dtype = 'i32' }
+  F.check(C.rft_rand_permutation(perm, seed or 0, 0x5EED), 2)
+  return perm:view(0, n - n_second):copy(), perm:view(n - n_second, n):copy()
+end
+
+--- The rows idx (i32 [M]) of a dataset as a new dataset; `ids` keeps each image's index in the
+--- original files, which keys every random augmentation of it.
+function M.subset(d, idx)
+  local function gather(t)
+    local out = T.new { shape = { 0 }, dtype = t:dtype() }
+    F.check(C.rft_tensor_gather(t, idx, out), 3)
+    return out
+  end
+  local ids = d.ids and gather(d.ids) or idx:copy()
+  return { images = gather(d.images), labels = gather(d.labels), ids = ids, classes = d.classes,
+           n = #idx, dir = d.dir, split = d.split }
+end
+
+--- The whole dataset with its own ids (0..n-1) when it has none yet.
+local function with_ids(d)
+  if not d.ids then
+    local ids = T.new { shape = { d.n }, dtype = 'i32' }
+    local p = ids:data()
+    for i = 0, d.n - 1 do p[i] = i end
+    d.ids = ids
+  end
+  return d
+end
+M.with_ids = with_ids
+
+--- Iterates over mini-batches: for x, y, ids, b in rft.data.batches(d, {batch=128, shuffle=true,
+--- seed=0, epoch=1, crop=4, flip=true}) do ... end. x: f32 [B,3,32,32] in [0,1] (random crop with
+--- `crop` pixels of zero padding and horizontal flips when asked, keyed by (seed+epoch, image id));
+--- y: i32 [B]; ids: i32 [B] dataset indices; b: the batch number from 1. The last batch may be
+--- smaller unless drop_last. Buffers are reused from batch to batch: copy what must outlive one.
+function M.batches(d, o)
+  o = o or {}
+  with_ids(d)
+  local bs, n = o.batch or 128, d.n
+  local order
+  if o.shuffle then
+    order = T.new { shape = { n }, dtype = 'i32' }
+    F.check(C.rft_rand_permutation(order, o.seed or 0, o.epoch or 0), 2)
+  else
+    order = d.order_cache or with_ids { n = n }.ids
+    d.order_cache = order
+  end
+  local xu8 = T.new { shape = { 0 }, dtype = 'u8' }
+  local x = T.new { shape = { 0 }, dtype = 'f32' }
+  local y = T.new { shape = { 0 }, dtype = 'i32' }
+  local ids = T.new { shape = { 0 }, dtype = 'i32' }
+  local augment = (o.crop or 0) > 0 or o.flip
+  local aug_seed = (o.seed or 0) * 1000003 + (o.epoch or 0)
+  local last = o.drop_last and n - n % bs or n
+  local i, b = 0, 0
+  return function()
+    if i >= last then return nil end
+    local j = math.min(i + bs, last)
+    local rows = order:view(i, j)
+    F.check(C.rft_tensor_gather(d.images, rows, xu8), 2)
+    F.check(C.rft_tensor_gather(d.labels, rows, y), 2)
+    F.check(C.rft_tensor_gather(d.ids, rows, ids), 2)
+    if augment then
+      F.check(C.rft_crop_flip(o.crop or 0, o.flip and 1 or 0, aug_seed, xu8, ids, x), 2)
+    else
+      F.check(C.rft_tensor_u8_to_f32(xu8, 1 / 255, x), 2)
+    end
+    i, b = j, b + 1
+    return x, y, ids, b
+  end
+end
+
 return M

@@ -96,6 +96,13 @@ function Tensor:reshape(shape)
   return F.call_new(2, C.rft_tensor_reshape, self, n, a)
 end
 
+--- Give the tensor a new shape (reallocating only when it owns too little memory); contents unspecified.
+function Tensor:resize(shape)
+  local a, n = shape_array(shape, 'resize')
+  check(C.rft_tensor_resize(self, n, a), 2)
+  return self
+end
+
 --- A deep copy, on `device` (default: the same device).
 function Tensor:copy(device)
   local dev = device and device_code(device, 'copy') or C.rft_tensor_device(self)

@@ -3,6 +3,7 @@
 -- mismatches on failure.
 local ffi = require 'ffi'
 local rft = require 'rft'
+local assert = require 'luassert'   -- busted's assert lives in the spec's environment, not in _G
 
 local M = {}
 

@@ -1,0 +1,258 @@
+/* batchnorm2d.c: batch normalisation over (N,H,W) per channel (Ioffe and Szegedy 2015) with
+ * PyTorch's nn.BatchNorm2d semantics, forward in training and evaluation mode and both gradients.
+ *   x, y, dy, dx: (N,C,H,W); weight, bias, running_*, save_*, dweight, dbias: (C); M = N*H*W
+ *   train:  mean = sum x / M,  var = sum (x - mean)^2 / M (biased),  invstd = 1/sqrt(var + eps)
+ *           y = (x - mean) * invstd * weight + bias
+ *           running_mean = (1 - momentum) running_mean + momentum mean
+ *           running_var  = (1 - momentum) running_var  + momentum var * M/(M-1)   (unbiased)
+ *   eval:   the same y with running_mean, 1/sqrt(running_var + eps)
+ *   backward (train), xhat = (x - mean) * invstd:
+ *           dbias += scale sum dy,  dweight += scale sum dy xhat
+ *           dx = weight invstd (dy - sum dy / M - xhat sum(dy xhat) / M)
+ *   backward (eval): dx = dy weight invstd, the statistics being constants.
+ * Channel sums accumulate in double, and the variance takes a second pass over the centred values
+ * (no E[x^2] - E[x]^2 cancellation). Threads split the channels.
+ * Not here: 1-D batch norm (N,C), momentum = None (cumulative averages), other normalisations. */
+#include "backend.h"
+#include "ops_check.h"
+#include <math.h>
+
+static int check_x(const char *op, const rft_tensor *x)
+{
+    RFT_TRY(rft_check_dtype(op, "input", x, RFT_F32));
+    if (x->ndim != 4) return rft_fail(RFT_ESHAPE, "%s: input must be (N,C,H,W), got %s", op, rft_shape_str(x));
+    return RFT_OK;
+}
+
+static int check_args(const char *op, const rft_batchnorm_args *a)
+{
+    if (!a) return rft_fail(RFT_EARG, "%s: args is NULL", op);
+    if (!(a->eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, a->eps);
+    if (!(a->momentum >= 0 && a->momentum <= 1))
+        return rft_fail(RFT_EARG, "%s: momentum = %g, expected 0 <= momentum <= 1", op, a->momentum);
+    return RFT_OK;
+}
+
+/* weight and bias are optional; when given, f32 [C] on x's device */
+static int check_affine(const char *op, const rft_tensor *x, const rft_tensor *weight, const rft_tensor *bias)
+{
+    if (weight) RFT_TRY(ops_channel_vector(op, "weight", weight, x->shape[1], x));
+    if (bias) RFT_TRY(ops_channel_vector(op, "bias", bias, x->shape[1], x));
+    return RFT_OK;
+}
+
+int rft_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                  const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
+                                  rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd)
+{
+    const char *op = "batchnorm2d";
+    RFT_TRY(check_args(op, a));
+    RFT_TRY(check_x(op, x));
+    int64_t c = x->shape[1], m = x->shape[0] * x->shape[2] * x->shape[3];
+    if (m < 2)
+        return rft_fail(RFT_ESHAPE, "%s: training needs more than one value per channel, input is %s", op,
+                        rft_shape_str(x));
+    RFT_TRY(check_affine(op, x, weight, bias));
+    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, c, x));
+    RFT_TRY(ops_channel_vector(op, "running_var", running_var, c, x));
+    RFT_TRY(ops_f32_like(op, "output", y, x));
+    RFT_TRY(ops_f32_like(op, "save_mean", save_mean, x));
+    RFT_TRY(ops_f32_like(op, "save_invstd", save_invstd, x));
+    if (y != x) RFT_TRY(rft_tensor_resize(y, 4, x->shape));
+    RFT_TRY(rft_tensor_resize(save_mean, 1, &c));
+    RFT_TRY(rft_tensor_resize(save_invstd, 1, &c));
+    const rft_backend *b = rft_backend_of(x);
+    if (!b->batchnorm2d_forward_train) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
+    return b->batchnorm2d_forward_train(a, x, weight, bias, running_mean, running_var, y, save_mean, save_invstd);
+}
+
+int rft_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                 const rft_tensor *bias, const rft_tensor *running_mean,
+                                 const rft_tensor *running_var, rft_tensor *y)
+{
+    const char *op = "batchnorm2d_eval";
+    RFT_TRY(check_args(op, a));
+    RFT_TRY(check_x(op, x));
+    int64_t c = x->shape[1];
+    RFT_TRY(check_affine(op, x, weight, bias));
+    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, c, x));
+    RFT_TRY(ops_channel_vector(op, "running_var", running_var, c, x));
+    RFT_TRY(ops_f32_like(op, "output", y, x));
+    if (y != x) RFT_TRY(rft_tensor_resize(y, 4, x->shape));
+    const rft_backend *b = rft_backend_of(x);
+    if (!b->batchnorm2d_forward_eval) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
+    return b->batchnorm2d_forward_eval(a, x, weight, bias, running_mean, running_var, y);
+}
+
+/* The checks both backward passes share: dy like x, dx resized (may be dy), dweight/dbias [C]. */
+static int check_backward(const char *op, const rft_tensor *x, const rft_tensor *weight, const rft_tensor *dy,
+                          rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    RFT_TRY(check_x(op, x));
+    if (weight) RFT_TRY(ops_channel_vector(op, "weight", weight, x->shape[1], x));
+    RFT_TRY(ops_f32_like(op, "dy", dy, x));
+    RFT_TRY(ops_same_shape(op, "dy", dy, "input", x));
+    if (dweight) RFT_TRY(ops_channel_vector(op, "dweight", dweight, x->shape[1], x));
+    if (dbias) RFT_TRY(ops_channel_vector(op, "dbias", dbias, x->shape[1], x));
+    if (dx) {
+        RFT_TRY(ops_f32_like(op, "dx", dx, x));
+        if (dx == x) return rft_fail(RFT_EARG, "%s: dx must not be the input", op);
+        if (dx != dy) RFT_TRY(rft_tensor_resize(dx, 4, x->shape));
+    }
+    return RFT_OK;
+}
+
+int rft_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                             const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
+                             rft_tensor *dweight, rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_backward";
+    RFT_TRY(check_x(op, x));
+    RFT_TRY(ops_channel_vector(op, "save_mean", save_mean, x->shape[1], x));
+    RFT_TRY(ops_channel_vector(op, "save_invstd", save_invstd, x->shape[1], x));
+    RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
+    const rft_backend *b = rft_backend_of(x);
+    if (!b->batchnorm2d_backward) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
+    return b->batchnorm2d_backward(x, weight, save_mean, save_invstd, dy, scale, dx, dweight, dbias);
+}
+
+int rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
+                                  const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
+                                  rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_backward_eval";
+    RFT_TRY(check_x(op, x));
+    if (!(eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, eps);
+    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
+    RFT_TRY(ops_channel_vector(op, "running_var", running_var, x->shape[1], x));
+    RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
+    const rft_backend *b = rft_backend_of(x);
+    if (!b->batchnorm2d_backward_eval) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
+    return b->batchnorm2d_backward_eval(x, weight, running_mean, running_var, eps, dy, scale, dx, dweight, dbias);
+}
+
+/* ---- CPU ------------------------------------------------------------------------------------- */
+
+static inline float weight_of(const rft_tensor *w, int64_t c) { return w ? rft_f32(w)[c] : 1.0f; }
+static inline float bias_of(const rft_tensor *b, int64_t c) { return b ? rft_f32(b)[c] : 0.0f; }
+
+int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                      const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
+                                      rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
+    const float *xs = rft_f32(x);
+    float *mean = rft_f32(save_mean), *invstd = rft_f32(save_invstd);
+    float *rm = rft_f32(running_mean), *rv = rft_f32(running_var);
+    const float mom = a->momentum;
+    #pragma omp parallel for if (x->numel > RFT_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = xs + (i * c + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) s += xp[k];
+        }
+        const double mu = s / (double)m;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = xs + (i * c + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) { double d = xp[k] - mu; s2 += d * d; }
+        }
+        const double var = s2 / (double)m;
+        mean[ch] = (float)mu;
+        invstd[ch] = (float)(1.0 / sqrt(var + (double)a->eps));
+        rm[ch] = (1.0f - mom) * rm[ch] + mom * (float)mu;
+        rv[ch] = (1.0f - mom) * rv[ch] + mom * (float)(s2 / (double)(m - 1));
+    }
+    /* y = x (invstd w) + (b - mean invstd w), from the statistics as rounded to f32: exactly those
+       the backward will read */
+    float *ys = rft_f32(y);
+    #pragma omp parallel for if (x->numel > RFT_PAR_MIN)
+    for (int64_t p = 0; p < n * c; p++) {
+        const int64_t ch = p % c;
+        const float k = invstd[ch] * weight_of(weight, ch);
+        const float d = bias_of(bias, ch) - mean[ch] * k;
+        const float *xp = xs + p * hw;
+        float *yp = ys + p * hw;
+        for (int64_t i = 0; i < hw; i++) yp[i] = xp[i] * k + d;
+    }
+    return RFT_OK;
+}
+
+int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
+                                     const rft_tensor *bias, const rft_tensor *running_mean,
+                                     const rft_tensor *running_var, rft_tensor *y)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    const float *rm = rft_f32(running_mean), *rv = rft_f32(running_var);
+    const float *xs = rft_f32(x);
+    float *ys = rft_f32(y);
+    #pragma omp parallel for if (x->numel > RFT_PAR_MIN)
+    for (int64_t p = 0; p < n * c; p++) {
+        const int64_t ch = p % c;
+        const float k = weight_of(weight, ch) / sqrtf(rv[ch] + a->eps);
+        const float d = bias_of(bias, ch) - rm[ch] * k;
+        const float *xp = xs + p * hw;
+        float *yp = ys + p * hw;
+        for (int64_t i = 0; i < hw; i++) yp[i] = xp[i] * k + d;
+    }
+    return RFT_OK;
+}
+
+int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                 const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
+                                 rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
+    const float *xs = rft_f32(x), *g = rft_f32(dy);
+    const float *mean = rft_f32(save_mean), *invstd = rft_f32(save_invstd);
+    float *d = dx ? rft_f32(dx) : NULL;
+    #pragma omp parallel for if (x->numel > RFT_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float mu = mean[ch], is = invstd[ch];
+        double sg = 0, sgx = 0;                     /* sum dy, sum dy (x - mean) */
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = xs + (i * c + ch) * hw, *gp = g + (i * c + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) { sg += gp[k]; sgx += (double)gp[k] * (xp[k] - mu); }
+        }
+        const double sgxhat = sgx * is;             /* sum dy xhat */
+        if (dweight) rft_f32(dweight)[ch] += scale * (float)sgxhat;
+        if (dbias) rft_f32(dbias)[ch] += scale * (float)sg;
+        if (!d) continue;
+        /* dx = k (dy - sg/M - (x - mean) is sgxhat/M) with k = weight invstd */
+        const float k = weight_of(weight, ch) * is;
+        const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = xs + (i * c + ch) * hw, *gp = g + (i * c + ch) * hw;
+            float *dp = d + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++) dp[j] = k * (gp[j] - g0 - (xp[j] - mu) * gx);
+        }
+    }
+    return RFT_OK;
+}
+
+int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
+                                      const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
+                                      rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    const float *xs = rft_f32(x), *g = rft_f32(dy);
+    const float *rm = rft_f32(running_mean), *rv = rft_f32(running_var);
+    float *d = dx ? rft_f32(dx) : NULL;
+    #pragma omp parallel for if (x->numel > RFT_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float mu = rm[ch], is = 1.0f / sqrtf(rv[ch] + eps), k = weight_of(weight, ch) * is;
+        double sg = 0, sgx = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = xs + (i * c + ch) * hw, *gp = g + (i * c + ch) * hw;
+            float *dp = d ? d + (i * c + ch) * hw : NULL;
+            for (int64_t j = 0; j < hw; j++) {
+                sg += gp[j];
+                sgx += (double)gp[j] * (xp[j] - mu);
+                if (dp) dp[j] = gp[j] * k;          /* after reading gp[j]: dx may be dy */
+            }
+        }
+        if (dweight) rft_f32(dweight)[ch] += scale * (float)(sgx * is);
+        if (dbias) rft_f32(dbias)[ch] += scale * (float)sg;
+    }
+    return RFT_OK;
+}

@@ -1,0 +1,50 @@
+/* relu.c: the rectifier, y = max(x, 0), and its gradient dx = dy * [y > 0].
+ * The backward reads the forward's output y, not x, so that the forward may run in place (y = x)
+ * and a network keeps one tensor per ReLU (those outputs are also the taps FMA reads).
+ * Any shape; f32. The gradient at 0 is taken as 0 (PyTorch's choice). NaN passes through the
+ * forward, as in PyTorch, so a diverging run shows NaN instead of hiding it. */
+#include "backend.h"
+#include "ops_check.h"
+
+int rft_relu_forward(const rft_tensor *x, rft_tensor *y)
+{
+    RFT_TRY(rft_check_dtype("relu", "input", x, RFT_F32));
+    RFT_TRY(ops_f32_like("relu", "output", y, x));
+    if (y != x) RFT_TRY(rft_tensor_resize(y, x->ndim, x->shape));
+    const rft_backend *b = rft_backend_of(x);
+    if (!b->relu_forward) return rft_fail(RFT_EDEVICE, "relu: not available on %s", b->name);
+    return b->relu_forward(x, y);
+}
+
+int rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
+{
+    RFT_TRY(rft_check_dtype("relu_backward", "output y", y, RFT_F32));
+    RFT_TRY(ops_f32_like("relu_backward", "dy", dy, y));
+    RFT_TRY(ops_f32_like("relu_backward", "dx", dx, y));
+    RFT_TRY(ops_same_shape("relu_backward", "dy", dy, "the output y", y));
+    if (dx != dy) RFT_TRY(rft_tensor_resize(dx, y->ndim, y->shape));
+    const rft_backend *b = rft_backend_of(y);
+    if (!b->relu_backward) return rft_fail(RFT_EDEVICE, "relu_backward: not available on %s", b->name);
+    return b->relu_backward(y, dy, dx);
+}
+
+int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
+{
+    const float *a = rft_f32(x);
+    float *c = rft_f32(y);
+    int64_t n = x->numel;
+    /* written as x < 0 ? 0 : x so that NaN (every comparison false) passes through */
+    #pragma omp parallel for simd if (n > RFT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) c[i] = a[i] < 0.0f ? 0.0f : a[i];
+    return RFT_OK;
+}
+
+int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
+{
+    const float *o = rft_f32(y), *g = rft_f32(dy);
+    float *d = rft_f32(dx);
+    int64_t n = y->numel;
+    #pragma omp parallel for simd if (n > RFT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) d[i] = o[i] > 0.0f ? g[i] : 0.0f;
+    return RFT_OK;
+}

@@ -1,0 +1,100 @@
+/* cuda_util.h: what every file of the CUDA backend (librft_cuda) shares: the one device context
+ * (stream, cuBLAS and cuDNN handles, workspace), the status checks that turn any CUDA, cuBLAS or
+ * cuDNN failure into rft_fail(RFT_ECUDA, ...) naming the statement, file and line, the launch
+ * helper, and the caching allocator's entry points for scratch memory.
+ *
+ * Not here: any op. C++17, compiled by nvcc only; librft's C headers are included inside
+ * extern "C" (STYLE.md §2), after the standard headers they pull in, so that those keep their C++
+ * declarations.
+ */
+#ifndef RFT_CUDA_UTIL_H
+#define RFT_CUDA_UTIL_H
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <math.h>
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#include <cudnn.h>
+extern "C" {
+#include "backend.h"
+}
+#include "philox.h"
+
+/* The device context: one per process, made by rft_cuda_backend() and never torn down (the
+ * driver frees it at exit; destroying handles after cudart's own exit handlers would fail). */
+typedef struct rft_cuda_context {
+    int device;                 /* CUDA ordinal ($RFT_CUDA_DEVICE, default 0) */
+    int sm_count;               /* streaming multiprocessors, for grid sizes */
+    cudaStream_t stream;        /* every kernel, copy, cuBLAS and cuDNN call goes here */
+    cublasHandle_t cublas;      /* on `stream`; TF32 only when $RFT_TF32=1 */
+    cudnnHandle_t cudnn;        /* on `stream` */
+    bool tf32;                  /* cuDNN convolutions read this too (math type per descriptor) */
+    void *workspace;            /* cuDNN/cuBLAS scratch, grown on demand (rft_cuda_workspace) */
+    size_t workspace_bytes;
+    char name[256];             /* the device's name, for messages */
+} rft_cuda_context;
+
+extern rft_cuda_context rft_cuda;
+
+/* ---- status checks ----------------------------------------------------------------------- */
+static inline bool rft_cuda_ok(cudaError_t s) { return s == cudaSuccess; }
+static inline bool rft_cuda_ok(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS; }
+static inline bool rft_cuda_ok(cudnnStatus_t s) { return s == CUDNN_STATUS_SUCCESS; }
+/* rft_fail(RFT_ECUDA, "cuda: <library's message> (kernels/x.cu:12: <statement>)"); returns RFT_ECUDA */
+int rft_cuda_fail(cudaError_t s, const char *stmt, const char *file, int line);
+int rft_cuda_fail(cublasStatus_t s, const char *stmt, const char *file, int line);
+int rft_cuda_fail(cudnnStatus_t s, const char *stmt, const char *file, int line);
+
+/* Evaluates a CUDA, cuBLAS or cuDNN call once; on failure returns RFT_ECUDA from the caller. */
+#define RFT_CUDA_CHECK(stmt)                                                                      \
+    do {                                                                                          \
+        auto rft_cs_ = (stmt);                                                                    \
+        if (!rft_cuda_ok(rft_cs_)) return rft_cuda_fail(rft_cs_, #stmt, __FILE__, __LINE__);      \
+    } while (0)
+
+/* Launches kernel<<<grid, block>>>(args...) on the context's stream and checks the launch.
+ * (A kernel that is a template instance goes in parentheses.) */
+#define RFT_LAUNCH(kernel, grid, block, ...)                                                      \
+    do {                                                                                          \
+        kernel<<<(grid), (block), 0, rft_cuda.stream>>>(__VA_ARGS__);                             \
+        auto rft_ls_ = cudaGetLastError();                                                        \
+        if (!rft_cuda_ok(rft_ls_))                                                                \
+            return rft_cuda_fail(rft_ls_, #kernel "<<<...>>>", __FILE__, __LINE__);               \
+    } while (0)
+
+/* ---- grids --------------------------------------------------------------------------------- */
+enum { RFT_CUDA_THREADS = 256 };
+
+/* Blocks for a grid-stride loop over n items: enough to fill the device, never more than needed. */
+static inline unsigned rft_cuda_blocks(int64_t n)
+{
+    int64_t want = (n + RFT_CUDA_THREADS - 1) / RFT_CUDA_THREADS;
+    int64_t cap = (int64_t)rft_cuda.sm_count * 32;
+    if (want > cap) want = cap;
+    return (unsigned)(want > 0 ? want : 1);
+}
+
+/* ---- memory -------------------------------------------------------------------------------- */
+/* The table's alloc/free (kernels/memory.cu): a caching allocator, zeroed blocks. */
+void *rft_cuda_alloc(size_t nbytes);
+void rft_cuda_free(void *p);
+/* A block of at least nbytes from the same cache, not zeroed, for scratch; rft_cuda_free returns it.
+   Fails with RFT_ENOMEM and a message. */
+int rft_cuda_block(size_t nbytes, void **out);
+/* Scratch of at least nbytes in *out, shared by every op and valid until the next call. */
+int rft_cuda_workspace(size_t nbytes, void **out);
+
+/* ---- the table's entries, by file -------------------------------------------------------- */
+/* kernels/copy.cu */
+int rft_cuda_copy(void *dst, int dst_device, const void *src, int src_device, size_t nbytes);
+/* kernels/tensor.cu */
+int rft_cuda_fill(rft_tensor *t, double value);
+int rft_cuda_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y);
+int rft_cuda_stats(const rft_tensor *t, double *out);
+/* kernels/rand.cu */
+int rft_cuda_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
+int rft_cuda_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
+int rft_cuda_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);
+
+#endif

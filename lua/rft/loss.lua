@@ -1,0 +1,77 @@
+-- rft.loss: the loss primitives the training methods read from a forward pass. Each returns the
+-- already weighted value and its gradients (DESIGN.md §7). Gradient tensors are buffers reused by
+-- the next call of the same loss: use them before calling again.
+local ffi = require 'ffi'
+local F = require 'rft.ffi'
+local T = require 'rft.tensor'
+local C, check = F.C, F.check
+
+local M = {}
+
+local value = ffi.new('double[1]')
+local bufs = setmetatable({}, { __mode = 'k' })
+
+-- A gradient buffer per (owner, name), made once.
+local function buffer(owner, name)
+  local b = bufs[owner]
+  if not b then b = {}; bufs[owner] = b end
+  if not b[name] then b[name] = T.new { shape = { 0 }, device = T.default_device() } end
+  return b[name]
+end
+
+--- Cross-entropy of softmax(logits) against labels, mean over rows [o.from, o.to) (0-based,
+--- default all; labels then hold those rows' labels), times o.scale (1). AT uses it on both views.
+--- --> loss, grad_logits (zero outside the rows)
+function M.cross_entropy(logits, labels, o)
+  o = o or {}
+  local from, to = o.from or 0, o.to or #logits
+  local grad = o.grad or buffer(M.cross_entropy, 'grad')
+  check(C.rft_cross_entropy(logits, labels, from, to, o.scale or 1, value, grad), 2)
+  return value[0] * (o.scale or 1), grad
+end
+
+local fma_args = ffi.new('rft_fma_args')
+
+--- FMA loss (paper eq. 6) over the taps of a two-view batch [x ; x~]:
+---   gamma * 1/|L| * sum over layers l of w_l * J_l,
+--- taps: net:taps() of the two-view forward; o.gamma (1), o.eps (1e-8), o.exact_normalizer (false),
+--- o.layers (names to use; default every tap), o.weights ({name = w}, default 1).
+--- --> loss, tap_grads {name = grad}, per_layer {name = J_l (unweighted)}
+function M.fma(taps, o)
+  o = o or {}
+  fma_args.eps = o.eps or 1e-8
+  fma_args.exact_normalizer = o.exact_normalizer and 1 or 0
+  local use
+  if o.layers then use = {}; for _, n in ipairs(o.layers) do use[n] = true end end
+  local chosen = {}
+  for _, tap in ipairs(taps) do
+    if not use or use[tap.name] then chosen[#chosen + 1] = tap end
+  end
+  if #chosen == 0 then error('rft.loss.fma: no tapped layer selected', 2) end
+  local gamma, total, grads, per = o.gamma or 1, 0, {}, {}
+  for _, tap in ipairs(chosen) do
+    local w = o.weights and o.weights[tap.name] or 1
+    local g = buffer(M.fma, tap.name)
+    value[0] = 0
+    check(C.rft_fma_loss(fma_args, gamma * w / #chosen, tap.tensor, value, g), 2)
+    total = total + value[0]
+    per[tap.name] = gamma * w ~= 0 and value[0] * #chosen / (gamma * w) or 0
+    grads[tap.name] = g
+  end
+  return total, grads, per
+end
+
+local st_args = ffi.new('rft_stability_args')
+
+--- Stability-training loss on the logits of [x ; x~]: alpha * mean_i -sum_j P(j|x_i) log P(j|x~_i).
+--- o.alpha (1), o.kl (false: the KL form), o.clean_const (false: no gradient to the clean branch).
+--- --> loss, grad_logits
+function M.stability(logits, o)
+  o = o or {}
+  st_args.alpha, st_args.kl, st_args.clean_const = o.alpha or 1, o.kl and 1 or 0, o.clean_const and 1 or 0
+  local grad = buffer(M.stability, 'grad')
+  check(C.rft_stability_loss(st_args, logits, value, grad), 2)
+  return value[0], grad
+end
+
+return M

@@ -1,0 +1,245 @@
+-- nn.Sequential: a chain of modules that also keeps taps, the named feature maps the robustness
+-- losses read. By default every ReLU is tapped, named relu1, relu2, ... in forward order.
+--   net:forward(x) -> y;  net:taps() -> { {name=, tensor=}, ... }
+--   net:backward(x, dy, tap_grads) adds tap_grads[name] to the gradient arriving at that layer's
+--   output, then continues backwards: the gradient of J0 + sum of tap losses in one pass.
+-- Parameters live in one flat buffer (and gradients in another) with per-layer views, so an
+-- optimizer step is one call and a checkpoint one write.
+local class = require 'rft.class'
+local F = require 'rft.ffi'
+local T = require 'rft.tensor'
+local Module = require 'rft.nn.Module'
+local C, check = F.C, F.check
+
+local Sequential = class('nn.Sequential', 'nn.Module')
+
+--- nn.Sequential{m1, m2, ..., input={3,32,32}, taps='relu' | 'none' | {names...} | function(m, i)}
+function Sequential:__init(o)
+  Module.__init(self)
+  self.modules = {}
+  for i, m in ipairs(o or {}) do self.modules[i] = m end
+  self.input_shape = o and o.input
+  self:set_taps(o and o.taps or 'relu')
+  self.tap_bufs = {}
+end
+
+function Sequential:add(m)
+  self.modules[#self.modules + 1] = m
+  self:set_taps(self.tap_rule)
+  return self
+end
+
+--- Which layers are tapped: 'relu' (every ReLU), 'none', a list of names, or a predicate
+--- function(module, index) -> bool. Taps are named <kind><k>, k counting that kind from 1.
+function Sequential:set_taps(rule)
+  self.tap_rule = rule
+  self.tap_names, self.tap_index = {}, {}
+  local seen, wanted = {}, nil
+  if type(rule) == 'table' then wanted = {}; for _, n in ipairs(rule) do wanted[n] = true end end
+  for i, m in ipairs(self.modules) do
+    local kind = m.__typename:gsub('^nn%.', ''):lower()
+    seen[kind] = (seen[kind] or 0) + 1
+    local name = kind .. seen[kind]
+    local on
+    if rule == 'relu' then on = kind == 'relu'
+    elseif rule == 'none' then on = false
+    elseif type(rule) == 'function' then on = rule(m, i)
+    else on = wanted[name] end
+    if on then self.tap_names[i] = name; self.tap_index[name] = i end
+  end
+  if wanted then
+    for n in pairs(wanted) do
+      if not self.tap_index[n] then error('set_taps: the network has no layer ' .. n, 2) end
+    end
+  end
+  return self
+end
+
+function Sequential:updateOutput(x)
+  self.inputs = self.inputs or {}
+  local inputs = self.inputs
+  for i, m in ipairs(self.modules) do
+    inputs[i] = x
+    local ok, y = pcall(m.forward, m, x)
+    if not ok then
+      error(string.format('In module %d (%s) of nn.Sequential: %s', i - 1, tostring(m), tostring(y):gsub('^[^:]*:%d+: ', '')), 2)
+    end
+    x = y
+  end
+  self.output = x
+  return x
+end
+
+--- { {name='relu1', tensor=...}, ... } from the last forward, in forward order.
+function Sequential:taps()
+  local out = {}
+  for i, m in ipairs(self.modules) do
+    if self.tap_names[i] then out[#out + 1] = { name = self.tap_names[i], tensor = m.output } end
+  end
+  return out
+end
+
+--- Backward through every module; tap_grads[name] joins the gradient at that layer's output.
+--- Returns the gradient for the input only when net.input_grad is true.
+function Sequential:backward(x, dy, tap_grads, scale)
+  if type(tap_grads) == 'number' then tap_grads, scale = nil, tap_grads end
+  assert(self.inputs and self.inputs[1] == x, 'nn.Sequential: backward needs the input of the last forward')
+  if tap_grads then
+    for name in pairs(tap_grads) do
+      if not self.tap_index[name] then error('backward: no tap named ' .. tostring(name), 2) end
+    end
+  end
+  local g = dy
+  for i = #self.modules, 1, -1 do
+    local name = self.tap_names[i]
+    local tg = name and tap_grads and tap_grads[name]
+    if tg then
+      local buf = self.tap_bufs[i] or Module.buffer(self)
+      self.tap_bufs[i] = buf
+      buf:resize(g:shape()):copy_from(g)
+      check(C.rft_tensor_axpy(1, tg, buf), 2)
+      g = buf
+    end
+    local m = self.modules[i]
+    local f = m.backward
+    -- the input batch needs no gradient unless asked (net.input_grad = true): skip that work
+    if i == 1 and not self.input_grad and f == Module.backward then
+      f = function(mod, x1, g1, sc) mod:accGradParameters(x1, g1, sc or 1) end
+    end
+    local ok, gx = pcall(f, m, self.inputs[i], g, scale)
+    if not ok then
+      error(string.format('In module %d (%s) of nn.Sequential (backward): %s', i - 1, tostring(m), tostring(gx):gsub('^[^:]*:%d+: ', '')), 2)
+    end
+    g = gx
+  end
+  self.gradInput = g
+  return g
+end
+
+function Sequential:parameters()
+  local ps, gs = {}, {}
+  for _, m in ipairs(self.modules) do
+    local p, g = m:parameters()
+    for k = 1, table.maxn(p) do
+      if p[k] then ps[#ps + 1] = p[k]; gs[#gs + 1] = g[k] end
+    end
+  end
+  return ps, gs
+end
+
+--- Moves every parameter and gradient into one flat buffer each, the modules keeping views into
+--- them; returns the two flat tensors (also self.flat_params, self.flat_grads).
+function Sequential:flatten()
+  if self.flat_params then return self.flat_params, self.flat_grads end
+  local ps = self:parameters()
+  local total = 0
+  for _, p in ipairs(ps) do total = total + p:numel() end
+  local dev = T.default_device()
+  local fp, fg = T.new { shape = { total }, device = dev }, T.new { shape = { total }, device = dev }
+  local off = 0
+  local function place(flat, t)
+    local v = flat:view(off, off + t:numel()):reshape(t:shape())
+    v:copy_from(t)
+    return v
+  end
+  for _, m in ipairs(self.modules) do
+    for _, pair in ipairs { { 'weight', 'gradWeight' }, { 'bias', 'gradBias' } } do
+      local p = m[pair[1]]
+      if p and m[pair[2]] then
+        m[pair[1]] = place(fp, p)
+        m[pair[2]] = place(fg, m[pair[2]])
+        off = off + p:numel()
+      end
+    end
+  end
+  assert(off == total, 'flatten: a module keeps parameters other than weight and bias')
+  self.flat_params, self.flat_grads = fp, fg
+  return fp, fg
+end
+
+function Sequential:zero_grad()
+  if self.flat_grads then self.flat_grads:fill(0) else Module.zero_grad(self) end
+end
+
+function Sequential:train()
+  self.training = true
+  for _, m in ipairs(self.modules) do m:train() end
+  return self
+end
+function Sequential:evaluate()
+  self.training = false
+  for _, m in ipairs(self.modules) do m:evaluate() end
+  return self
+end
+
+--- Initialise every layer from (seed, layer index) and key the dropout masks to the seed.
+function Sequential:reset(seed)
+  for i, m in ipairs(self.modules) do
+    if m.reset then m:reset(seed, i) end
+    if m.seed then m.seed, m.stream = seed, i end
+  end
+  return self
+end
+
+--- { ['0.weight']=t, ['0.bias']=t, ['1.running_mean']=t, ... }: PyTorch nn.Sequential names.
+function Sequential:state_dict()
+  local sd = {}
+  for i, m in ipairs(self.modules) do
+    for name, t in pairs(m:state()) do sd[(i - 1) .. '.' .. name] = t end
+  end
+  return sd
+end
+
+--- Copies tensors into the network; every name, shape and dtype must match. PyTorch's
+--- `num_batches_tracked` entries are accepted and ignored. Lists every mismatch in one error.
+function Sequential:load_state_dict(tensors)
+  local problems, mine = {}, self:state_dict()
+  local names = {}
+  for name in pairs(mine) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local t, src = mine[name], tensors[name]
+    if not src then
+      problems[#problems + 1] = 'missing ' .. name
+    elseif src:dtype() ~= t:dtype() or table.concat(src:shape(), ',') ~= table.concat(t:shape(), ',') then
+      problems[#problems + 1] = string.format('%s is %s [%s], the network expects %s [%s]', name, src:dtype(),
+        table.concat(src:shape(), ','), t:dtype(), table.concat(t:shape(), ','))
+    end
+  end
+  for name in pairs(tensors) do
+    if not mine[name] and not name:match('%.num_batches_tracked$') then
+      problems[#problems + 1] = 'unexpected ' .. name
+    end
+  end
+  if #problems > 0 then
+    table.sort(problems)
+    error('load_state_dict: ' .. table.concat(problems, '; '), 2)
+  end
+  for name, t in pairs(mine) do t:copy_from(tensors[name]) end
+  return self
+end
+
+local function thousands(n)
+  local s = tostring(n)
+  repeat local k; s, k = s:gsub('^(%d+)(%d%d%d)', '%1,%2') until k == 0
+  return s
+end
+
+--- One line per layer: index, layer, output shape, parameter count (darknet's build log).
+function Sequential:__tostring()
+  local lines, shape, total = {}, self.input_shape, 0
+  for i, m in ipairs(self.modules) do
+    local n = 0
+    for _, p in ipairs((m:parameters())) do n = n + p:numel() end
+    total = total + n
+    if shape then shape = m:out_shape(shape) end
+    lines[#lines + 1] = string.format('  (%d) %-40s %-14s %s%s', i - 1, tostring(m),
+      shape and '-> ' .. table.concat(shape, 'x') or '', n > 0 and thousands(n) or '',
+      self.tap_names[i] and '  [tap ' .. self.tap_names[i] .. ']' or '')
+  end
+  local head = string.format('nn.Sequential%s, %s parameters', self.input_shape and
+    ' (' .. table.concat(self.input_shape, 'x') .. ' -> ' .. table.concat(shape, 'x') .. ')' or '', thousands(total))
+  return head .. '\n' .. table.concat(lines, '\n')
+end
+
+return Sequential

@@ -1,0 +1,265 @@
+-- The layers of rft.nn: each a thin module over the engine's ops (one C call per hook), owning its
+-- parameters, their gradients and its output buffers. Layouts follow PyTorch (DESIGN.md §7) so that
+-- state dicts move both ways unchanged.
+local ffi = require 'ffi'
+local class = require 'rft.class'
+local F = require 'rft.ffi'
+local T = require 'rft.tensor'
+local Module = require 'rft.nn.Module'
+local C, check = F.C, F.check
+
+local L = {}
+
+local function param(shape) return T.new { shape = shape, device = T.default_device() } end
+
+--- Kaiming-normal (He et al. 2015, fan-in, ReLU gain) and Glorot-uniform initialisation from Philox.
+function L.kaiming_normal(t, fan_in, seed, stream)
+  check(C.rft_rand_normal(t, seed, stream, 0, 0, math.sqrt(2 / fan_in)), 2)
+  return t
+end
+function L.glorot_uniform(t, fan_in, fan_out, seed, stream)
+  local a = math.sqrt(6 / (fan_in + fan_out))
+  check(C.rft_rand_uniform(t, seed, stream, 0, -a, a), 2)
+  return t
+end
+
+-- ---- Conv2d ----------------------------------------------------------------------------------
+local Conv2d = class('nn.Conv2d', 'nn.Module')
+L.Conv2d = Conv2d
+
+--- nn.Conv2d{cin=3, cout=64, k=3, stride=1, pad=1, bias=true}
+function Conv2d:__init(o)
+  Module.__init(self)
+  assert(o and o.cin and o.cout and o.k, 'nn.Conv2d: cin, cout and k are required')
+  self.cin, self.cout, self.k = o.cin, o.cout, o.k
+  self.stride, self.pad = o.stride or 1, o.pad or 0
+  self.args = ffi.new('rft_conv2d_args', { self.k, self.k, self.stride, self.stride, self.pad, self.pad })
+  self.weight, self.gradWeight = param { o.cout, o.cin, o.k, o.k }, param { o.cout, o.cin, o.k, o.k }
+  if o.bias ~= false then self.bias, self.gradBias = param { o.cout }, param { o.cout } end
+  self.output, self.gradInput = self:buffer(), self:buffer()
+end
+
+function Conv2d:reset(seed, stream)
+  L.kaiming_normal(self.weight, self.cin * self.k * self.k, seed, stream)
+  if self.bias then self.bias:fill(0) end
+end
+
+function Conv2d:updateOutput(x)
+  check(C.rft_conv2d_forward(self.args, x, self.weight, self.bias, self.output))
+  return self.output
+end
+function Conv2d:updateGradInput(x, dy)
+  check(C.rft_conv2d_backward_input(self.args, x, self.weight, dy, self.gradInput))
+  return self.gradInput
+end
+function Conv2d:accGradParameters(x, dy, scale)
+  check(C.rft_conv2d_backward_params(self.args, x, dy, scale or 1, self.gradWeight, self.gradBias))
+end
+function Conv2d:parameters()
+  return { self.weight, self.bias }, { self.gradWeight, self.gradBias }
+end
+function Conv2d:state() return { weight = self.weight, bias = self.bias } end
+function Conv2d:out_shape(s)
+  local function o(n) return math.floor((n + 2 * self.pad - self.k) / self.stride) + 1 end
+  return { self.cout, o(s[2]), o(s[3]) }
+end
+function Conv2d:__tostring()
+  return string.format('nn.Conv2d(%d -> %d, %dx%d%s%s%s)', self.cin, self.cout, self.k, self.k,
+    self.stride ~= 1 and ', stride ' .. self.stride or '', self.pad ~= 0 and ', pad ' .. self.pad or '',
+    self.bias and '' or ', no bias')
+end
+
+-- ---- Linear ----------------------------------------------------------------------------------
+local Linear = class('nn.Linear', 'nn.Module')
+L.Linear = Linear
+
+--- nn.Linear{cin=512, cout=10, bias=true}; weight [cout, cin] as PyTorch.
+function Linear:__init(o)
+  Module.__init(self)
+  assert(o and o.cin and o.cout, 'nn.Linear: cin and cout are required')
+  self.cin, self.cout = o.cin, o.cout
+  self.weight, self.gradWeight = param { o.cout, o.cin }, param { o.cout, o.cin }
+  if o.bias ~= false then self.bias, self.gradBias = param { o.cout }, param { o.cout } end
+  self.output, self.gradInput = self:buffer(), self:buffer()
+end
+function Linear:reset(seed, stream)
+  L.glorot_uniform(self.weight, self.cin, self.cout, seed, stream)
+  if self.bias then self.bias:fill(0) end
+end
+function Linear:updateOutput(x)
+  check(C.rft_linear_forward(x, self.weight, self.bias, self.output))
+  return self.output
+end
+function Linear:updateGradInput(x, dy)
+  check(C.rft_linear_backward_input(x, self.weight, dy, self.gradInput))
+  return self.gradInput
+end
+function Linear:accGradParameters(x, dy, scale)
+  check(C.rft_linear_backward_params(x, dy, scale or 1, self.gradWeight, self.gradBias))
+end
+Linear.parameters = Conv2d.parameters
+Linear.state = Conv2d.state
+function Linear:out_shape() return { self.cout } end
+function Linear:__tostring() return string.format('nn.Linear(%d -> %d)', self.cin, self.cout) end
+
+-- ---- ReLU ------------------------------------------------------------------------------------
+local ReLU = class('nn.ReLU', 'nn.Module')
+L.ReLU = ReLU
+function ReLU:__init()
+  Module.__init(self)
+  self.output, self.gradInput = self:buffer(), self:buffer()
+end
+function ReLU:updateOutput(x)
+  check(C.rft_relu_forward(x, self.output))
+  return self.output
+end
+function ReLU:updateGradInput(_, dy)
+  check(C.rft_relu_backward(self.output, dy, self.gradInput))
+  return self.gradInput
+end
+function ReLU:__tostring() return 'nn.ReLU' end
+
+-- ---- MaxPool2d -------------------------------------------------------------------------------
+local MaxPool2d = class('nn.MaxPool2d', 'nn.Module')
+L.MaxPool2d = MaxPool2d
+
+--- nn.MaxPool2d{k=2, stride=2, pad=0}
+function MaxPool2d:__init(o)
+  Module.__init(self)
+  o = o or {}
+  self.k = o.k or 2
+  self.stride, self.pad = o.stride or self.k, o.pad or 0
+  self.args = ffi.new('rft_pool2d_args', { self.k, self.k, self.stride, self.stride, self.pad, self.pad })
+  self.output, self.gradInput, self.argmax = self:buffer(), self:buffer(), self:buffer('i32')
+end
+function MaxPool2d:updateOutput(x)
+  check(C.rft_maxpool2d_forward(self.args, x, self.output, self.argmax))
+  return self.output
+end
+function MaxPool2d:updateGradInput(x, dy)
+  check(C.rft_maxpool2d_backward(self.args, x, self.argmax, dy, self.gradInput))
+  return self.gradInput
+end
+function MaxPool2d:out_shape(s)
+  local function o(n) return math.floor((n + 2 * self.pad - self.k) / self.stride) + 1 end
+  return { s[1], o(s[2]), o(s[3]) }
+end
+function MaxPool2d:__tostring() return string.format('nn.MaxPool2d(%dx%d, stride %d)', self.k, self.k, self.stride) end
+
+-- ---- GlobalAvgPool2d -------------------------------------------------------------------------
+local GlobalAvgPool2d = class('nn.GlobalAvgPool2d', 'nn.Module')
+L.GlobalAvgPool2d = GlobalAvgPool2d
+function GlobalAvgPool2d:__init()
+  Module.__init(self)
+  self.output, self.gradInput = self:buffer(), self:buffer()
+end
+function GlobalAvgPool2d:updateOutput(x)
+  check(C.rft_global_avgpool_forward(x, self.output))
+  return self.output
+end
+function GlobalAvgPool2d:updateGradInput(x, dy)
+  check(C.rft_global_avgpool_backward(x, dy, self.gradInput))
+  return self.gradInput
+end
+function GlobalAvgPool2d:out_shape(s) return { s[1] } end
+function GlobalAvgPool2d:__tostring() return 'nn.GlobalAvgPool2d' end
+
+-- ---- Flatten ---------------------------------------------------------------------------------
+local Flatten = class('nn.Flatten', 'nn.Module')
+L.Flatten = Flatten
+function Flatten:updateOutput(x)
+  local s = x:shape()
+  local n = 1
+  for i = 2, #s do n = n * s[i] end
+  self.output = x:reshape { s[1], n }          -- (C,H,W) order, as PyTorch's flatten
+  return self.output
+end
+function Flatten:updateGradInput(x, dy)
+  self.gradInput = dy:reshape(x:shape())
+  return self.gradInput
+end
+function Flatten:out_shape(s)
+  local n = 1
+  for _, v in ipairs(s) do n = n * v end
+  return { n }
+end
+function Flatten:__tostring() return 'nn.Flatten' end
+
+-- ---- BatchNorm2d -----------------------------------------------------------------------------
+local BatchNorm2d = class('nn.BatchNorm2d', 'nn.Module')
+L.BatchNorm2d = BatchNorm2d
+
+--- nn.BatchNorm2d{c=64, eps=1e-5, momentum=0.1} (PyTorch's defaults and running-statistics rule).
+--- In evaluate mode it uses the running statistics, and its backward treats them as constants.
+function BatchNorm2d:__init(o)
+  Module.__init(self)
+  assert(o and o.c, 'nn.BatchNorm2d: c is required')
+  self.c = o.c
+  self.args = ffi.new('rft_batchnorm_args', { o.eps or 1e-5, o.momentum or 0.1 })
+  self.weight, self.gradWeight = param { o.c }:fill(1), param { o.c }
+  self.bias, self.gradBias = param { o.c }, param { o.c }
+  self.running_mean, self.running_var = param { o.c }, param { o.c }:fill(1)
+  self.save_mean, self.save_invstd = self:buffer(), self:buffer()
+  self.output, self.gradInput = self:buffer(), self:buffer()
+end
+function BatchNorm2d:reset()
+  self.weight:fill(1); self.bias:fill(0); self.running_mean:fill(0); self.running_var:fill(1)
+end
+function BatchNorm2d:updateOutput(x)
+  if self.training then
+    check(C.rft_batchnorm2d_forward_train(self.args, x, self.weight, self.bias, self.running_mean,
+      self.running_var, self.output, self.save_mean, self.save_invstd))
+  else
+    check(C.rft_batchnorm2d_forward_eval(self.args, x, self.weight, self.bias, self.running_mean,
+      self.running_var, self.output))
+  end
+  return self.output
+end
+-- dx and the parameter gradients come from one engine call.
+function BatchNorm2d:backward(x, dy, scale)
+  if self.training then
+    check(C.rft_batchnorm2d_backward(x, self.weight, self.save_mean, self.save_invstd, dy, scale or 1,
+      self.gradInput, self.gradWeight, self.gradBias))
+  else
+    check(C.rft_batchnorm2d_backward_eval(x, self.weight, self.running_mean, self.running_var,
+      self.args.eps, dy, scale or 1, self.gradInput, self.gradWeight, self.gradBias))
+  end
+  return self.gradInput
+end
+function BatchNorm2d:parameters()
+  return { self.weight, self.bias }, { self.gradWeight, self.gradBias }
+end
+function BatchNorm2d:state()
+  return { weight = self.weight, bias = self.bias, running_mean = self.running_mean, running_var = self.running_var }
+end
+function BatchNorm2d:__tostring() return string.format('nn.BatchNorm2d(%d)', self.c) end
+
+-- ---- Dropout ---------------------------------------------------------------------------------
+local Dropout = class('nn.Dropout', 'nn.Module')
+L.Dropout = Dropout
+
+--- nn.Dropout{p=0.5}: inverted dropout; masks from Philox, a new one every call (seed set by
+--- Sequential:seed). Identity in evaluate mode.
+function Dropout:__init(o)
+  Module.__init(self)
+  self.p = (o and o.p) or 0.5
+  self.seed, self.stream, self.calls = 0, 0, 0
+  self.out_buf, self.grad_buf, self.mask = self:buffer(), self:buffer(), self:buffer('u8')
+end
+function Dropout:active() return self.training and self.p > 0 end
+function Dropout:updateOutput(x)
+  if not self:active() then self.output = x; return x end
+  self.calls = self.calls + 1
+  check(C.rft_dropout_forward(self.p, self.seed, self.stream, self.calls * 2 ^ 32, x, self.out_buf, self.mask))
+  self.output = self.out_buf
+  return self.output
+end
+function Dropout:updateGradInput(_, dy)
+  if not self:active() then self.gradInput = dy; return dy end
+  check(C.rft_dropout_backward(self.p, self.mask, dy, self.grad_buf))
+  self.gradInput = self.grad_buf
+  return self.gradInput
+end
+function Dropout:__tostring() return string.format('nn.Dropout(p=%g)', self.p) end
+
+return L

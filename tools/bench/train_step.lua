@@ -1,0 +1,76 @@
+-- train_step.lua: rft's side of the training-step benchmark (tools/bench/train_step.sh runs both
+-- sides). Prints one JSON line per model with images/s of repeated training steps (forward,
+-- cross-entropy, backward, SGD) and of inference, at a fixed batch, median and spread of `reps`.
+--   rftlua tools/bench/train_step.lua --models vgg16,vgg16_w0.25,allcnn_c --batch 128 --reps 5
+local rft = require 'rft'
+local ffi = require 'ffi'
+local cjson = require 'cjson'
+
+local p = require('argparse')('train_step', 'rft training-step benchmark')
+p:option('--models', 'comma-separated: vgg16, vgg16_w0.25, allcnn_c, fast', 'vgg16,vgg16_w0.25,allcnn_c,fast')
+p:option('--batch', 'batch size', '128', tonumber)
+p:option('--reps', 'timed repetitions', '5', tonumber)
+p:option('--steps', 'steps per repetition (default: about 2 s of work)', nil, tonumber)
+local o = p:parse(arg)
+
+local specs = {
+  vgg16 = { 'vgg16', { width = 1 } }, ['vgg16_w0.25'] = { 'vgg16', { width = 0.25 } },
+  allcnn_c = { 'allcnn_c', {} }, fast = { 'fast', {} },
+}
+
+-- Forward multiply-adds of the convolution and linear layers for one image.
+local function forward_flops(net)
+  local flops, shape = 0, net.input_shape
+  for _, m in ipairs(net.modules) do
+    local out = m:out_shape(shape)
+    if m.__typename == 'nn.Conv2d' then
+      flops = flops + 2 * out[1] * out[2] * out[3] * m.cin * m.k * m.k
+    elseif m.__typename == 'nn.Linear' then
+      flops = flops + 2 * m.cin * m.cout
+    end
+    shape = out
+  end
+  return flops
+end
+
+local function median(t) table.sort(t); return t[math.ceil(#t / 2)] end
+
+local loss = ffi.new('double[1]')
+for name in o.models:gmatch('[^,]+') do
+  local s = specs[name] or error('unknown model ' .. name)
+  local net = rft.models.build(s[1], s[2])
+  local params, grads = net:flatten()
+  local opt = rft.optim.sgd { params = params, grads = grads, lr = 1e-3, momentum = 0.9 }
+  local x = rft.rand.uniform(rft.tensor { shape = { o.batch, 3, 32, 32 } }, { seed = 1 })
+  local yv = {}
+  for i = 1, o.batch do yv[i] = i % 10 end
+  local y = rft.from_table(yv, { o.batch }, 'i32')
+  local dlogits = rft.tensor { shape = { 0 } }
+  local function train_step()
+    net:zero_grad()
+    local logits = net:forward(x)
+    rft.C.rft_cross_entropy(logits, y, 0, o.batch, 1, loss, dlogits)
+    net:backward(x, dlogits)
+    opt:step()
+  end
+  local function infer() net:forward(x) end
+  local result = { model = name, batch = o.batch, forward_gflop_per_image = forward_flops(net) / 1e9 }
+  for _, kind in ipairs { 'train', 'infer' } do
+    local f = kind == 'train' and train_step or infer
+    if kind == 'train' then net:train() else net:evaluate() end
+    f(); f()                                   -- warm-up: primitives, workspaces
+    local t0 = rft.train.now(); f(); local one = rft.train.now() - t0
+    local steps = o.steps or math.max(1, math.floor(2 / one))
+    local rates = {}
+    for r = 1, o.reps do
+      t0 = rft.train.now()
+      for _ = 1, steps do f() end
+      rates[r] = steps * o.batch / (rft.train.now() - t0)
+    end
+    local lo, hi = math.min(unpack(rates)), math.max(unpack(rates))
+    result[kind .. '_images_per_s'] = median(rates)
+    result[kind .. '_spread'] = { lo, hi }
+  end
+  print(cjson.encode(result))
+  io.stdout:flush()
+end
