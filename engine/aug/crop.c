@@ -11,7 +11,7 @@ int rft_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const r
     RFT_TRY(aug_check_border(op, border));
     RFT_TRY(aug_check_param(op, "dx", dx, x, -1e9, 1e9, true));
     RFT_TRY(aug_check_param(op, "dy", dy, x, -1e9, 1e9, true));
-    return rft_backend_of(x)->aug_crop(border, dx, dy, x, y);
+    AUG_DISPATCH(op, x, aug_crop, border, dx, dy, x, y);
 }
 
 int rft_cpu_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y)
