@@ -60,9 +60,9 @@ function M.bernoulli(p)
 end
 
 --- One value per image: f32 [n] on `device`. seed: uint64 (number or cdata); stream: 32-bit tag;
---- ids: i32 [n] or nil (0..n-1).
-function Dist:draw(seed, stream, ids, n, device)
-  local out = T.new { shape = { n }, dtype = 'f32', device = 'cpu' }
+--- ids: i32 [n] or nil (0..n-1). out: a CPU tensor to reuse (resized), else a new one.
+function Dist:draw(seed, stream, ids, n, device, out)
+  out = out or T.new { shape = { n }, dtype = 'f32', device = 'cpu' }
   local cpu_ids = ids
   if ids and ids:device() ~= 'cpu' then cpu_ids = ids:copy('cpu') end
   F.check(C.rft_aug_draw(self.kind, #self.values, self.cvalues, seed, stream, cpu_ids, n, out), 4)

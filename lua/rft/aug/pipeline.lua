@@ -82,11 +82,14 @@ local function const(v, device)
   return t
 end
 
--- The tensor (1 or N values on the batch's device) for parameter j of a step.
-local function resolve(v, ctx, step_stream, j)
+-- The tensor (1 or N values on the batch's device) for parameter j of step s; draws go to a buffer
+-- the step keeps per parameter (valid until the step runs again).
+local function resolve(v, ctx, s, j)
   if type(v) == 'number' then return const(v, ctx.device) end
   if D.is_dist(v) then
-    return v:draw(ctx.seed, C.rft_aug_substream(step_stream, 1000 + j), ctx.ids, ctx.n, ctx.device)
+    s.bufs = s.bufs or {}
+    s.bufs[j] = s.bufs[j] or T.new { shape = { 0 }, dtype = 'f32', device = 'cpu' }
+    return v:draw(ctx.seed, C.rft_aug_substream(ctx.stream, 1000 + j), ctx.ids, ctx.n, ctx.device, s.bufs[j])
   end
   if v:device() ~= ctx.device then return v:copy(ctx.device) end
   return v
@@ -167,7 +170,7 @@ function Pipeline:run(x, y, ctx)
   if self.steps then return self:run_chain(x, y, ctx) end
   local P = {}
   for j, name in ipairs(self.names) do
-    if self.params[name] ~= nil then P[name] = resolve(self.params[name], ctx, ctx.stream, j) end
+    if self.params[name] ~= nil then P[name] = resolve(self.params[name], ctx, self, j) end
   end
   self.kernel(self, x, y, P, ctx)
 end
