@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # aug.sh: rft's augmentation kernels against torchvision's closest operations on the same machine in
-# one run: time per call (median of repetitions), images/s, GB/s and the speed ratio torch/rft
+# one run: time per call (best of repetitions; medians in the JSON), images/s, GB/s and the speed ratio torch/rft
 # (> 1: rft is faster), for 128x3x32x32 and 32x3x224x224 batches; then Combined± as a share of one
 # training step of the default model. PyTorch gets 2 threads and tcmalloc, like train_step.sh.
 #   tools/bench/aug.sh [--shapes 128x3x32x32,32x3x224x224] [--seconds 0.4] [--reps 7] [--kernels a,b]
@@ -18,13 +18,15 @@ d = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{d}/rft.jsonl")]
 tor = {(r["kernel"], r["shape"]): r for r in map(json.loads, open(f"{d}/torch.jsonl"))}
 step = next((r for r in rows if "train_step" in r), None)
-print(f"\n{'kernel':<16}{'batch':<15}{'rft ms':>9}{'img/s':>10}{'GB/s':>7}{'torch ms':>10}{'img/s':>10}{'GB/s':>7}{'torch/rft':>10}")
+print("\nbest of the repetitions (median in parentheses)")
+print(f"{'kernel':<16}{'batch':<14}{'rft ms':>17}{'img/s':>9}{'GB/s':>7}{'torch ms':>18}{'img/s':>9}{'GB/s':>7}{'torch/rft':>10}")
 for r in rows:
     if "kernel" not in r:
         continue
     t = tor[(r["kernel"], r["shape"])]
-    print(f"{r['kernel']:<16}{r['shape']:<15}{r['ms']:>9.3f}{r['images_per_s']:>10.0f}{r['gb_per_s']:>7.2f}"
-          f"{t['ms']:>10.3f}{t['images_per_s']:>10.0f}{t['gb_per_s']:>7.2f}{t['ms'] / r['ms']:>10.2f}")
+    rm, tm = f"{r['ms']:.3f} ({r['median_ms']:.3f})", f"{t['ms']:.3f} ({t['median_ms']:.3f})"
+    print(f"{r['kernel']:<16}{r['shape']:<14}{rm:>17}{r['images_per_s']:>9.0f}{r['gb_per_s']:>7.2f}"
+          f"{tm:>18}{t['images_per_s']:>9.0f}{t['gb_per_s']:>7.2f}{t['ms'] / r['ms']:>10.2f}")
 if step:
     for k in ("combined_plus", "combined_minus"):
         r = next((r for r in rows if r.get("kernel") == k and r["shape"] == "128x3x32x32"), None)
