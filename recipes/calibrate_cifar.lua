@@ -24,7 +24,11 @@ if not o.checkpoint then args:error('--checkpoint PATH is required') end
 
 -- model
 local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
-net:load_state_dict(rft.safetensors.load(o.checkpoint))
+local state = {}
+for k, t in pairs(rft.safetensors.load(o.checkpoint)) do   -- a training checkpoint also holds optim.*
+  if not k:match('^optim%.') then state[k] = t end
+end
+net:load_state_dict(state)
 
 -- the validation split (45,000 / 5,000, DESIGN.md §5)
 local train = rft.data.cifar10 { dir = o.data, split = 'train' }
