@@ -3,7 +3,7 @@
 -- family's neutral strength and its bound. Accuracy is assumed to fall as the strength moves away
 -- from neutral. S- stops at alpha = 0; when even the bound does not cost the target, the result says
 -- so (reached = false) with the accuracy at the bound.
-local P = require 'rft.aug.pipeline'
+local S = require 'rft.aug.steps'
 local T = require 'rft.tensor'
 
 local M = {}
@@ -12,20 +12,20 @@ local M = {}
 -- strongest the search tries; tol: default resolution.
 M.families = {
   ['B+'] = { param = 'delta', zero = 0, bound = 1, tol = 0.002,
-             make = function(s) return P.brightness { delta = s } end },
+             make = function(s) return S.brightness { delta = s } end },
   ['B-'] = { param = 'delta', zero = 0, bound = -1, tol = 0.002,
-             make = function(s) return P.brightness { delta = s } end },
+             make = function(s) return S.brightness { delta = s } end },
   ['S+'] = { param = 'alpha', zero = 1, bound = 50, tol = 0.02,
-             make = function(s) return P.saturation { alpha = s } end },
+             make = function(s) return S.saturation { alpha = s } end },
   ['S-'] = { param = 'alpha', zero = 1, bound = 0, tol = 0.002,
-             make = function(s) return P.saturation { alpha = s } end },
+             make = function(s) return S.saturation { alpha = s } end },
   ['GN'] = { param = 'sigma', zero = 0, bound = 1, tol = 0.001,
-             make = function(s) return P.gaussian_noise { sigma = s } end },
+             make = function(s) return S.gaussian_noise { sigma = s } end },
   -- size stays 3 as in the paper's Table 1, so the strongest blur is close to a 3x3 box filter
   ['GB'] = { param = 'sigma', zero = 0, bound = 10, tol = 0.005, size = 3,
-             make = function(s) return P.gaussian_blur { size = 3, sigma = s } end },
+             make = function(s) return S.gaussian_blur { size = 3, sigma = s } end },
   ['SAP'] = { param = 'p', zero = 0, bound = 1, tol = 0.0005, q = 0.5, rho = 0.5,
-              make = function(s) return P.salt_pepper { p = s, q = 0.5, rho = 0.5 } end },
+              make = function(s) return S.salt_pepper { p = s, q = 0.5, rho = 0.5 } end },
 }
 M.order = { 'B+', 'B-', 'S+', 'S-', 'GN', 'GB', 'SAP' }
 

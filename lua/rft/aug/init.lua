@@ -8,15 +8,16 @@
 --   local p = aug.chain{ aug.brightness{delta=0.39}, aug.gaussian_noise{sigma=0.075} }
 --   local xt = p:apply(x, {seed=7, ids=ids})      -- print(p) shows the order and the parameters
 local P = require 'rft.aug.pipeline'
+local S = require 'rft.aug.steps'
 local D = require 'rft.aug.dist'
 local presets = require 'rft.aug.presets'
 
 local aug = {
   -- steps
-  brightness = P.brightness, contrast = P.contrast, saturation = P.saturation,
-  gaussian_noise = P.gaussian_noise, gaussian_blur = P.gaussian_blur, salt_pepper = P.salt_pepper,
-  affine = P.affine, hflip = P.hflip, crop = P.crop, identity = P.identity,
-  chain = P.chain, copies = P.copies, affine_matrix = P.affine_matrix, is_pipeline = P.is_pipeline,
+  brightness = S.brightness, contrast = S.contrast, saturation = S.saturation,
+  gaussian_noise = S.gaussian_noise, gaussian_blur = S.gaussian_blur, salt_pepper = S.salt_pepper,
+  affine = S.affine, hflip = S.hflip, crop = S.crop, affine_matrix = S.affine_matrix,
+  identity = P.identity, chain = P.chain, copies = P.copies, is_pipeline = P.is_pipeline,
   -- per-image parameter distributions
   uniform = D.uniform, truncnormal = D.truncnormal, choice = D.choice, randint = D.randint,
   bernoulli = D.bernoulli, is_dist = D.is_dist,

@@ -4,6 +4,7 @@
 -- random scheme and aug.G() its invariance probe (every range halved, parameters at the extremes).
 -- The Table 1 values are presets, not truths for another model: aug.calibrate finds a model's own.
 local P = require 'rft.aug.pipeline'
+local S = require 'rft.aug.steps'
 local D = require 'rft.aug.dist'
 
 local M = {}
@@ -16,13 +17,13 @@ M.combined_rows = { 'Combined+', 'Combined-' }
 --- {size=, sigma=}, SAP={p=, q=, rho=}}. Entries are reachable by field (B_plus) and by row name ('B+').
 function M.build(t)
   local s = {
-    B_plus = P.brightness { delta = t.B_plus }:named('B+'),
-    B_minus = P.brightness { delta = t.B_minus }:named('B-'),
-    S_plus = P.saturation { alpha = t.S_plus }:named('S+'),
-    S_minus = P.saturation { alpha = t.S_minus }:named('S-'),
-    GN = P.gaussian_noise { sigma = t.GN }:named('GN'),
-    GB = P.gaussian_blur { size = t.GB.size or 3, sigma = t.GB.sigma }:named('GB'),
-    SAP = P.salt_pepper { p = t.SAP.p, q = t.SAP.q or 0.5, rho = t.SAP.rho or 0.5 }:named('SAP'),
+    B_plus = S.brightness { delta = t.B_plus }:named('B+'),
+    B_minus = S.brightness { delta = t.B_minus }:named('B-'),
+    S_plus = S.saturation { alpha = t.S_plus }:named('S+'),
+    S_minus = S.saturation { alpha = t.S_minus }:named('S-'),
+    GN = S.gaussian_noise { sigma = t.GN }:named('GN'),
+    GB = S.gaussian_blur { size = t.GB.size or 3, sigma = t.GB.sigma }:named('GB'),
+    SAP = S.salt_pepper { p = t.SAP.p, q = t.SAP.q or 0.5, rho = t.SAP.rho or 0.5 }:named('SAP'),
   }
   -- photometric first, then blur, then noise
   s.combined_plus = P.chain({ s.B_plus, s.S_plus, s.GB, s.GN, s.SAP }, { name = 'Combined+' })
@@ -68,11 +69,11 @@ function M.heavier(o)
     return D.truncnormal(lo, hi)
   end
   local steps = {
-    P.affine { rotation = param('rotation'), tx = param('tx'), ty = param('ty'), shear = param('shear'),
+    S.affine { rotation = param('rotation'), tx = param('tx'), ty = param('ty'), shear = param('shear'),
                zoom_x = param('zoom_x'), zoom_y = param('zoom_y'), border = 'replicate' },
-    P.hflip { p = 0.5 },
-    P.brightness { delta = param('brightness') },
-    P.contrast { gamma = param('contrast') },
+    S.hflip { p = 0.5 },
+    S.brightness { delta = param('brightness') },
+    S.contrast { gamma = param('contrast') },
   }
   local name = o.name or (o.extremes and scale == 0.5 and 'G' or 'heavier')
   return P.chain(steps, { name = name })
