@@ -83,6 +83,23 @@ typedef struct rft_backend {
     /* data path (engine/data/) */
     int (*crop_flip)(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y);
 
+    /* augmentations (engine/aug/; arguments checked, y resized, ids may be NULL) */
+    int (*aug_brightness)(const rft_tensor *delta, const rft_tensor *x, rft_tensor *y);
+    int (*aug_contrast)(const rft_tensor *gamma, const rft_tensor *x, rft_tensor *y);
+    int (*aug_saturation)(const rft_tensor *alpha, const rft_tensor *x, rft_tensor *y);
+    int (*aug_gaussian_blur)(int border, const rft_tensor *size, const rft_tensor *sigma, const rft_tensor *x,
+                             rft_tensor *y);
+    int (*aug_gaussian_noise)(uint64_t seed, uint32_t stream, const rft_tensor *ids, const rft_tensor *mean,
+                              const rft_tensor *sigma, const rft_tensor *x, rft_tensor *y);
+    int (*aug_salt_pepper)(int per_pixel, uint64_t seed, uint32_t stream, const rft_tensor *ids,
+                           const rft_tensor *p, const rft_tensor *q, const rft_tensor *rho, const rft_tensor *x,
+                           rft_tensor *y);
+    int (*aug_affine)(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y);
+    int (*aug_hflip)(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y);
+    int (*aug_crop)(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y);
+    int (*aug_draw)(int kind, int nvalues, const float *values, uint64_t seed, uint32_t stream,
+                    const rft_tensor *ids, rft_tensor *out);
+
 } rft_backend;
 
 /* The table for a device, loading it on first use; fails with the reason it is not usable. */
@@ -162,5 +179,21 @@ int rft_cpu_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *gr
 /* data path */
 int rft_cpu_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y);
 
+/* augmentations */
+int rft_cpu_aug_brightness(const rft_tensor *delta, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_contrast(const rft_tensor *gamma, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_saturation(const rft_tensor *alpha, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_gaussian_blur(int border, const rft_tensor *size, const rft_tensor *sigma, const rft_tensor *x,
+                              rft_tensor *y);
+int rft_cpu_aug_gaussian_noise(uint64_t seed, uint32_t stream, const rft_tensor *ids, const rft_tensor *mean,
+                               const rft_tensor *sigma, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_salt_pepper(int per_pixel, uint64_t seed, uint32_t stream, const rft_tensor *ids,
+                            const rft_tensor *p, const rft_tensor *q, const rft_tensor *rho, const rft_tensor *x,
+                            rft_tensor *y);
+int rft_cpu_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y);
+int rft_cpu_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, uint32_t stream,
+                     const rft_tensor *ids, rft_tensor *out);
 
 #endif

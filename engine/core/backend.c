@@ -61,6 +61,17 @@ static const rft_backend cpu_backend = {
     /* data path */
     .crop_flip = rft_cpu_crop_flip,
 
+    /* augmentations */
+    .aug_brightness = rft_cpu_aug_brightness,
+    .aug_contrast = rft_cpu_aug_contrast,
+    .aug_saturation = rft_cpu_aug_saturation,
+    .aug_gaussian_blur = rft_cpu_aug_gaussian_blur,
+    .aug_gaussian_noise = rft_cpu_aug_gaussian_noise,
+    .aug_salt_pepper = rft_cpu_aug_salt_pepper,
+    .aug_affine = rft_cpu_aug_affine,
+    .aug_hflip = rft_cpu_aug_hflip,
+    .aug_crop = rft_cpu_aug_crop,
+    .aug_draw = rft_cpu_aug_draw,
 };
 
 static const rft_backend *cuda_backend;

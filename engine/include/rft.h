@@ -245,4 +245,53 @@ int  rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad,
 int  rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids,
                    rft_tensor *y /* [out] */);
 
+/* ---- augmentations ---------------------------------------------------------------------------- */
+/* Distortions of a batch x: f32 [N,C,H,W] in [0,1] (engine/aug/, DESIGN.md §4). Each kernel writes
+   y (resized to x's shape; y may be x itself) and clips every value to [0,1].
+   Parameters are f32 tensors on x's device holding 1 value (every image) or N values (image i takes
+   value i). Random kernels draw from Philox keyed by `seed` with the stream (id << 32 | stream),
+   id = ids[i] (i32 [N], the images' dataset indices; NULL: 0..N-1), so an image's distortion
+   depends only on (seed, stream, its id, the element), never on the batch, threads or device. */
+enum { RFT_BORDER_REFLECT101 = 0, RFT_BORDER_REFLECT = 1, RFT_BORDER_REPLICATE = 2,
+       RFT_BORDER_CONSTANT = 3, RFT_BORDER_WRAP = 4 };  /* dcb|abcd, cba|abcd, aaa|abcd, 000|abcd, bcd|abcd */
+enum { RFT_DRAW_UNIFORM = 0, RFT_DRAW_TRUNCNORMAL = 1, RFT_DRAW_CHOICE = 2, RFT_DRAW_INTEGER = 3,
+       RFT_DRAW_BERNOULLI = 4 };
+/* y = x + delta (brightness, every channel). */
+int  rft_aug_brightness(const rft_tensor *delta, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* y = (x - m)·gamma + m, m the mean of each channel of each image. */
+int  rft_aug_contrast(const rft_tensor *gamma, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* HSL saturation scaled by alpha >= 0, hue and lightness kept (closed form; C = 3, RGB). */
+int  rft_aug_saturation(const rft_tensor *alpha, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* Each channel convolved with the normalised size x size Gaussian of std sigma (separable); size odd,
+   at most 2·min(H,W) - 1; border: RFT_BORDER_* (reflect-101 by default in rft.aug). */
+int  rft_aug_gaussian_blur(int border, const rft_tensor *size, const rft_tensor *sigma, const rft_tensor *x,
+                           rft_tensor *y /* [out] */);
+/* y = x + mean + sigma·n, n standard normal per value. */
+int  rft_aug_gaussian_noise(uint64_t seed, uint32_t stream, const rft_tensor *ids /* [optional] */,
+                            const rft_tensor *mean, const rft_tensor *sigma, const rft_tensor *x,
+                            rft_tensor *y /* [out] */);
+/* y = x + rho·m·(2b - 1), m ~ Bernoulli(p), b ~ Bernoulli(q), per value (per_pixel = 0) or one
+   (m, b) per pixel shared by its channels (per_pixel = 1). */
+int  rft_aug_salt_pepper(int per_pixel, uint64_t seed, uint32_t stream, const rft_tensor *ids /* [optional] */,
+                         const rft_tensor *p, const rft_tensor *q, const rft_tensor *rho, const rft_tensor *x,
+                         rft_tensor *y /* [out] */);
+/* Inverse-mapped affine warp: output pixel (col u, row v) reads input (a u + b v + c, d u + e v + f),
+   theta f32 [N,2,3] or [1,2,3] = {{a,b,c},{d,e,f}}, bilinear, border RFT_BORDER_* (replicate in
+   DESIGN.md). y must not be x. */
+int  rft_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* Mirror left-right the images whose flip value is not 0. */
+int  rft_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y /* [out] */);
+/* Shift by whole pixels: y[c,h,w] = x[c, h+dy, w+dx] (a crop of x padded by max |dx|, |dy|), the
+   outside read under border (RFT_BORDER_CONSTANT: zeros). dx, dy integer-valued. y must not be x. */
+int  rft_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x,
+                  rft_tensor *y /* [out] */);
+/* One value per image into out (f32 [N], resized), drawn from Philox (seed, id << 32 | stream):
+   UNIFORM values {a, b}; TRUNCNORMAL {a, b} (centre (a+b)/2, sigma (b-a)/4, redrawn until inside);
+   CHOICE values {v1, ..., vn} (each with probability 1/n); INTEGER {a, b} (a..b inclusive);
+   BERNOULLI {p} (1 with probability p, else 0). values is a host array of nvalues floats. */
+int  rft_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, uint32_t stream,
+                  const rft_tensor *ids /* [optional] */, int64_t n, rft_tensor *out /* [out] */);
+/* The stream tag of part k of a pipeline whose stream is `stream` (a 32-bit mix of both). */
+uint32_t rft_aug_substream(uint32_t stream, uint32_t k);
+
 #endif

@@ -1,0 +1,79 @@
+/* affine.c: affine warp by inverse mapping (DESIGN.md §4, the heavier scheme's geometric part):
+ * output pixel (u, v) (column, row) reads the input at (a u + b v + c, d u + e v + f) with bilinear
+ * interpolation; what falls outside comes from the border mode (edge-replicate in the paper's code).
+ * One matrix per image, theta [N,2,3] (or [1,2,3] for all). rft.aug builds the matrices from
+ * rotation, translation, shear and zoom about the centre; this kernel only samples. */
+#include "aug_cpu.h"
+#include <stdlib.h>
+
+int rft_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y)
+{
+    static const char *op = "aug_affine";
+    RFT_TRY(aug_check_io(op, x, y, false, false));
+    RFT_TRY(aug_check_border(op, border));
+    RFT_TRY(rft_check_dtype(op, "theta", theta, RFT_F32));
+    RFT_TRY(rft_check_same_device(op, "theta", x, theta));
+    if (theta->ndim != 3 || theta->shape[1] != 2 || theta->shape[2] != 3 ||
+        (theta->shape[0] != 1 && theta->shape[0] != x->shape[0]))
+        return rft_fail(RFT_ESHAPE, "%s: theta must be [%lld,2,3] (one matrix per image) or [1,2,3], got %s", op,
+                        (long long)x->shape[0], rft_shape_str(theta));
+    if (theta->device == RFT_CPU)
+        for (int64_t i = 0; i < theta->numel; i++)
+            if (!isfinite(rft_f32(theta)[i]))
+                return rft_fail(RFT_EARG, "%s: theta[%lld] = %g is not finite", op, (long long)i, rft_f32(theta)[i]);
+    AUG_DISPATCH(op, x, aug_affine, border, theta, x, y);
+}
+
+/* Output row v of one image (all C planes): source positions first, in a loop that vectorises,
+   then the taps, read directly where all four lie inside the image (the common case) and through
+   the border mode elsewhere; both ways compute rft_aug_bilinear. */
+AUG_CLONES static void affine_row(const float *m, int64_t v, const float *in, int64_t C, int64_t H, int64_t W,
+                                  int border, float *out, float *scratch /* [2W] */)
+{
+    int64_t hw = H * W;
+    float *xsrc = scratch, *ysrc = scratch + W;
+    for (int64_t u = 0; u < W; u++) {
+        xsrc[u] = m[0] * (float)u + m[1] * (float)v + m[2];
+        ysrc[u] = m[3] * (float)u + m[4] * (float)v + m[5];
+    }
+    for (int64_t u = 0; u < W; u++) {
+        float ax, ay;
+        int64_t x0 = rft_aug_cell(xsrc[u], &ax), y0 = rft_aug_cell(ysrc[u], &ay);
+        if (x0 >= 0 && x0 + 1 < W && y0 >= 0 && y0 + 1 < H) {
+            const float *p = in + y0 * W + x0;
+            for (int64_t c = 0; c < C; c++, p += hw)
+                out[c * hw + u] = rft_aug_clip(rft_aug_lerp2(p[0], p[1], p[W], p[W + 1], ax, ay));
+        } else {
+            for (int64_t c = 0; c < C; c++)
+                out[c * hw + u] = rft_aug_clip(rft_aug_bilinear(in + c * hw, H, W, xsrc[u], ysrc[u], border));
+        }
+    }
+}
+
+int rft_cpu_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y)
+{
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], hw = H * W;
+    const float *xs = rft_f32(x), *th = rft_f32(theta);
+    float *ys = rft_f32(y);
+    int per_image = theta->shape[0] != 1, failed = 0;
+    /* x, y: (N, C, H, W); one output row of one image per piece of work, all channels at once so
+       that the source position and weights are computed once per pixel */
+    #pragma omp parallel if (x->numel > RFT_PAR_MIN)
+    {
+        float *scratch = malloc((size_t)(2 * W + 1) * sizeof(float));
+        if (!scratch) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t t = 0; t < N * H; t++) {
+            if (!scratch) continue;
+            int64_t n = t / H, v = t % H;
+            affine_row(th + (per_image ? n * 6 : 0), v, xs + n * C * hw, C, H, W, border, ys + n * C * hw + v * W,
+                       scratch);
+        }
+        free(scratch);
+    }
+    if (failed) return rft_fail(RFT_ENOMEM, "aug_affine: out of memory for a row of %lld positions", (long long)W);
+    return RFT_OK;
+}

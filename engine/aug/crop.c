@@ -1,0 +1,43 @@
+/* crop.c: random crop with padding as a per-image shift, y[c,h,w] = x[c, h+dy, w+dx], positions
+ * outside x read under the border mode (zeros: the standard "pad 4, crop 32" of CIFAR training,
+ * with dx, dy in [-4, 4]). The shifts are drawn by rft.aug (aug.crop{pad=4}); this kernel only
+ * moves pixels. Not the data path's fused u8 crop-and-flip (engine/data/). */
+#include "aug_cpu.h"
+
+int rft_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y)
+{
+    static const char *op = "aug_crop";
+    RFT_TRY(aug_check_io(op, x, y, false, false));
+    RFT_TRY(aug_check_border(op, border));
+    RFT_TRY(aug_check_param(op, "dx", dx, x, -1e9, 1e9, true));
+    RFT_TRY(aug_check_param(op, "dy", dy, x, -1e9, 1e9, true));
+    AUG_DISPATCH(op, x, aug_crop, border, dx, dy, x, y);
+}
+
+int rft_cpu_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y)
+{
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], hw = H * W;
+    const float *xs = rft_f32(x);
+    float *ys = rft_f32(y);
+    rft_aug_pf fx = aug_pf(dx), fy = aug_pf(dy);
+    /* x, y: (N, C, H, W); one output row per piece of work */
+    #pragma omp parallel for schedule(static) if (x->numel > RFT_PAR_MIN)
+    for (int64_t t = 0; t < N * C * H; t++) {
+        int64_t n = t / (C * H), c = t / H % C, h = t % H;
+        int64_t sx = (int64_t)rft_aug_get(fx, n), sy = (int64_t)rft_aug_get(fy, n);
+        int64_t row = rft_aug_border(h + sy, H, border);
+        float *b = ys + t * W;
+        if (row < 0) {
+            for (int64_t i = 0; i < W; i++) b[i] = 0.0f;
+            continue;
+        }
+        const float *a = xs + (n * C + c) * hw + row * W;
+        int64_t lo = sx < 0 ? -sx : 0, hi = W - (sx > 0 ? sx : 0);     /* columns that read inside */
+        if (lo > W) lo = W;
+        if (hi < lo) hi = lo;
+        for (int64_t i = 0; i < lo; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
+        for (int64_t i = lo; i < hi; i++) b[i] = rft_aug_clip(a[i + sx]);
+        for (int64_t i = hi; i < W; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
+    }
+    return RFT_OK;
+}
