@@ -74,4 +74,47 @@ function M.stability(logits, o)
   return value[0], grad
 end
 
+local inv_loss, inv_value = ffi.new('double[1]'), ffi.new('double[1]')
+
+--- The second paper's layer weights: alpha_l = alpha 10^((l-1)/(L-1)) / sum_k 10^((k-1)/(L-1)), the
+--- deepest layer 10 times the first, summing to alpha (0.1). names: the tap names in forward order.
+function M.invariance_weights(names, alpha)
+  alpha = alpha or 0.1
+  local n, w, total = #names, {}, 0
+  for l = 1, n do total = total + 10 ^ (n > 1 and (l - 1) / (n - 1) or 0) end
+  for l, name in ipairs(names) do w[name] = alpha * 10 ^ (n > 1 and (l - 1) / (n - 1) or 0) / total end
+  return w
+end
+
+--- Data-augmentation invariance loss (second paper, eq. 3) over taps of a batch of K seeds x M
+--- copies: groups i32 [B] (the seed of each row). o.weights {name = w} (default: the exponential law
+--- over the taps, summing to 0.1), o.normalizer 'all' (default) or 'same_class' (then o.labels, i32
+--- [B]). --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
+function M.invariance(taps, groups, o)
+  o = o or {}
+  local weights = o.weights
+  if not weights then
+    local names = {}
+    for i, t in ipairs(taps) do names[i] = t.name end
+    weights = M.invariance_weights(names)
+  end
+  local classes
+  if o.normalizer == 'same_class' then
+    classes = o.labels or error("rft.loss.invariance: normalizer 'same_class' needs labels", 2)
+  elseif o.normalizer and o.normalizer ~= 'all' then
+    error("rft.loss.invariance: normalizer must be 'all' or 'same_class', got " .. tostring(o.normalizer), 2)
+  end
+  local total, grads, per = 0, {}, {}
+  for _, tap in ipairs(taps) do
+    local w = weights[tap.name]
+    if w then
+      local g = buffer(M.invariance, tap.name)
+      inv_loss[0] = 0
+      check(C.rft_invariance_loss(w, tap.tensor, groups, classes, inv_loss, inv_value, g), 2)
+      total, grads[tap.name], per[tap.name] = total + inv_loss[0], g, inv_value[0]
+    end
+  end
+  return total, grads, per
+end
+
 return M
