@@ -1,0 +1,39 @@
+-- Fine-tuning under a schedule (rft.experiment.finetune): each epoch distorts its batches with the
+-- pipeline the schedule gives for that epoch, CA alternating Combined+ and Combined-.
+local rft = require 'rft'
+local experiment = require 'rft.experiment'
+local aug = rft.aug
+
+local function synthetic(n)
+  local images = rft.rand.uniform(rft.tensor { shape = { n * 3 * 32 * 32 } }, { seed = 1, hi = 255 })
+  local u8 = rft.tensor { shape = { n, 3, 32, 32 }, dtype = 'u8' }
+  local src, dst = images:data(), u8:data()
+  for i = 0, n * 3072 - 1 do dst[i] = src[i] end
+  local labels = {}
+  for i = 1, n do labels[i] = i % 10 end
+  return { images = u8, labels = rft.from_table(labels, { n }, 'i32'), n = n,
+           classes = { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j' } }
+end
+
+describe('fine-tuning under a schedule', function()
+  it('distorts every batch of an epoch with that epoch\'s pipeline (CA: plus on odd epochs, minus on even)', function()
+    local plus = aug.brightness { delta = 0.2 }:named('Combined+')
+    local minus = aug.brightness { delta = -0.2 }:named('Combined-')
+    local ca = aug.schedule.alternate({ plus, minus }, { every = 'epoch' })
+    local used = {}
+    local recording = aug.schedule.new(function(epoch, batch)
+      local p = aug.schedule.at(ca, epoch, batch)
+      used[epoch] = used[epoch] or {}
+      used[epoch][#used[epoch] + 1] = p.label
+      return p
+    end)
+    local presets = setmetatable({}, { __index = function() return aug.identity() end })
+    local net = rft.models.fast { width = 0.125, seed = 1 }
+    local d = { train = synthetic(48), test = synthetic(16) }
+    experiment.finetune('FMA', net, d, recording, { epochs = 3, batch = 16, seed = 0, lr = 0.001,
+      weight_decay = 0, gamma = 0.01, presets = presets, curve_images = 16 })
+    assert.same({ 'Combined+', 'Combined+', 'Combined+' }, used[1])
+    assert.same({ 'Combined-', 'Combined-', 'Combined-' }, used[2])
+    assert.same({ 'Combined+', 'Combined+', 'Combined+' }, used[3])
+  end)
+end)
