@@ -61,3 +61,33 @@ describe('the invariance-loss layer weights', function()
     assert.error_matches(function() rft.loss.invariance(taps, groups, { normalizer = 'same_class' }) end, 'needs labels')
   end)
 end)
+
+describe('layer scores streamed over a dataset', function()
+  it('equal score() on the whole set, batch size aside, and are 1 for an identity G', function()
+    local net = rft.models.allcnn_c { width = 0.05, seed = 2 }
+    local n = 24
+    local img = rft.rand.uniform(rft.tensor { shape = { n * 3072 } }, { seed = 7, hi = 255 })
+    local u8 = rft.tensor { shape = { n, 3, 32, 32 }, dtype = 'u8' }
+    local src, dst = img:data(), u8:data()
+    for i = 0, n * 3072 - 1 do dst[i] = src[i] end
+    local d = { images = u8, labels = rft.tensor { shape = { n }, dtype = 'i32' }, n = n, classes = {} }
+    local G = rft.aug.brightness { delta = 0.2 }
+    local s1, names = rft.invariance.layer_scores(net, d, G, { draws = 2, batch = 7 })
+    local s2 = rft.invariance.layer_scores(net, d, G, { draws = 2, batch = 24 })
+    for _, name in ipairs(names) do
+      local a, b = s1[name]:to_table(), s2[name]:to_table()
+      for i = 1, #a do assert.near(b[i], a[i], 1e-4) end
+    end
+    -- against score(f, g) on the whole set for the first layer, draw 1
+    net:evaluate()
+    local x = u8:float()
+    net:forward(x); local f = net:taps()[1].tensor:copy()
+    net:forward(G:apply(x, { seed = 1, ids = d.ids })); local g = net:taps()[1].tensor:copy()
+    local want, got = rft.invariance.score(f, g):to_table(), s1[names[1]]:to_table()
+    for i = 1, n do assert.near(want[i], got[(i - 1) * 2 + 1], 1e-4) end
+    local ident = rft.invariance.layer_scores(net, d, rft.aug.identity(), { draws = 1 })
+    for _, v in ipairs(ident[names[3]]:to_table()) do assert.near(1, v, 1e-5) end
+    local summary = rft.invariance.summary(ident, names)
+    assert.near(1, summary[names[3]].median, 1e-5)
+  end)
+end)
