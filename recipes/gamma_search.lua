@@ -13,7 +13,6 @@ local args = experiment.parser('gamma_search', 'Grid search of gamma (FMA) or al
     p:option('--grid', 'values, comma-separated', '0.1,0.3,1,3,10')
     p:option('--val-images', 'validation images scored', '2000', tonumber)
   end):parse(arg)
-args.epochs = args.epochs == 4 and 2 or args.epochs       -- a shorter default for a search
 local o = experiment.options(args)
 
 local d = experiment.cifar(o.data)

@@ -1,6 +1,6 @@
 -- ia_cifar: the IA strategy (paper Table 2): one fine-tuning per distortion and method, each seeing
 -- only that distortion; reports clean and distorted test accuracy before and after.
---   rftlua recipes/ia_cifar.lua [--augs B+,GN,...] [--methods FMA,ST,AT] [--epochs 4] ...
+--   rftlua recipes/ia_cifar.lua [--augs B+,GN,...] [--methods FMA,ST,AT] [--epochs 2] ...
 local experiment = require 'rft.experiment'
 local report = require 'rft.report'
 local aug = require 'rft.aug'

@@ -1,6 +1,6 @@
 -- st_ca_cifar: stability training (Zheng et al. 2016) under CA, the first method FMA is compared
 -- with: J = J0(x) + alpha * L_stab, L_stab = -sum_j P(j|x) log P(j|x~) on the two-view batch.
---   rftlua recipes/st_ca_cifar.lua [--alpha 1] [--kl] [--epochs 4] [--paper-params] ...
+--   rftlua recipes/st_ca_cifar.lua [--alpha 1] [--kl] [--epochs 2] [--paper-params] ...
 local experiment = require 'rft.experiment'
 
 local args = experiment.parser('st_ca_cifar', 'Stability training under CA on CIFAR-10 (paper Table 3).',

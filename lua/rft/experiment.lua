@@ -210,7 +210,7 @@ function M.parser(name, description, extra)
   p:option('--baseline-epochs', 'epochs of the baseline when it must be trained', tostring(b.epochs), tonumber)
   p:option('--baseline-lr', 'peak learning rate of the baseline', tostring(b.lr), tonumber)
   p:option('--baseline', 'folder of a trained baseline (default: runs/baseline_<model>_w<width>..._s<seed>)')
-  p:option('--epochs', 'fine-tuning epochs (the paper: 30+)', '4', tonumber)
+  p:option('--epochs', 'fine-tuning epochs: an even number gives Combined+ and Combined- as many (the paper: 30+)', '2', tonumber)
   p:option('--lr', 'fine-tuning learning rate: lr for half the epochs, lr/100 then lr/10^4 (the paper\'s shape)', '0.01', tonumber)
   p:option('--batch', 'batch size (clean images; the step sees twice as many)', '128', tonumber)
   p:option('--weight-decay', 'L2 weight decay', '5e-4', tonumber)
@@ -242,7 +242,7 @@ function M.options(a)
     epochs = a.epochs, baseline_epochs = a.baseline_epochs, batch = a.batch, seed = a.seed, lr = a.lr,
     weight_decay = a.weight_decay, paper_params = a.paper_params, target_drop = a.target_drop,
     calib_images = a.calib_images, curve_images = a.curve_images, train_images = a.train_images,
-    gamma = a.gamma, alpha = a.alpha, kl = a.kl, exact_normalizer = a.exact_normalizer,
+    gamma = a.gamma, alpha = a.alpha, kl = a.kl, exact_normalizer = not a.constant_normalizer,
     baseline = { model = a.model, width = a.width, bn = a.bn == 'true', epochs = a.baseline_epochs,
                  batch = a.batch, lr = a.baseline_lr, weight_decay = a.weight_decay, seed = a.seed,
                  baseline_dir = a.baseline },
