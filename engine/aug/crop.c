@@ -14,12 +14,50 @@ int rft_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const r
     AUG_DISPATCH(op, x, aug_crop, border, dx, dy, x, y);
 }
 
+#if defined(__SSE__)
+/* One output row with streaming stores (b 16-byte aligned, W % 4 = 0): b[i] = a[border(i + sx)],
+   zeros where a is NULL (a row outside under the constant border) or the border reads outside. */
+static void row_stream(const float *a, int64_t sx, int64_t W, int border, float *b)
+{
+    for (int64_t i = 0; i < W; i += 4) {
+        __m128 v;
+        if (!a) v = _mm_setzero_ps();
+        else if (i + sx >= 0 && i + 3 + sx < W) v = aug_clip4(_mm_loadu_ps(a + i + sx));
+        else {
+            float t[4];
+            for (int k = 0; k < 4; k++) {
+                int64_t j = rft_aug_border(i + k + sx, W, border);
+                t[k] = j < 0 ? 0.0f : rft_aug_clip(a[j]);
+            }
+            v = _mm_loadu_ps(t);
+        }
+        _mm_stream_ps(b + i, v);
+    }
+}
+#endif
+
 int rft_cpu_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y)
 {
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], hw = H * W;
     const float *xs = rft_f32(x);
     float *ys = rft_f32(y);
     rft_aug_pf fx = aug_pf(dx), fy = aug_pf(dy);
+#if defined(__SSE__)
+    if (rft_nbytes(y) > AUG_STREAM_BYTES && W % 4 == 0 && ((uintptr_t)ys & 15) == 0) {
+        #pragma omp parallel
+        {
+            #pragma omp for schedule(static)
+            for (int64_t t = 0; t < N * C * H; t++) {
+                int64_t n = t / (C * H), c = t / H % C, h = t % H;
+                int64_t row = rft_aug_border(h + (int64_t)rft_aug_get(fy, n), H, border);
+                row_stream(row < 0 ? NULL : xs + (n * C + c) * hw + row * W, (int64_t)rft_aug_get(fx, n), W, border,
+                           ys + t * W);
+            }
+            _mm_sfence();
+        }
+        return RFT_OK;
+    }
+#endif
     /* x, y: (N, C, H, W); one output row per piece of work */
     #pragma omp parallel for schedule(static) if (x->numel > RFT_PAR_MIN)
     for (int64_t t = 0; t < N * C * H; t++) {

@@ -130,3 +130,21 @@ describe('crop with padding', function()
                          'aug_crop: dx = 0.5 %(value 1%), expected a whole number')
   end)
 end)
+
+describe('flip and crop on batches larger than the caches', function()
+  it('write the same values with streaming stores as image by image', function()
+    local n = 12
+    local x = U.batch({ n, 3, 256, 256 }, 12)       -- 9.4 MB: over the streaming threshold
+    for _, p in ipairs {
+      rft.aug.crop { pad = 9, border = 'constant' }, rft.aug.crop { pad = 300, border = 'reflect101' },
+      rft.aug.hflip { p = 0.5 },
+    } do
+      local ids = rft.from_table((function() local t = {} for i = 1, n do t[i] = 100 + i end return t end)(), { n }, 'i32')
+      local big = p:apply(x, { seed = 3, ids = ids })
+      for i = 0, n - 1 do
+        local one = p:apply(x:view(i, i + 1), { seed = 3, ids = ids:view(i, i + 1) })
+        assert.is_true(U.bits_equal(one, big:view(i, i + 1):copy()), tostring(p) .. ', image ' .. i)
+      end
+    end
+  end)
+end)
