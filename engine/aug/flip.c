@@ -11,22 +11,24 @@ int rft_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y)
     AUG_DISPATCH(op, x, aug_hflip, flip, x, y);
 }
 
-/* One row of W values, clipped, mirrored or not, with streaming stores (b 16-byte aligned, W % 4 = 0,
-   b not a). */
-static void row_stream(const float *a, float *b, int64_t W, bool mirror)
-{
 #if defined(__SSE__)
-    if (mirror)
-        for (int64_t i = 0; i < W; i += 4) {
-            __m128 v = _mm_loadu_ps(a + W - 4 - i);
-            _mm_stream_ps(b + i, aug_clip4(_mm_shuffle_ps(v, v, _MM_SHUFFLE(0, 1, 2, 3))));
+/* One row of W values (W % 4 = 0, b not a), clipped, mirrored or not; streaming stores need b
+   16-byte aligned. */
+static void row_sse(const float *a, float *b, int64_t W, bool mirror, bool stream)
+{
+    for (int64_t i = 0; i < W; i += 4) {
+        __m128 v;
+        if (mirror) {
+            v = _mm_loadu_ps(a + W - 4 - i);
+            v = _mm_shuffle_ps(v, v, _MM_SHUFFLE(0, 1, 2, 3));
+        } else {
+            v = _mm_loadu_ps(a + i);
         }
-    else
-        for (int64_t i = 0; i < W; i += 4) _mm_stream_ps(b + i, aug_clip4(_mm_loadu_ps(a + i)));
-#else
-    (void)a; (void)b; (void)W; (void)mirror;
-#endif
+        if (stream) _mm_stream_ps(b + i, aug_clip4(v));
+        else _mm_storeu_ps(b + i, aug_clip4(v));
+    }
 }
+#endif
 
 int rft_cpu_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y)
 {
@@ -35,13 +37,14 @@ int rft_cpu_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y
     float *ys = rft_f32(y);
     rft_aug_pf f = aug_pf(flip);
 #if defined(__SSE__)
-    if (y->storage != x->storage && rft_nbytes(y) > AUG_STREAM_BYTES && W % 4 == 0 && ((uintptr_t)ys & 15) == 0) {
-        #pragma omp parallel
+    if (y->storage != x->storage && W % 4 == 0) {
+        bool stream = rft_nbytes(y) > AUG_STREAM_BYTES && ((uintptr_t)ys & 15) == 0;
+        #pragma omp parallel if (x->numel > RFT_PAR_MIN)
         {
             #pragma omp for schedule(static)
             for (int64_t t = 0; t < N * rows; t++)
-                row_stream(xs + t * W, ys + t * W, W, rft_aug_get(f, t / rows) != 0.0f);
-            _mm_sfence();
+                row_sse(xs + t * W, ys + t * W, W, rft_aug_get(f, t / rows) != 0.0f, stream);
+            if (stream) _mm_sfence();
         }
         return RFT_OK;
     }

@@ -87,6 +87,15 @@ describe('horizontal flip', function()
     U.close(y:to_table(), { 0.3, 0.2, 0.1, 0.6, 0.5, 0.4, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6 }, 1e-7)
   end)
 
+  it('gives the same values out of place (vector path) and in place (scalar path)', function()
+    local x = U.batch({ 4, 3, 5, 8 }, 7)
+    local flip = U.vals { 1, 0, 1, 1 }
+    local out = rft.aug.hflip { flip = flip }:apply(x)
+    local y = x:copy()
+    assert.equal(0, rft.C.rft_aug_hflip(flip, y, y))
+    assert.is_true(U.bits_equal(out, y))
+  end)
+
   it('flips about half of the images with p = 0.5', function()
     local n = 400
     local x = U.batch({ n, 1, 1, 2 }, 4)
