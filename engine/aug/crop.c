@@ -58,24 +58,33 @@ int rft_cpu_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, con
         return RFT_OK;
     }
 #endif
-    /* x, y: (N, C, H, W); one output row per piece of work */
+    /* x, y: (N*C planes, H, W); one plane per piece of work (the shifts are the image's) */
     #pragma omp parallel for schedule(static) if (x->numel > RFT_PAR_MIN)
-    for (int64_t t = 0; t < N * C * H; t++) {
-        int64_t n = t / (C * H), c = t / H % C, h = t % H;
+    for (int64_t pl = 0; pl < N * C; pl++) {
+        int64_t n = pl / C;
         int64_t sx = (int64_t)rft_aug_get(fx, n), sy = (int64_t)rft_aug_get(fy, n);
-        int64_t row = rft_aug_border(h + sy, H, border);
-        float *b = ys + t * W;
-        if (row < 0) {
-            for (int64_t i = 0; i < W; i++) b[i] = 0.0f;
-            continue;
-        }
-        const float *a = xs + (n * C + c) * hw + row * W;
         int64_t lo = sx < 0 ? -sx : 0, hi = W - (sx > 0 ? sx : 0);     /* columns that read inside */
         if (lo > W) lo = W;
         if (hi < lo) hi = lo;
-        for (int64_t i = 0; i < lo; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
-        for (int64_t i = lo; i < hi; i++) b[i] = rft_aug_clip(a[i + sx]);
-        for (int64_t i = hi; i < W; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
+        const float *plane = xs + pl * hw;
+        for (int64_t h = 0; h < H; h++) {
+            float *b = ys + pl * hw + h * W;
+            int64_t row = rft_aug_border(h + sy, H, border);
+            if (row < 0) {
+                for (int64_t i = 0; i < W; i++) b[i] = 0.0f;
+                continue;
+            }
+            const float *a = plane + row * W;
+            if (border == RFT_BORDER_CONSTANT) {      /* the usual zero padding: no border lookups */
+                for (int64_t i = 0; i < lo; i++) b[i] = 0.0f;
+                for (int64_t i = hi; i < W; i++) b[i] = 0.0f;
+            } else {
+                for (int64_t i = 0; i < lo; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
+                for (int64_t i = hi; i < W; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
+            }
+            const float *src = a + sx;
+            for (int64_t i = lo; i < hi; i++) b[i] = rft_aug_clip(src[i]);
+        }
     }
     return RFT_OK;
 }
