@@ -83,7 +83,11 @@ int rft_cpu_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, con
                 for (int64_t i = hi; i < W; i++) { int64_t j = rft_aug_border(i + sx, W, border); b[i] = j < 0 ? 0.0f : rft_aug_clip(a[j]); }
             }
             const float *src = a + sx;
-            for (int64_t i = lo; i < hi; i++) b[i] = rft_aug_clip(src[i]);
+            int64_t i = lo;
+#if defined(__SSE__)
+            for (; i + 4 <= hi; i += 4) _mm_storeu_ps(b + i, aug_clip4(_mm_loadu_ps(src + i)));
+#endif
+            for (; i < hi; i++) b[i] = rft_aug_clip(src[i]);
         }
     }
     return RFT_OK;
