@@ -55,6 +55,15 @@ describe('affine warp', function()
     U.close(y:to_table(), want, 1e-6, 'bilinear')
   end)
 
+  it('reads the nearest edge pixel however far outside the source position falls (replicate)', function()
+    local shape = { 1, 2, 3, 4 }
+    local x = U.batch(shape, 9)
+    local y = affine(rft.from_table({ 1, 0, 1e9, 0, 1, -1e9 }, { 1, 2, 3 }), x)
+    local xs, want = x:to_table(), {}
+    for c = 0, 1 do for _ = 1, 12 do want[#want + 1] = U.at(xs, shape, 0, c, 0, 3) end end
+    U.close(y:to_table(), want, 0, 'far outside')
+  end)
+
   it('reads zeros outside with the constant border', function()
     local x = rft.tensor { shape = { 1, 1, 2, 2 } }:fill(1)
     local y = affine(rft.from_table({ 1, 0, 1, 0, 1, 0 }, { 1, 2, 3 }), x, C.RFT_BORDER_CONSTANT)
