@@ -50,6 +50,36 @@ AUG_CLONES static void affine_row(const float *m, int64_t v, const float *in, in
     }
 }
 
+/* Output row v of one image under edge-replicate (the paper's border): replicate is a clamp of the
+   tap indices, so no pixel needs a branch and the tap loop vectorises with gathers. Same numbers
+   as rft_aug_bilinear. scratch holds 4W floats and 4W int32. */
+AUG_CLONES static void affine_row_replicate(const float *m, int64_t v, const float *in, int64_t C, int64_t H,
+                                            int64_t W, float *out, float *scratch)
+{
+    int64_t hw = H * W;
+    float *ax = scratch, *ay = scratch + W;
+    int32_t *i00 = (int32_t *)(scratch + 2 * W), *i01 = i00 + W, *i10 = i00 + 2 * W, *i11 = i00 + 3 * W;
+    int32_t wm = (int32_t)W - 1, hm = (int32_t)H - 1, w = (int32_t)W;
+    for (int64_t u = 0; u < W; u++) {
+        float xsrc = m[0] * (float)u + m[1] * (float)v + m[2];
+        float ysrc = m[3] * (float)u + m[4] * (float)v + m[5];
+        xsrc = xsrc < -8388608.0f ? -8388608.0f : xsrc > 8388608.0f ? 8388608.0f : xsrc;
+        ysrc = ysrc < -8388608.0f ? -8388608.0f : ysrc > 8388608.0f ? 8388608.0f : ysrc;
+        float fx = floorf(xsrc), fy = floorf(ysrc);
+        ax[u] = xsrc - fx; ay[u] = ysrc - fy;
+        int32_t x0 = (int32_t)fx, y0 = (int32_t)fy, x1 = x0 + 1, y1 = y0 + 1;
+        x0 = x0 < 0 ? 0 : x0 > wm ? wm : x0; x1 = x1 < 0 ? 0 : x1 > wm ? wm : x1;
+        y0 = y0 < 0 ? 0 : y0 > hm ? hm : y0; y1 = y1 < 0 ? 0 : y1 > hm ? hm : y1;
+        i00[u] = y0 * w + x0; i01[u] = y0 * w + x1; i10[u] = y1 * w + x0; i11[u] = y1 * w + x1;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        const float *p = in + c * hw;
+        float *o = out + c * hw;
+        for (int64_t u = 0; u < W; u++)
+            o[u] = rft_aug_clip(rft_aug_lerp2(p[i00[u]], p[i01[u]], p[i10[u]], p[i11[u]], ax[u], ay[u]));
+    }
+}
+
 int rft_cpu_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y)
 {
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], hw = H * W;
@@ -60,7 +90,7 @@ int rft_cpu_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x,
        that the source position and weights are computed once per pixel */
     #pragma omp parallel if (x->numel > RFT_PAR_MIN)
     {
-        float *scratch = malloc((size_t)(2 * W + 1) * sizeof(float));
+        float *scratch = malloc((size_t)(6 * W + 1) * sizeof(float));
         if (!scratch) {
             #pragma omp atomic write
             failed = 1;
@@ -69,8 +99,11 @@ int rft_cpu_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x,
         for (int64_t t = 0; t < N * H; t++) {
             if (!scratch) continue;
             int64_t n = t / H, v = t % H;
-            affine_row(th + (per_image ? n * 6 : 0), v, xs + n * C * hw, C, H, W, border, ys + n * C * hw + v * W,
-                       scratch);
+            const float *m = th + (per_image ? n * 6 : 0);
+            if (border == RFT_BORDER_REPLICATE && hw < INT32_MAX)
+                affine_row_replicate(m, v, xs + n * C * hw, C, H, W, ys + n * C * hw + v * W, scratch);
+            else
+                affine_row(m, v, xs + n * C * hw, C, H, W, border, ys + n * C * hw + v * W, scratch);
         }
         free(scratch);
     }

@@ -7,6 +7,9 @@
 #define RFT_AUG_CPU_H
 #include "backend.h"
 #include "aug_math.h"
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 /* x: f32 [N,C,H,W] (C = 3 when rgb); y: f32 on x's device, resized to x's shape. y may be x when
    inplace_ok, else it must not share x's memory. */
@@ -26,6 +29,16 @@ int aug_check_border(const char *op, int border);
         if (!aug_b_->entry) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, aug_b_->name); \
         return aug_b_->entry(__VA_ARGS__);                                                         \
     } while (0)
+
+/* Batches whose output is larger than this are written with streaming (non-temporal) stores where
+   a kernel only moves values (flip, crop): the output then does not evict the input from the last
+   cache level and costs no read-for-ownership. */
+enum { AUG_STREAM_BYTES = 8 << 20 };
+
+#if defined(__SSE__)
+/* rft_aug_clip of four values (the operand order keeps NaN and -0 as the scalar form does) */
+static inline __m128 aug_clip4(__m128 v) { return _mm_min_ps(_mm_set1_ps(1.0f), _mm_max_ps(_mm_setzero_ps(), v)); }
+#endif
 
 static inline rft_aug_pf aug_pf(const rft_tensor *t)
 {

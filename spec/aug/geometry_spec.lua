@@ -55,6 +55,15 @@ describe('affine warp', function()
     U.close(y:to_table(), want, 1e-6, 'bilinear')
   end)
 
+  it('reads the nearest edge pixel however far outside the source position falls (replicate)', function()
+    local shape = { 1, 2, 3, 4 }
+    local x = U.batch(shape, 9)
+    local y = affine(rft.from_table({ 1, 0, 1e9, 0, 1, -1e9 }, { 1, 2, 3 }), x)
+    local xs, want = x:to_table(), {}
+    for c = 0, 1 do for _ = 1, 12 do want[#want + 1] = U.at(xs, shape, 0, c, 0, 3) end end
+    U.close(y:to_table(), want, 0, 'far outside')
+  end)
+
   it('reads zeros outside with the constant border', function()
     local x = rft.tensor { shape = { 1, 1, 2, 2 } }:fill(1)
     local y = affine(rft.from_table({ 1, 0, 1, 0, 1, 0 }, { 1, 2, 3 }), x, C.RFT_BORDER_CONSTANT)
@@ -85,6 +94,15 @@ describe('horizontal flip', function()
     local x = rft.from_table({ 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6 }, { 2, 1, 2, 3 })
     local y = rft.aug.hflip { flip = U.vals { 1, 0 } }:apply(x)
     U.close(y:to_table(), { 0.3, 0.2, 0.1, 0.6, 0.5, 0.4, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6 }, 1e-7)
+  end)
+
+  it('gives the same values out of place (vector path) and in place (scalar path)', function()
+    local x = U.batch({ 4, 3, 5, 8 }, 7)
+    local flip = U.vals { 1, 0, 1, 1 }
+    local out = rft.aug.hflip { flip = flip }:apply(x)
+    local y = x:copy()
+    assert.equal(0, rft.C.rft_aug_hflip(flip, y, y))
+    assert.is_true(U.bits_equal(out, y))
   end)
 
   it('flips about half of the images with p = 0.5', function()
@@ -128,5 +146,23 @@ describe('crop with padding', function()
   it('refuses shifts that are not whole numbers', function()
     assert.error_matches(function() rft.aug.crop { dx = 0.5, dy = 0 }:apply(U.batch { 1, 1, 2, 2 }) end,
                          'aug_crop: dx = 0.5 %(value 1%), expected a whole number')
+  end)
+end)
+
+describe('flip and crop on batches larger than the caches', function()
+  it('write the same values with streaming stores as image by image', function()
+    local n = 12
+    local x = U.batch({ n, 3, 256, 256 }, 12)       -- 9.4 MB: over the streaming threshold
+    for _, p in ipairs {
+      rft.aug.crop { pad = 9, border = 'constant' }, rft.aug.crop { pad = 300, border = 'reflect101' },
+      rft.aug.hflip { p = 0.5 },
+    } do
+      local ids = rft.from_table((function() local t = {} for i = 1, n do t[i] = 100 + i end return t end)(), { n }, 'i32')
+      local big = p:apply(x, { seed = 3, ids = ids })
+      for i = 0, n - 1 do
+        local one = p:apply(x:view(i, i + 1), { seed = 3, ids = ids:view(i, i + 1) })
+        assert.is_true(U.bits_equal(one, big:view(i, i + 1):copy()), tostring(p) .. ', image ' .. i)
+      end
+    end
   end)
 end)

@@ -5,7 +5,7 @@
 -- heavier scheme's per-image draws (matrices built in Lua, counted), hflip flips every image, crop
 -- pads by 4. The last line times one training step of the default model at batch 128, for the
 -- "Combined± costs < 5 % of a step" check.
---   rftlua tools/bench/aug.lua [--shapes 128x3x32x32,32x3x224x224] [--seconds 0.4] [--reps 7]
+--   rftlua tools/bench/aug.lua [--shapes 128x3x32x32,32x3x224x224] [--seconds 0.4] [--reps 7] [--threads 2]
 local rft = require 'rft'
 local cjson = require 'cjson'
 local aug = rft.aug
@@ -16,7 +16,9 @@ p:option('--shapes', 'comma-separated NxCxHxW', '128x3x32x32,32x3x224x224')
 p:option('--seconds', 'time per repetition', '0.4', tonumber)
 p:option('--reps', 'repetitions (the median is reported)', '7', tonumber)
 p:option('--kernels', 'comma-separated subset')
+p:option('--threads', 'CPU threads', '2', tonumber)
 local o = p:parse(arg)
+rft.threads(o.threads)
 
 local c = aug.paper.cifar10
 local heavier_affine = aug.heavier().steps[1]

@@ -4,6 +4,8 @@
 # (> 1: rft is faster), for 128x3x32x32 and 32x3x224x224 batches; then Combined± as a share of one
 # training step of the default model. PyTorch gets 2 threads and tcmalloc, like train_step.sh.
 #   tools/bench/aug.sh [--shapes 128x3x32x32,32x3x224x224] [--seconds 0.4] [--reps 7] [--kernels a,b]
+#                      [--threads 2]   (both sides; on a busy machine, --threads 1 --seconds 0.002 --reps 200
+#                      compares per-thread speed from the calls that ran undisturbed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 args=("$@")
