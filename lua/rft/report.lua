@@ -49,7 +49,7 @@ function M.plot_csv(csv, png, o)
   end
   if #plots == 0 then return false end
   return M.gnuplot_script(png, table.concat({
-    'set datafile separator ","', 'set key outside right', 'set grid',
+    'set datafile separator ","', 'set key outside right', 'set grid', o.x == 'epoch' and 'set xtics 1' or '',
     'set title ' .. quote(o.title or ''), 'set xlabel ' .. quote(o.x), 'set ylabel ' .. quote(o.ylabel or ''),
     'plot ' .. table.concat(plots, ', '),
   }, '\n'))
