@@ -58,6 +58,7 @@ function M.train_baseline(o, d)
     d.val.n, d.test.n, rft.threads()))
   util.mkdir_p(o.out)
   local rows, train_seconds = rft.train.fit {
+    key = cjson.encode { o.model, o.width, o.bn, o.epochs, o.batch, o.lr, o.weight_decay, o.seed },
     net = net, train = d.train, val = d.val, epochs = o.epochs, batch = o.batch, seed = o.seed,
     lr = rft.train.one_cycle(o.lr, o.epochs), momentum = 0.9, nesterov = true, weight_decay = o.weight_decay,
     out = o.out,
@@ -155,8 +156,11 @@ function M.finetune(method, net, d, schedule, o)
   local cols = {}
   for _, r in ipairs(M.rows) do cols[#cols + 1] = r end
   local curve = M.head(d.test, o.curve_images)
+  local key = cjson.encode { method = method, schedule = tostring(schedule), epochs = o.epochs, lr = o.lr,
+    batch = o.batch, seed = o.seed, gamma = o.gamma, alpha = o.alpha, kl = o.kl, exact = o.exact_normalizer,
+    train_images = o.train_images }
   return rft.train.fit {
-    net = net, train = M.head(d.train, o.train_images), epochs = o.epochs, batch = o.batch, seed = o.seed + 1,
+    key = key, net = net, train = M.head(d.train, o.train_images), epochs = o.epochs, batch = o.batch, seed = o.seed + 1,
     lr = o.lr, momentum = 0.9, weight_decay = o.weight_decay, out = o.out, columns = cols,
     mode = rft.robust.freeze_bn,
     step = function(n, x, y, ctx)

@@ -118,7 +118,8 @@ end
 
 --- Train a network. o: net, train (dataset), val (dataset, optional), epochs, batch (128),
 --- lr (schedule, see lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0), crop (4),
---- flip (true), out (folder for train.csv and checkpoint.safetensors), resume (true), columns (extra
+--- flip (true), out (folder for train.csv and checkpoint.safetensors), resume (true; only from a
+--- checkpoint written with the same o.key, a string naming the configuration), columns (extra
 --- CSV columns that on_epoch fills),
 --- step (function(net, x, y, ctx) -> loss, correct; default ce_step; ctx holds epoch, batch and the
 --- batch's dataset ids), mode (function(net) putting the net in its training mode; default
@@ -138,8 +139,16 @@ function M.fit(o)
   if o.out then util.mkdir_p(o.out) end
 
   local rows, start = {}, 1
-  if ckpt and o.resume ~= false and io.open(ckpt, 'rb') then
-    local tensors, meta = st.load(ckpt)
+  local resumable = ckpt and o.resume ~= false and io.open(ckpt, 'rb')
+  local tensors, meta
+  if resumable then
+    tensors, meta = st.load(ckpt)
+    if (meta.key or '') ~= (o.key or '') then
+      print(string.format('not resuming from %s: it was written by another configuration', ckpt))
+      resumable = false
+    end
+  end
+  if resumable then
     local mstate, ostate = {}, {}
     for k, v in pairs(tensors) do
       if k:match('^optim%.') then ostate[k] = v else mstate[k] = v end
@@ -191,7 +200,7 @@ function M.fit(o)
       M.write_csv(csv, rows, cols)
       local tensors = net:state_dict()
       for k, v in pairs(opt:state()) do tensors[k] = v end
-      st.save(ckpt, tensors, { epoch = epoch, rows = rows, model = net.name or '' })
+      st.save(ckpt, tensors, { epoch = epoch, rows = rows, model = net.name or '', key = o.key or '' })
     end
   end
   return rows, now() - t_run

@@ -25,10 +25,10 @@ local function tiny_net()
   return rft.models.fast { width = 0.125, seed = 1 }
 end
 
-local function run(out, epochs, resume)
+local function run(out, epochs, resume, key, lr)
   local net = tiny_net()
-  rft.train.fit { net = net, train = synthetic(64, 1), epochs = epochs, batch = 16, lr = 0.05, seed = 2,
-                  out = out, resume = resume }
+  rft.train.fit { net = net, train = synthetic(64, 1), epochs = epochs, batch = 16, lr = lr or 0.05, seed = 2,
+                  out = out, resume = resume, key = key }
   return net
 end
 
@@ -43,6 +43,15 @@ describe('rft.train', function()
     local csv = f:read('*a'); f:close()
     assert.is_truthy(csv:find('^epoch,lr,train_loss'))
     assert.is_truthy(csv:find('\n2,'))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it('does not resume from a checkpoint another configuration wrote', function()
+    local dir = os.tmpname(); os.remove(dir)
+    local fresh = run(dir .. '/a', 1, false, 'config A')
+    run(dir .. '/b', 1, false, 'config B', 0.2)
+    local again = run(dir .. '/b', 1, true, 'config A')    -- B's checkpoint (lr 0.2): trains anew
+    assert.same(fresh.flat_params:to_table(), again.flat_params:to_table())
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
