@@ -11,7 +11,7 @@ local args = experiment.parser('ia_cifar', 'Fine-tuning with one distortion at a
     p:option('--augs', 'distortions, comma-separated', 'B+,B-,GB,GN,SAP,S+,S-')
     p:option('--methods', 'methods, comma-separated', 'FMA,ST,AT')
     p:option('--gamma', 'FMA weight', '0.03', tonumber)
-    p:option('--alpha', 'ST weight', '1', tonumber)
+    p:option('--alpha', 'ST weight', '0.1', tonumber)
   end):parse(arg)
 local o = experiment.options(args)
 

@@ -10,7 +10,7 @@ local cjson = require 'cjson'
 local args = experiment.parser('table3_cifar', 'Table 3: AT/CA, ST/CA and FMA/CA against the baseline.',
   function(p)
     p:option('--gamma', 'FMA weight (for a run that is missing)', '0.03', tonumber)
-    p:option('--alpha', 'ST weight (for a run that is missing)', '1', tonumber)
+    p:option('--alpha', 'ST weight (for a run that is missing)', '0.1', tonumber)
     p:flag('--run-missing', 'run the methods whose results.json is missing')
     p:option('--runs', 'folder holding at_ca_cifar/, st_ca_cifar/, fma_ca_cifar/', 'runs')
   end):parse(arg)
