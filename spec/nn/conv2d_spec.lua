@@ -6,10 +6,7 @@ local rft = require 'rft'
 local fx = require 'support.fixture'
 local C = rft.C
 
-local function call(f, ...)
-  local rc = f(...)
-  if rc ~= 0 then error(ffi.string(C.rft_last_error()), 0) end
-end
+local call = require('support.opcheck').run
 
 local function args_of(t)
   local v = t:to_table()

@@ -12,6 +12,12 @@ function M.call(name, ...)
   if rc ~= 0 then error(ffi.string(rft.C.rft_last_error()), 0) end
 end
 
+--- f(...) for an engine function f itself, or error(message).
+function M.run(f, ...)
+  local rc = f(...)
+  if rc ~= 0 then error(ffi.string(rft.C.rft_last_error()), 0) end
+end
+
 --- A function that calls C.fn(...) with these arguments, for assert.error_matches.
 function M.calling(name, ...)
   local args, n = { ... }, select('#', ...)
