@@ -1,7 +1,6 @@
 -- linear: rft's fully connected layer y = x wᵀ + b against PyTorch (spec/fixtures/linear.bin from
 -- tools/fixtures/linear.py), against central differences, accumulating parameter gradients, and naming
 -- what is wrong with bad input. The C functions are called directly through the FFI.
-local ffi = require 'ffi'
 local rft = require 'rft'
 local fx = require 'support.fixture'
 local C = rft.C
