@@ -107,7 +107,8 @@ function M.evaluate(net, d, o)
   return 100 * right / total, per, loss_sum / total
 end
 
-local function progress(line, final)
+--- A progress line: rewritten in place on a terminal; in a log, only final lines are written.
+function M.progress(line, final)
   if tty then
     io.stdout:write('\r\27[K', line, final and '\n' or '')
   elseif final then
@@ -115,6 +116,7 @@ local function progress(line, final)
   end
   io.stdout:flush()
 end
+local progress = M.progress
 
 --- Train a network. o: net, train (dataset), val (dataset, optional), epochs, batch (128),
 --- lr (schedule, see lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0), crop (4),
