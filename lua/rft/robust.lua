@@ -3,14 +3,14 @@
 --   FMA: J0(x) + gamma * J_FMA(taps)       ST: J0(x) + alpha * L_stab(logits)
 --   AT:  J0 over x and x~ alike             (none: J0(x), the plain fine-tuning control)
 -- Batch norm is frozen (evaluation mode) so both views see the same statistics.
+local ffi = require 'ffi'
 local F = require 'rft.ffi'
 local T = require 'rft.tensor'
 local loss = require 'rft.loss'
+local train = require 'rft.train'
 local C, check = F.C, F.check
 
 local M = {}
-
-M.methods = { 'FMA', 'ST', 'AT' }
 
 --- Batch-norm layers to evaluation mode (running statistics fixed); everything else trains.
 function M.freeze_bn(net)
@@ -21,12 +21,13 @@ function M.freeze_bn(net)
   return net
 end
 
-local two = { xx = nil, yy = nil }
+local two = {}                               -- reused [x ; x~] and [y ; y] buffers
+local parts = ffi.new('const rft_tensor*[2]')
 
 local function concat(a, b, key, dtype)
   local out = two[key] or T.new { shape = { 0 }, dtype = dtype, device = a:device() }
   two[key] = out
-  local parts = require('ffi').new('const rft_tensor*[2]', a, b)
+  parts[0], parts[1] = a, b
   check(C.rft_tensor_cat(2, parts, out), 3)
   return out
 end
@@ -57,7 +58,7 @@ function M.step(method, net, x, xt, y, o)
   end
   net:backward(xx, grad, tap_grads)
   local clean = logits:view(0, b)
-  local correct = require('rft.train').correct(clean, y)
+  local correct = train.correct(clean, y)
   return j0 + (extra or 0), correct, { j0 = j0, extra = extra or 0 }
 end
 
