@@ -24,6 +24,11 @@ local function sh(cmdline)
   return body, tonumber(rc)
 end
 
+-- Runs rftlua on a pseudo-terminal. script(1) hands its command to $SHELL;
+-- exec makes rftlua that process, so a ^C on the terminal reaches rftlua
+-- alone (dash would otherwise die of it while waiting for its child).
+local ON_TERMINAL = 'timeout 20 script -qec ' .. quote('exec ' .. BIN) .. ' /dev/null'
+
 local temps = {}
 
 local function tmpfile(content)
@@ -187,7 +192,7 @@ inner()
     local home = tmpdir()
     local env = 'HOME=' .. quote(home) .. ' RFT_LUA_DIR=' .. quote(fake_rft('1.2.3')) .. ' '
     local input = [[printf '6*7\nfor i = 1, 2 do\nprint(i)\nend\n']]
-    local out, rc = sh(input .. ' | ' .. env .. 'timeout 20 script -qec ' .. quote(BIN) .. ' /dev/null')
+    local out, rc = sh(input .. ' | ' .. env .. ON_TERMINAL)
     out = plain(out)
     assert.are.equal(0, rc)
     assert.truthy(out:find("rft 1.2.3 \xe2\x80\x94 LuaJIT", 1, true), out)
@@ -211,7 +216,7 @@ inner()
       [[printf 'print("dropped"'; sleep 0.5; printf '\003']], [[sleep 0.5]],
       [[printf '"again"\n']],
     }, '; ')
-    local out, rc = sh('{ ' .. input .. '; } | ' .. env .. 'timeout 20 script -qec ' .. quote(BIN) .. ' /dev/null')
+    local out, rc = sh('{ ' .. input .. '; } | ' .. env .. ON_TERMINAL)
     out = plain(out)
     assert.are.equal(0, rc)
     assert.truthy(out:find('rftlua: [^\n]*interrupted!'), out)
