@@ -7,55 +7,9 @@ local rft = require 'rft'
 local ffi = require 'ffi'
 local C = rft.C
 
-local usable = C.rft_device_check(C.RFT_CUDA) == 0
-local why = usable and '' or ffi.string(C.rft_last_error())
-
--- A parity case: runs where CUDA is usable, else is reported pending with the reason.
-local short_why = why:gsub(' %(.*', '')          -- "cuda: no CUDA device found: no NVIDIA driver is installed"
-local function gpu(name, f)
-  if usable then it(name, f) else pending('no CUDA device: ' .. name .. ' [' .. short_why .. ']') end
-end
-
-local sizes = { f32 = 4, i32 = 4, u8 = 1 }
-
-local function host(t) return t:device() == 'cpu' and t or t:copy('cpu') end
-
-local function bytes(t)
-  local h = host(t)
-  return ffi.string(ffi.cast('const char *', h:data()), h:numel() * sizes[h:dtype()])
-end
-
--- The first few elements where ok(expected, got) fails, as "[i] expected e, got g".
-local function mismatches(cpu, got, ok)
-  local a, b, out = cpu:data(), got:data(), {}
-  for i = 0, cpu:numel() - 1 do
-    if not ok(tonumber(a[i]), tonumber(b[i])) then
-      out[#out + 1] = string.format('[%d] expected %.9g, got %.9g', i, tonumber(a[i]), tonumber(b[i]))
-      if #out == 5 then break end
-    end
-  end
-  return table.concat(out, '; ')
-end
-
--- gpu's elements have exactly cpu's bits.
-local function same_bits(cpu, g, what)
-  local got = host(g)
-  assert.same(cpu:shape(), got:shape())
-  assert.equal(cpu:dtype(), got:dtype())
-  if bytes(cpu) ~= bytes(got) then
-    error(string.format('%s: not bit-identical to the CPU; first mismatches: %s', what,
-      mismatches(cpu, got, function(x, y) return x == y or (x ~= x and y ~= y) end)), 2)
-  end
-end
-
--- |gpu - cpu| <= atol + rtol * |cpu| everywhere.
-local function close(cpu, g, atol, rtol, what)
-  local got = host(g)
-  assert.same(cpu:shape(), got:shape())
-  local ok = function(x, y) return math.abs(x - y) <= atol + rtol * math.abs(x) end
-  local m = mismatches(cpu, got, ok)
-  if m ~= '' then error(string.format('%s: beyond atol %g + rtol %g of the CPU: %s', what, atol, rtol, m), 2) end
-end
+local cuda = require 'support.cuda'
+local gpu, host, same_bits, close = cuda.gpu, cuda.host, cuda.same_bits, cuda.close
+local usable, why = cuda.usable, cuda.why
 
 local function uniform(shape, seed)
   return rft.rand.uniform(rft.tensor { shape = shape }, { seed = seed or 1, lo = -3, hi = 5 })
