@@ -8,8 +8,8 @@ local ffi = require 'ffi'
 local C = rft.C
 
 local cuda = require 'support.cuda'
-local gpu, host, same_bits, close = cuda.gpu, cuda.host, cuda.same_bits, cuda.close
-local usable, why = cuda.usable, cuda.why
+local gpu, host, same_bits, close = cuda.gpu_only, cuda.host, cuda.same_bits, cuda.close
+local usable, why = cuda.real, cuda.why
 
 local function uniform(shape, seed)
   return rft.rand.uniform(rft.tensor { shape = shape }, { seed = seed or 1, lo = -3, hi = 5 })
