@@ -18,6 +18,7 @@ p:option('--lr', 'peak learning rate (one-cycle: linear warm-up, linear decay)',
 p:option('--weight-decay', 'L2 weight decay', tostring(b.weight_decay), tonumber)
 p:option('--seed', 'seed for initialisation, shuffling and augmentation', tostring(b.seed), tonumber)
 p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+experiment.device_option(p)
 p:option('--out', 'output folder (default: the cache folder of this configuration)')
 p:flag('--fresh', 'ignore an existing checkpoint instead of resuming from it')
 local o = p:parse(arg)

@@ -4,6 +4,7 @@
 --   rftlua recipes/calibrate_cifar.lua --checkpoint runs/baseline/checkpoint.safetensors
 --          --model allcnn_c --width 1 [--bn] [--data DIR] [--out runs/calibrate] [--families B+,GN]
 local rft = require 'rft'
+local experiment = require 'rft.experiment'
 local aug = rft.aug
 local cjson = require 'cjson'
 local util = require 'rft.util'
@@ -14,6 +15,7 @@ args:option('--model', 'architecture, as rft.models.build names it', 'allcnn_c')
 args:option('--width', 'width multiplier', '1', tonumber)
 args:flag('--bn', 'the model has batch normalisation')
 args:option('--data', 'CIFAR-10 folder (cifar-10-batches-bin)')
+experiment.device_option(args)
 args:option('--out', 'results folder', 'runs/calibrate')
 args:option('--families', 'comma-separated subset of B+,B-,S+,S-,GN,GB,SAP', 'B+,B-,S+,S-,GN,GB,SAP')
 args:option('--target', 'accuracy drop in points', '10', tonumber)

@@ -16,6 +16,7 @@ local util = require 'rft.util'
 
 local p = require('argparse')('invariance_cifar', 'All-CNN-C with and without the invariance loss.')
 p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+experiment.device_option(p)
 p:option('--out', 'output folder', 'runs/invariance_cifar')
 p:option('--width', 'All-CNN-C width multiplier', '0.5', tonumber)
 p:flag('--no-bn', 'plain All-CNN-C, as in the paper (default: batch norm after each convolution, as in the authors\' code)')

@@ -4,6 +4,7 @@
 --   rftlua recipes/invariance_score.lua --checkpoint runs/fma_ca_cifar/model.safetensors --model fast
 --   ... --g combined_plus   (or B+, GN, ..., Combined-: the paper-1 presets) [--images 10000]
 local rft = require 'rft'
+local experiment = require 'rft.experiment'
 local report = require 'rft.report'
 local util = require 'rft.util'
 
@@ -16,6 +17,7 @@ p:option('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset name 
 p:option('--images', 'test images scored', '10000', tonumber)
 p:option('--draws', 'draws of G per image', '5', tonumber)
 p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+experiment.device_option(p)
 p:option('--out', 'output folder', 'runs/invariance_score')
 local o = p:parse(arg)
 

@@ -82,7 +82,7 @@ function M.split(d, n_second, seed)
   if n_second < 0 or n_second > n then
     error(string.format('rft.data.split: cannot hold out %d of %d images', n_second, n), 2)
   end
-  local perm = T.new { shape = { n }, dtype = 'i32' }
+  local perm = T.new { shape = { n }, dtype = 'i32', device = 'cpu' }
   F.check(C.rft_rand_permutation(perm, seed or 0, 0x5EED), 2)
   return perm:view(0, n - n_second):copy(), perm:view(n - n_second, n):copy()
 end
@@ -91,7 +91,7 @@ end
 --- original files, which keys every random augmentation of it.
 function M.subset(d, idx)
   local function gather(t)
-    local out = T.new { shape = { 0 }, dtype = t:dtype() }
+    local out = T.new { shape = { 0 }, dtype = t:dtype(), device = 'cpu' }
     F.check(C.rft_tensor_gather(t, idx, out), 3)
     return out
   end
@@ -103,7 +103,7 @@ end
 --- The whole dataset with its own ids (0..n-1) when it has none yet.
 local function with_ids(d)
   if not d.ids then
-    local ids = T.new { shape = { d.n }, dtype = 'i32' }
+    local ids = T.new { shape = { d.n }, dtype = 'i32', device = 'cpu' }
     local p = ids:data()
     for i = 0, d.n - 1 do p[i] = i end
     d.ids = ids
@@ -116,23 +116,28 @@ M.with_ids = with_ids
 --- seed=0, epoch=1, crop=4, flip=true}) do ... end. x: f32 [B,3,32,32] in [0,1] (random crop with
 --- `crop` pixels of zero padding and horizontal flips when asked, keyed by (seed+epoch, image id));
 --- y: i32 [B]; ids: i32 [B] dataset indices; b: the batch number from 1. The last batch may be
---- smaller unless drop_last. Buffers are reused from batch to batch: copy what must outlive one.
+--- smaller unless drop_last. x, y and ids are on o.device (default: rft.device()): the rows are
+--- gathered on the CPU as bytes, copied over, and converted (and cropped, flipped) there.
+--- Buffers are reused from batch to batch: copy what must outlive one.
 function M.batches(d, o)
   o = o or {}
   with_ids(d)
   local bs, n = o.batch or 128, d.n
   local order
   if o.shuffle then
-    order = T.new { shape = { n }, dtype = 'i32' }
+    order = T.new { shape = { n }, dtype = 'i32', device = 'cpu' }
     F.check(C.rft_rand_permutation(order, o.seed or 0, o.epoch or 0), 2)
   else
     order = d.order_cache or with_ids { n = n }.ids
     d.order_cache = order
   end
-  local xu8 = T.new { shape = { 0 }, dtype = 'u8' }
-  local x = T.new { shape = { 0 }, dtype = 'f32' }
-  local y = T.new { shape = { 0 }, dtype = 'i32' }
-  local ids = T.new { shape = { 0 }, dtype = 'i32' }
+  local device = o.device or T.default_device()
+  local function buf(dtype, dev) return T.new { shape = { 0 }, dtype = dtype, device = dev } end
+  local xu8, y, ids = buf('u8', 'cpu'), buf('i32', 'cpu'), buf('i32', 'cpu')
+  local x = buf('f32', device)
+  local on_device = device ~= 'cpu'
+  local xu8_d, y_d, ids_d = xu8, y, ids
+  if on_device then xu8_d, y_d, ids_d = buf('u8', device), buf('i32', device), buf('i32', device) end
   local augment = (o.crop or 0) > 0 or o.flip
   local aug_seed = (o.seed or 0) * 1000003 + (o.epoch or 0)
   local last = o.drop_last and n - n % bs or n
@@ -144,13 +149,18 @@ function M.batches(d, o)
     F.check(C.rft_tensor_gather(d.images, rows, xu8), 2)
     F.check(C.rft_tensor_gather(d.labels, rows, y), 2)
     F.check(C.rft_tensor_gather(d.ids, rows, ids), 2)
+    if on_device then
+      xu8_d:resize(xu8:shape()):copy_from(xu8)
+      y_d:resize(y:shape()):copy_from(y)
+      ids_d:resize(ids:shape()):copy_from(ids)
+    end
     if augment then
-      F.check(C.rft_crop_flip(o.crop or 0, o.flip and 1 or 0, aug_seed, xu8, ids, x), 2)
+      F.check(C.rft_crop_flip(o.crop or 0, o.flip and 1 or 0, aug_seed, xu8_d, ids_d, x), 2)
     else
-      F.check(C.rft_tensor_u8_to_f32(xu8, 1 / 255, x), 2)
+      F.check(C.rft_tensor_u8_to_f32(xu8_d, 1 / 255, x), 2)
     end
     i, b = j, b + 1
-    return x, y, ids, b
+    return x, y_d, ids_d, b
   end
 end
 

@@ -26,7 +26,7 @@ end
 --- The first n images of a dataset (evaluation subsets for per-epoch curves and calibration).
 function M.head(d, n)
   if not n or n >= d.n then return d end
-  local idx = rft.tensor { shape = { n }, dtype = 'i32' }
+  local idx = rft.tensor { shape = { n }, dtype = 'i32', device = 'cpu' }
   local p = idx:data()
   for i = 0, n - 1 do p[i] = i end
   local s = rft.data.subset(rft.data.with_ids(d), idx)
@@ -203,10 +203,22 @@ end
 -- ---- the CA experiment (recipes/fma_ca_cifar.lua, st_ca_cifar.lua, at_ca_cifar.lua) ------------
 
 --- The flags every CIFAR robustness recipe takes; `extra` adds the method's own.
+--- Adds --device to an argparse parser: the value becomes rft.device() as it is parsed (models,
+--- batches and losses then live there); a device that cannot be used is a usage error saying why.
+function M.device_option(p)
+  p:option('--device', "'cpu' or 'cuda' (default: $RFT_DEVICE, then cpu)"):convert(function(v)
+    local ok, err = pcall(rft.device, v)
+    if not ok then return nil, (tostring(err):gsub('^[^:]*:%d+: ', '')) end
+    return v
+  end)
+  return p
+end
+
 function M.parser(name, description, extra)
   local p = require('argparse')(name, description)
   local b = M.baseline_defaults
   p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+  M.device_option(p)
   p:option('--out', 'output folder', 'runs/' .. name)
   p:option('--model', 'fast, vgg16 or allcnn_c', b.model)
   p:option('--width', 'width multiplier', tostring(b.width), tonumber)

@@ -15,6 +15,7 @@ function M.score(f, g)
   if g:numel() ~= f:numel() then
     error(string.format('rft.invariance.score: g has %d values, f has %d', g:numel(), f:numel()), 2)
   end
+  f, g = f:host(), g:host()
   local fp, gp = f:data(), g:data()
   local mean = ffi.new('double[?]', d)
   local sq = ffi.new('double[?]', n)
@@ -26,7 +27,7 @@ function M.score(f, g)
   end
   for k = 0, d - 1 do mean[k] = mean[k] / n end
   msq = msq / n
-  local out = rft.tensor { shape = { n } }
+  local out = rft.tensor { shape = { n }, device = 'cpu' }
   local op = out:data()
   for i = 0, n - 1 do
     local dot, num, row, grow = 0, 0, fp + i * d, gp + i * d
@@ -42,7 +43,7 @@ end
 
 local function snapshot(taps, keep)
   for i, t in ipairs(taps) do
-    keep[i] = keep[i] or rft.tensor { shape = { 0 } }
+    keep[i] = keep[i] or rft.tensor { shape = { 0 }, device = 'cpu' }
     keep[i]:resize(t.tensor:shape()):copy_from(t.tensor)
   end
   return keep
@@ -61,14 +62,15 @@ function M.layer_scores(net, d, G, o)
   local sub = n < d.n and require('rft.experiment').head(d, n) or d
   net:evaluate()
   -- pass 1: per layer, the mean feature vector and the mean squared norm
-  local means, msq, names, dims = {}, {}, {}, {}
+  local means, msq, names, dims, hbuf = {}, {}, {}, {}, {}
   for x in data.batches(sub, { batch = bs }) do
     net:forward(x)
     for li, t in ipairs(net:taps()) do
       local b = #t.tensor
       local dd = t.tensor:numel() / b
       if not means[li] then means[li], msq[li], names[li], dims[li] = ffi.new('double[?]', dd), 0, t.name, dd end
-      local p, m, s = t.tensor:data(), means[li], 0
+      hbuf[li] = t.tensor:host(hbuf[li])
+      local p, m, s = hbuf[li]:data(), means[li], 0
       for i = 0, b * dd - 1 do local v = p[i]; m[i % dd] = m[i % dd] + v; s = s + v * v end
       msq[li] = msq[li] + s
     end
@@ -79,7 +81,7 @@ function M.layer_scores(net, d, G, o)
   end
   -- pass 2: each image against its G draws
   local scores, keep, row = {}, {}, 0
-  for li, name in ipairs(names) do scores[name] = rft.tensor { shape = { n * draws } } end
+  for _, name in ipairs(names) do scores[name] = rft.tensor { shape = { n * draws }, device = 'cpu' } end
   for x, _, ids in data.batches(sub, { batch = bs }) do
     net:forward(x)
     snapshot(net:taps(), keep)
@@ -89,7 +91,8 @@ function M.layer_scores(net, d, G, o)
       net:forward(xg)
       for li, t in ipairs(net:taps()) do
         local dd, m = dims[li], means[li]
-        local fp, gp, out = keep[li]:data(), t.tensor:data(), scores[names[li]]:data()
+        hbuf[li] = t.tensor:host(hbuf[li])
+        local fp, gp, out = keep[li]:data(), hbuf[li]:data(), scores[names[li]]:data()
         for i = 0, b - 1 do
           local sq, dot, num = 0, 0, 0
           for k = 0, dd - 1 do

@@ -11,12 +11,14 @@ local M = {}
 local value = ffi.new('double[1]')
 local bufs = setmetatable({}, { __mode = 'k' })
 
--- A gradient buffer per (owner, name), made once.
-local function buffer(owner, name)
+-- A gradient buffer per (owner, name, device of `like`), made once.
+local function buffer(owner, name, like)
   local b = bufs[owner]
   if not b then b = {}; bufs[owner] = b end
-  if not b[name] then b[name] = T.new { shape = { 0 }, device = T.default_device() } end
-  return b[name]
+  local dev = like:device()
+  local key = name .. '@' .. dev
+  if not b[key] then b[key] = T.new { shape = { 0 }, device = dev } end
+  return b[key]
 end
 
 --- Cross-entropy of softmax(logits) against labels, mean over rows [o.from, o.to) (0-based,
@@ -25,7 +27,7 @@ end
 function M.cross_entropy(logits, labels, o)
   o = o or {}
   local from, to = o.from or 0, o.to or #logits
-  local grad = o.grad or buffer(M.cross_entropy, 'grad')
+  local grad = o.grad or buffer(M.cross_entropy, 'grad', logits)
   check(C.rft_cross_entropy(logits, labels, from, to, o.scale or 1, value, grad), 2)
   return value[0] * (o.scale or 1), grad
 end
@@ -51,7 +53,7 @@ function M.fma(taps, o)
   local gamma, total, grads, per = o.gamma or 1, 0, {}, {}
   for _, tap in ipairs(chosen) do
     local w = o.weights and o.weights[tap.name] or 1
-    local g = buffer(M.fma, tap.name)
+    local g = buffer(M.fma, tap.name, tap.tensor)
     value[0] = 0
     check(C.rft_fma_loss(fma_args, gamma * w / #chosen, tap.tensor, value, g), 2)
     total = total + value[0]
@@ -69,7 +71,7 @@ local st_args = ffi.new('rft_stability_args')
 function M.stability(logits, o)
   o = o or {}
   st_args.alpha, st_args.kl, st_args.clean_const = o.alpha or 1, o.kl and 1 or 0, o.clean_const and 1 or 0
-  local grad = buffer(M.stability, 'grad')
+  local grad = buffer(M.stability, 'grad', logits)
   check(C.rft_stability_loss(st_args, logits, value, grad), 2)
   return value[0], grad
 end
@@ -108,7 +110,7 @@ function M.invariance(taps, groups, o)
   for _, tap in ipairs(taps) do
     local w = weights[tap.name]
     if w then
-      local g = buffer(M.invariance, tap.name)
+      local g = buffer(M.invariance, tap.name, tap.tensor)
       inv_loss[0] = 0
       check(C.rft_invariance_loss(w, tap.tensor, groups, classes, inv_loss, inv_value, g), 2)
       total, grads[tap.name], per[tap.name] = total + inv_loss[0], g, inv_value[0]

@@ -115,6 +115,14 @@ function Tensor:copy_from(src)
   return self
 end
 
+--- This tensor's values on the CPU: itself if it is there, else copied into buf (a CPU tensor of
+--- the same dtype, resized to fit; made when nil). Reuse buf to avoid an allocation per call.
+function Tensor:host(buf)
+  if C.rft_tensor_device(self) == C.RFT_CPU then return self end
+  buf = buf or M.new { shape = { 0 }, dtype = self:dtype(), device = 'cpu' }
+  return buf:resize(self:shape()):copy_from(self)
+end
+
 function Tensor:fill(v)
   check(C.rft_tensor_fill(self, v), 2)
   return self

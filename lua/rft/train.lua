@@ -87,13 +87,16 @@ function M.evaluate(net, d, o)
   local nclass = #d.classes
   for c = 0, nclass - 1 do per_right[c], per_total[c] = 0, 0 end
   local pred = T.new { shape = { 0 }, dtype = 'i32' }
+  local pred_h, y_h
   for x, y, ids in data.batches(d, { batch = o.batch or 500 }) do
     if o.transform then x = o.transform(x, ids) end
     local logits = net:forward(x)
     check(C.rft_cross_entropy(logits, y, 0, #y, 1, ce_loss, nil), 2)
     loss_sum = loss_sum + ce_loss[0] * #y
+    if pred:device() ~= logits:device() then pred = T.new { shape = { 0 }, dtype = 'i32', device = logits:device() } end
     check(C.rft_argmax_rows(logits, pred), 2)
-    local p, l = pred:data(), y:data()
+    pred_h, y_h = pred:host(pred_h), y:host(y_h)
+    local p, l = pred_h:data(), y_h:data()
     for i = 0, #y - 1 do
       local c = l[i]
       per_total[c] = per_total[c] + 1
