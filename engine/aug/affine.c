@@ -32,10 +32,7 @@ AUG_CLONES static void affine_row(const float *m, int64_t v, const float *in, in
 {
     int64_t hw = H * W;
     float *xsrc = scratch, *ysrc = scratch + W;
-    for (int64_t u = 0; u < W; u++) {
-        xsrc[u] = m[0] * (float)u + m[1] * (float)v + m[2];
-        ysrc[u] = m[3] * (float)u + m[4] * (float)v + m[5];
-    }
+    for (int64_t u = 0; u < W; u++) rft_aug_affine_src(m, u, v, &xsrc[u], &ysrc[u]);
     for (int64_t u = 0; u < W; u++) {
         float ax, ay;
         int64_t x0 = rft_aug_cell(xsrc[u], &ax), y0 = rft_aug_cell(ysrc[u], &ay);
@@ -61,8 +58,8 @@ AUG_CLONES static void affine_row_replicate(const float *m, int64_t v, const flo
     int32_t *i00 = (int32_t *)(scratch + 2 * W), *i01 = i00 + W, *i10 = i00 + 2 * W, *i11 = i00 + 3 * W;
     int32_t wm = (int32_t)W - 1, hm = (int32_t)H - 1, w = (int32_t)W;
     for (int64_t u = 0; u < W; u++) {
-        float xsrc = m[0] * (float)u + m[1] * (float)v + m[2];
-        float ysrc = m[3] * (float)u + m[4] * (float)v + m[5];
+        float xsrc, ysrc;
+        rft_aug_affine_src(m, u, v, &xsrc, &ysrc);
         xsrc = xsrc < -8388608.0f ? -8388608.0f : xsrc > 8388608.0f ? 8388608.0f : xsrc;
         ysrc = ysrc < -8388608.0f ? -8388608.0f : ysrc > 8388608.0f ? 8388608.0f : ysrc;
         float fx = floorf(xsrc), fy = floorf(ysrc);

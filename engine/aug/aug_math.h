@@ -16,6 +16,14 @@
  *                  2(j/256) for the mask m (u <= p) and 2(j/256)+1 for the sign b (u <= q).
  *   parameters     per image: block k = draw attempt k (truncated normals redraw).
  * u = ((w >> 8) + 1) / 2^24 in (0, 1], as in philox.h.
+ *
+ * Rounding. Every product and sum below is rounded on its own, as the C compiler does here (-std=c11
+ * implies -ffp-contract=off). nvcc would fuse a*b + c into one FMA by default, so the formulas write
+ * the operations that a fusion could change with rft_aug_mul / _add / _sub, which are __fmul_rn /
+ * __fadd_rn / __fsub_rn on the device (never fused) and the plain operators in C: a formula then gives
+ * the same float on both devices wherever it uses only these, division, sqrtf, floorf and fabsf
+ * (all correctly rounded on both). The one library function left is e^x of the blur weights
+ * (rft_aug_expf), nearly always correctly rounded on both devices but not guaranteed the same.
  */
 #ifndef RFT_AUG_MATH_H
 #define RFT_AUG_MATH_H
@@ -28,6 +36,19 @@ enum { RFT_AUG_REFLECT101 = 0, RFT_AUG_REFLECT = 1, RFT_AUG_REPLICATE = 2, RFT_A
        RFT_AUG_WRAP = 4 };
 
 RFT_HD float rft_aug_clip(float v) { v = v < 0.0f ? 0.0f : v; return v > 1.0f ? 1.0f : v; }
+
+/* a*b, a+b, a-b, each rounded once and never fused into an FMA (see "Rounding" above). */
+#ifdef __CUDA_ARCH__
+RFT_HD float rft_aug_mul(float a, float b) { return __fmul_rn(a, b); }
+RFT_HD float rft_aug_add(float a, float b) { return __fadd_rn(a, b); }
+RFT_HD float rft_aug_sub(float a, float b) { return __fsub_rn(a, b); }
+#else
+RFT_HD float rft_aug_mul(float a, float b) { return a * b; }
+RFT_HD float rft_aug_add(float a, float b) { return a + b; }
+RFT_HD float rft_aug_sub(float a, float b) { return a - b; }
+#endif
+/* s + w·v with two roundings: one tap of a blur sum. */
+RFT_HD float rft_aug_tap(float s, float w, float v) { return rft_aug_add(s, rft_aug_mul(w, v)); }
 
 /* A parameter resolved for a kernel: one value for every image (per_image = 0) or one per image. */
 typedef struct { const float *v; int per_image; } rft_aug_pf;
@@ -61,6 +82,34 @@ RFT_HD int64_t rft_aug_border(int64_t i, int64_t n, int mode)
 
 /* ---- photometric formulas ---------------------------------------------------------------- */
 
+/* Brightness (B+ / B-): clip(x + delta). */
+RFT_HD float rft_aug_brightness_px(float x, float delta) { return rft_aug_clip(x + delta); }
+
+/* Contrast about a channel's mean m: clip((x - m)·gamma + m). */
+RFT_HD float rft_aug_contrast_px(float x, float m, float gamma)
+{
+    return rft_aug_clip(rft_aug_add(rft_aug_mul(x - m, gamma), m));
+}
+
+/* The mean of a plane of hw values, in a fixed order that a CPU loop vectorises and a GPU splits
+   over RFT_AUG_MEAN_LANES threads: lane k sums values k, k + 8, k + 16, ... of the first
+   hw - hw % 8 in float, from 0, in that order (part[k]); then the lanes k = 0..7 and the last
+   hw % 8 values are added in double, and the sum divided by hw. */
+enum { RFT_AUG_MEAN_LANES = 8 };
+RFT_HD float rft_aug_mean_finish(const float part[RFT_AUG_MEAN_LANES], const float *a, int64_t hw)
+{
+    double sum = 0;
+    for (int k = 0; k < RFT_AUG_MEAN_LANES; k++) sum += part[k];
+    for (int64_t i = hw - hw % RFT_AUG_MEAN_LANES; i < hw; i++) sum += a[i];
+    return hw ? (float)(sum / (double)hw) : 0.0f;
+}
+
+/* Gaussian noise (GN) of one value: clip(x + (mean + sd·z)), z standard normal. */
+RFT_HD float rft_aug_noise_px(float x, float z, float mean, float sd)
+{
+    return rft_aug_clip(x + rft_aug_add(mean, rft_aug_mul(sd, z)));
+}
+
 /* HSL saturation scaled by alpha, H and L kept (DESIGN §4): c <- L + k (c - L), L = (max+min)/2,
    S = (max-min) / (1 - |2L - 1|), k = min(alpha, 1/S) (where S = 0 every c equals L, so k does not
    matter). */
@@ -69,8 +118,8 @@ RFT_HD void rft_aug_saturate(float alpha, float *r, float *g, float *b)
     float R = *r, G = *g, B = *b;
     float mx = R > G ? R : G, mn = R < G ? R : G;
     mx = mx > B ? mx : B; mn = mn < B ? mn : B;
-    float L = 0.5f * (mx + mn), chroma = mx - mn;
-    float den = 1.0f - fabsf(2.0f * L - 1.0f);
+    float L = rft_aug_mul(0.5f, mx + mn), chroma = mx - mn;
+    float den = 1.0f - fabsf(rft_aug_sub(rft_aug_mul(2.0f, L), 1.0f));
     /* cap = 1/S = den/chroma where chroma > 0; den/1 where it is 0 (then c = L and k does not
        matter). The selects are done on bits: as float selects, the compiler would move the division
        under a branch and stop vectorising. */
@@ -85,9 +134,22 @@ RFT_HD void rft_aug_saturate(float alpha, float *r, float *g, float *b)
     uint32_t use_cap = 0u - (uint32_t)(alpha > cap);         /* k = min(alpha, 1/S) */
     kb = (kb & use_cap) | (ab & ~use_cap);
     memcpy(&k, &kb, 4);
-    *r = rft_aug_clip(L + k * (R - L));
-    *g = rft_aug_clip(L + k * (G - L));
-    *b = rft_aug_clip(L + k * (B - L));
+    *r = rft_aug_clip(rft_aug_add(L, rft_aug_mul(k, R - L)));
+    *g = rft_aug_clip(rft_aug_add(L, rft_aug_mul(k, G - L)));
+    *b = rft_aug_clip(rft_aug_add(L, rft_aug_mul(k, B - L)));
+}
+
+/* e^a in float. The C library's expf on the CPU (glibc's: computed in double, within 0.502 ulp);
+   on the device exp in double (within 1 ulp of double) rounded once to float, so that both are the
+   correctly rounded value except where e^a lies within about 2^-29 of a rounding boundary, rather
+   than CUDA's expf, which is within 2 ulp. */
+RFT_HD float rft_aug_expf(float a)
+{
+#ifdef __CUDA_ARCH__
+    return (float)exp((double)a);
+#else
+    return expf(a);
+#endif
 }
 
 /* The normalised 1-D Gaussian of odd size s (radius s/2): w[u] = exp(-u²/2σ²) / Σ; the 2-D kernel
@@ -97,7 +159,7 @@ RFT_HD void rft_aug_gauss_weights(int size, float sigma, float *w)
     int r = size / 2;
     float sum = 0.0f;
     for (int u = -r; u <= r; u++) {
-        float v = sigma > 0.0f ? expf(-(float)(u * u) / (2.0f * sigma * sigma)) : (u == 0 ? 1.0f : 0.0f);
+        float v = sigma > 0.0f ? rft_aug_expf(-(float)(u * u) / (2.0f * sigma * sigma)) : (u == 0 ? 1.0f : 0.0f);
         w[u + r] = v;
         sum += v;
     }
@@ -107,8 +169,8 @@ RFT_HD void rft_aug_gauss_weights(int size, float sigma, float *w)
 /* Bilinear interpolation between the four taps around a point, at fractions (ax, ay). */
 RFT_HD float rft_aug_lerp2(float v00, float v01, float v10, float v11, float ax, float ay)
 {
-    float top = v00 + ax * (v01 - v00), bot = v10 + ax * (v11 - v10);
-    return top + ay * (bot - top);
+    float top = rft_aug_add(v00, rft_aug_mul(ax, v01 - v00)), bot = rft_aug_add(v10, rft_aug_mul(ax, v11 - v10));
+    return rft_aug_add(top, rft_aug_mul(ay, bot - top));
 }
 
 /* Where a source coordinate falls: cell index i0 = floor(s) and fraction s - i0. Coordinates beyond
@@ -120,6 +182,15 @@ RFT_HD int64_t rft_aug_cell(float s, float *frac)
     float f = floorf(s);
     *frac = s - f;
     return (int64_t)f;
+}
+
+/* The source position (xs, ys) that output pixel (u, v) (column, row) of an affine warp reads:
+   (m0 u + m1 v + m2, m3 u + m4 v + m5), m = theta of the image ({{a,b,c},{d,e,f}}). */
+RFT_HD void rft_aug_affine_src(const float *m, int64_t u, int64_t v, float *xs, float *ys)
+{
+    float fu = (float)u, fv = (float)v;
+    *xs = rft_aug_add(rft_aug_add(rft_aug_mul(m[0], fu), rft_aug_mul(m[1], fv)), m[2]);
+    *ys = rft_aug_add(rft_aug_add(rft_aug_mul(m[3], fu), rft_aug_mul(m[4], fv)), m[5]);
 }
 
 /* Bilinear sample of one plane at (xs, ys) (column, row; pixel centres at integers) under a
@@ -153,18 +224,28 @@ RFT_HD float rft_aug_log(float u)
     float m;
     memcpy(&m, &mb, 4);
     float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
-    float p = 1.0f + s2 * (0.33333333f + s2 * (0.2f + s2 * (0.14285714f + s2 * 0.11111111f)));
-    return (float)e * 0.69314718f + 2.0f * s * p;
+    float p = rft_aug_add(0.14285714f, rft_aug_mul(s2, 0.11111111f));
+    p = rft_aug_add(0.2f, rft_aug_mul(s2, p));
+    p = rft_aug_add(0.33333333f, rft_aug_mul(s2, p));
+    p = rft_aug_add(1.0f, rft_aug_mul(s2, p));
+    return rft_aug_add(rft_aug_mul((float)e, 0.69314718f), rft_aug_mul(rft_aug_mul(2.0f, s), p));
 }
 
 /* cos 2πt and sin 2πt for t in (0, 1]: quadrant q = round(4t), r = 2π(t - q/4) in [-π/4, π/4],
    Taylor series to r^8 / r^9 (error < 4e-8), then turned by q quarter turns with bit selects. */
 RFT_HD void rft_aug_sincos2pi(float t, float *s, float *c)
 {
-    int32_t qi = (int32_t)(4.0f * t + 0.5f);           /* floor: the argument is positive */
-    float r = 6.28318531f * (t - 0.25f * (float)qi), r2 = r * r;
-    float sr = r * (1.0f - r2 * (1.0f / 6) * (1.0f - r2 * (1.0f / 20) * (1.0f - r2 * (1.0f / 42) * (1.0f - r2 * (1.0f / 72)))));
-    float cr = 1.0f - r2 * 0.5f * (1.0f - r2 * (1.0f / 12) * (1.0f - r2 * (1.0f / 30) * (1.0f - r2 * (1.0f / 56))));
+    int32_t qi = (int32_t)rft_aug_add(rft_aug_mul(4.0f, t), 0.5f);   /* floor: the argument is positive */
+    float r = rft_aug_mul(6.28318531f, rft_aug_sub(t, rft_aug_mul(0.25f, (float)qi))), r2 = r * r;
+    /* sr = r (1 - r²/6 (1 - r²/20 (1 - r²/42 (1 - r²/72)))), cr = 1 - r²/2 (1 - r²/12 (1 - ...)) */
+    float sr = rft_aug_sub(1.0f, rft_aug_mul(r2, 1.0f / 72));
+    sr = rft_aug_sub(1.0f, rft_aug_mul(rft_aug_mul(r2, 1.0f / 42), sr));
+    sr = rft_aug_sub(1.0f, rft_aug_mul(rft_aug_mul(r2, 1.0f / 20), sr));
+    sr = rft_aug_mul(r, rft_aug_sub(1.0f, rft_aug_mul(rft_aug_mul(r2, 1.0f / 6), sr)));
+    float cr = rft_aug_sub(1.0f, rft_aug_mul(r2, 1.0f / 56));
+    cr = rft_aug_sub(1.0f, rft_aug_mul(rft_aug_mul(r2, 1.0f / 30), cr));
+    cr = rft_aug_sub(1.0f, rft_aug_mul(rft_aug_mul(r2, 1.0f / 12), cr));
+    cr = rft_aug_sub(1.0f, rft_aug_mul(rft_aug_mul(r2, 0.5f), cr));
     uint32_t q = (uint32_t)qi, sb, cb;
     memcpy(&sb, &sr, 4);
     memcpy(&cb, &cr, 4);
@@ -206,13 +287,17 @@ RFT_HD void rft_aug_sap_words(uint64_t seed, uint64_t stream, uint64_t e, uint32
     *wb = r.v[2 * k + 1];
 }
 
-/* Salt-and-pepper of one value: x + rho·m·(2b - 1), m from word wm (u <= p), b from word wb (u <= q). */
-RFT_HD float rft_aug_sap(float x, uint32_t wm, uint32_t wb, float p, float q, float rho)
+/* What salt-and-pepper adds for one draw: rho·m·(2b - 1), m from word wm (u <= p), b from word wb
+   (u <= q). u is on the 2^-24 grid, so the comparisons (and the masks) are exact on every device. */
+RFT_HD float rft_aug_sap_add(uint32_t wm, uint32_t wb, float p, float q, float rho)
 {
     float m = rft_u32_to_unit(wm) <= p ? 1.0f : 0.0f;
     float sgn = rft_u32_to_unit(wb) <= q ? 1.0f : -1.0f;
-    return rft_aug_clip(x + rho * m * sgn);
+    return rft_aug_mul(rft_aug_mul(rho, m), sgn);
 }
+
+/* Salt-and-pepper of one value: clip(x + add), add = rft_aug_sap_add of its draw. */
+RFT_HD float rft_aug_sap(float x, float add) { return rft_aug_clip(x + add); }
 
 /* Truncated normal on [a, b]: centre (a+b)/2, σ = (b-a)/4, redrawn until inside (attempt k uses
    Philox block k, words 0 and 1); after 64 misses (probability 0.0455^64) the centre. */
@@ -223,10 +308,34 @@ RFT_HD float rft_aug_truncnormal(uint64_t seed, uint64_t stream, float a, float 
         rft_philox4 r = rft_philox(seed, stream, k);
         float z0, z1;
         rft_aug_box_muller(r.v[0], r.v[1], &z0, &z1);
-        float v = mid + sd * z0;
+        float v = rft_aug_add(mid, rft_aug_mul(sd, z0));
         if (v >= a && v <= b) return v;
     }
     return mid;
+}
+
+/* Kinds of per-image parameter draws (RFT_DRAW_* of rft.h, repeated for nvcc). */
+enum { RFT_AUG_DRAW_UNIFORM = 0, RFT_AUG_DRAW_TRUNCNORMAL = 1, RFT_AUG_DRAW_CHOICE = 2, RFT_AUG_DRAW_INTEGER = 3,
+       RFT_AUG_DRAW_BERNOULLI = 4 };
+
+/* The parameter drawn for one image (rft_aug_draw) from the Philox stream s = rft_aug_stream(id, tag),
+   w = word 0 of its block 0: uniform a + (b - a)·u; truncnormal rft_aug_truncnormal(a, b); choice
+   values[⌊w·n / 2^32⌋]; integer a + ⌊w·(b - a + 1) / 2^32⌋; bernoulli 1 if u <= p else 0. values
+   were checked (2 values {a, b} with a <= b, integer ends for integer; n >= 1 for choice; p in [0,1]). */
+RFT_HD float rft_aug_draw_value(int kind, int nvalues, const float *values, uint64_t seed, uint64_t s)
+{
+    uint32_t w = rft_philox(seed, s, 0).v[0];
+    switch (kind) {
+    case RFT_AUG_DRAW_UNIFORM:
+        return rft_aug_add(values[0], rft_aug_mul(values[1] - values[0], rft_u32_to_unit(w)));
+    case RFT_AUG_DRAW_TRUNCNORMAL: return rft_aug_truncnormal(seed, s, values[0], values[1]);
+    case RFT_AUG_DRAW_CHOICE: return values[(uint64_t)w * (uint64_t)nvalues >> 32];
+    case RFT_AUG_DRAW_INTEGER: {
+        uint64_t span = (uint64_t)((int64_t)values[1] - (int64_t)values[0] + 1);
+        return (float)((int64_t)values[0] + (int64_t)((uint64_t)w * span >> 32));
+    }
+    default: return rft_u32_to_unit(w) <= values[0] ? 1.0f : 0.0f;
+    }
 }
 
 #endif

@@ -22,7 +22,7 @@ int rft_cpu_aug_brightness(const rft_tensor *delta, const rft_tensor *x, rft_ten
     for (int64_t r = 0; r < N * C; r++) {
         const float dv = rft_aug_get(d, r / C), *a = xs + r * hw;
         float *b = ys + r * hw;
-        for (int64_t i = 0; i < hw; i++) b[i] = rft_aug_clip(a[i] + dv);
+        for (int64_t i = 0; i < hw; i++) b[i] = rft_aug_brightness_px(a[i], dv);
     }
     return RFT_OK;
 }

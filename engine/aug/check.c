@@ -4,6 +4,17 @@
 #include "aug_cpu.h"
 #include <math.h>
 
+/* aug_math.h repeats these constants for nvcc, which does not read rft.h. */
+_Static_assert((int)RFT_AUG_REFLECT101 == (int)RFT_BORDER_REFLECT101 && (int)RFT_AUG_REFLECT == (int)RFT_BORDER_REFLECT
+               && (int)RFT_AUG_REPLICATE == (int)RFT_BORDER_REPLICATE
+               && (int)RFT_AUG_CONSTANT == (int)RFT_BORDER_CONSTANT && (int)RFT_AUG_WRAP == (int)RFT_BORDER_WRAP,
+               "aug_math.h's border modes differ from rft.h's");
+_Static_assert((int)RFT_AUG_DRAW_UNIFORM == (int)RFT_DRAW_UNIFORM
+               && (int)RFT_AUG_DRAW_TRUNCNORMAL == (int)RFT_DRAW_TRUNCNORMAL
+               && (int)RFT_AUG_DRAW_CHOICE == (int)RFT_DRAW_CHOICE && (int)RFT_AUG_DRAW_INTEGER == (int)RFT_DRAW_INTEGER
+               && (int)RFT_AUG_DRAW_BERNOULLI == (int)RFT_DRAW_BERNOULLI,
+               "aug_math.h's draw kinds differ from rft.h's");
+
 static const char *border_names = "reflect101 (0), reflect (1), replicate (2), constant (3), wrap (4)";
 
 int aug_check_border(const char *op, int border)
@@ -115,20 +126,7 @@ int rft_cpu_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, 
                      const rft_tensor *ids, rft_tensor *out)
 {
     float *o = rft_f32(out);
-    for (int64_t i = 0; i < out->numel; i++) {
-        uint64_t s = rft_aug_stream(aug_id(ids, i), stream);
-        uint32_t w = rft_philox(seed, s, 0).v[0];
-        switch (kind) {
-        case RFT_DRAW_UNIFORM: o[i] = values[0] + (values[1] - values[0]) * rft_u32_to_unit(w); break;
-        case RFT_DRAW_TRUNCNORMAL: o[i] = rft_aug_truncnormal(seed, s, values[0], values[1]); break;
-        case RFT_DRAW_CHOICE: o[i] = values[(uint64_t)w * (uint64_t)nvalues >> 32]; break;
-        case RFT_DRAW_INTEGER: {
-            uint64_t span = (uint64_t)((int64_t)values[1] - (int64_t)values[0] + 1);
-            o[i] = (float)((int64_t)values[0] + (int64_t)((uint64_t)w * span >> 32));
-            break;
-        }
-        default: o[i] = rft_u32_to_unit(w) <= values[0] ? 1.0f : 0.0f; break;
-        }
-    }
+    for (int64_t i = 0; i < out->numel; i++)
+        o[i] = rft_aug_draw_value(kind, nvalues, values, seed, rft_aug_stream(aug_id(ids, i), stream));
     return RFT_OK;
 }

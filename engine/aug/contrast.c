@@ -17,20 +17,16 @@ int rft_cpu_aug_contrast(const rft_tensor *gamma, const rft_tensor *x, rft_tenso
     const float *xs = rft_f32(x);
     float *ys = rft_f32(y);
     rft_aug_pf g = aug_pf(gamma);
-    /* x, y: (N*C planes, H*W); a plane's mean is summed by one thread in a fixed order */
+    /* x, y: (N*C planes, H*W); a plane's mean is summed by one thread in the order of rft_aug_mean_finish */
     #pragma omp parallel for schedule(static) if (x->numel > RFT_PAR_MIN)
     for (int64_t r = 0; r < N * C; r++) {
         const float gv = rft_aug_get(g, r / C), *a = xs + r * hw;
         float *b = ys + r * hw;
-        float part[8] = { 0 };
-        int64_t i = 0;
-        for (; i + 8 <= hw; i += 8)
-            for (int k = 0; k < 8; k++) part[k] += a[i + k];
-        double sum = 0;
-        for (int k = 0; k < 8; k++) sum += part[k];
-        for (; i < hw; i++) sum += a[i];
-        const float m = hw ? (float)(sum / (double)hw) : 0.0f;
-        for (i = 0; i < hw; i++) b[i] = rft_aug_clip((a[i] - m) * gv + m);
+        float part[RFT_AUG_MEAN_LANES] = { 0 };
+        for (int64_t i = 0; i + RFT_AUG_MEAN_LANES <= hw; i += RFT_AUG_MEAN_LANES)
+            for (int k = 0; k < RFT_AUG_MEAN_LANES; k++) part[k] += a[i + k];
+        const float m = rft_aug_mean_finish(part, a, hw);
+        for (int64_t i = 0; i < hw; i++) b[i] = rft_aug_contrast_px(a[i], m, gv);
     }
     return RFT_OK;
 }

@@ -33,7 +33,7 @@ static float blur_at(const float *src, int64_t step, int64_t n, int64_t i, const
     float s = 0.0f;
     for (int u = -r; u <= r; u++) {
         int64_t j = rft_aug_border(i + u, n, border);
-        if (j >= 0) s += w[u + r] * src[j * step];
+        if (j >= 0) s = rft_aug_tap(s, w[u + r], src[j * step]);
     }
     return s;
 }
@@ -54,7 +54,7 @@ static void blur_plane(const float *in, int64_t H, int64_t W, const float *w, in
         for (int64_t i = r; i < W - r; i++) t[i] = w[0] * row[i - r];
         for (int u = -r + 1; u <= r; u++) {
             const float wu = w[u + r], *src = row + u;
-            for (int64_t i = r; i < W - r; i++) t[i] += wu * src[i];
+            for (int64_t i = r; i < W - r; i++) t[i] = rft_aug_tap(t[i], wu, src[i]);
         }
         for (int i = 0; i < r; i++) {
             t[i] = blur_at(row, 1, W, i, w, r, border);
@@ -68,7 +68,7 @@ static void blur_plane(const float *in, int64_t H, int64_t W, const float *w, in
             for (int64_t i = 0; i < W; i++) o[i] = w[0] * c[i];
             for (int u = -r + 1; u <= r; u++) {
                 const float wu = w[u + r], *src = tmp + (h + u) * W;
-                for (int64_t i = 0; i < W; i++) o[i] += wu * src[i];
+                for (int64_t i = 0; i < W; i++) o[i] = rft_aug_tap(o[i], wu, src[i]);
             }
         } else {
             for (int64_t i = 0; i < W; i++) o[i] = 0.0f;
@@ -76,7 +76,7 @@ static void blur_plane(const float *in, int64_t H, int64_t W, const float *w, in
                 int64_t j = rft_aug_border(h + u, H, border);
                 if (j < 0) continue;
                 const float wu = w[u + r], *src = tmp + j * W;
-                for (int64_t i = 0; i < W; i++) o[i] += wu * src[i];
+                for (int64_t i = 0; i < W; i++) o[i] = rft_aug_tap(o[i], wu, src[i]);
             }
         }
         for (int64_t i = 0; i < W; i++) o[i] = rft_aug_clip(o[i]);

@@ -40,7 +40,7 @@ AUG_CLONES static void noise_piece(uint64_t seed, uint64_t stream, int64_t e0, i
         z[2][i] = r[1][i] * c; z[3][i] = r[1][i] * s;
     }
     const float *zf = &z[0][0];          /* value j of the tile is z[j / 256][j % 256] */
-    for (int j = 0; j < len; j++) b[j] = rft_aug_clip(a[j] + (mean + sd * zf[j]));
+    for (int j = 0; j < len; j++) b[j] = rft_aug_noise_px(a[j], zf[j], mean, sd);
 }
 
 int rft_cpu_aug_gaussian_noise(uint64_t seed, uint32_t stream, const rft_tensor *ids, const rft_tensor *mean,

@@ -31,16 +31,12 @@ AUG_CLONES static void sap_piece(uint64_t seed, uint64_t stream, int64_t e0, int
     float add[2][AUG_LANES];
     int nb = len < AUG_LANES ? len : AUG_LANES;
     aug_philox_lanes(seed, stream, (uint64_t)e0 / 2, nb, w);
-    /* rho·m·(2b - 1) of rft_aug_sap, computed once per draw */
+    /* rho·m·(2b - 1), computed once per draw */
     for (int k = 0; k < 2; k++)
-        for (int i = 0; i < nb; i++) {
-            float m = rft_u32_to_unit(w[2 * k][i]) <= p ? 1.0f : 0.0f;
-            float sgn = rft_u32_to_unit(w[2 * k + 1][i]) <= q ? 1.0f : -1.0f;
-            add[k][i] = rho * m * sgn;
-        }
+        for (int i = 0; i < nb; i++) add[k][i] = rft_aug_sap_add(w[2 * k][i], w[2 * k + 1][i], p, q, rho);
     const float *af = &add[0][0];        /* draw j of the tile is add[j / 256][j % 256] */
     for (int64_t c = 0; c < planes; c++)
-        for (int j = 0; j < len; j++) b[c * hw + j] = rft_aug_clip(a[c * hw + j] + af[j]);
+        for (int j = 0; j < len; j++) b[c * hw + j] = rft_aug_sap(a[c * hw + j], af[j]);
 }
 
 int rft_cpu_aug_salt_pepper(int per_pixel, uint64_t seed, uint32_t stream, const rft_tensor *ids,
