@@ -16,6 +16,7 @@ typedef struct rft_backend {
     /* memory */
     void *(*alloc)(size_t nbytes);                                     /* zeroed; NULL if none left */
     void (*free)(void *p);
+    int (*synchronize)(void);                                          /* NULL: work is never queued */
     int (*copy)(void *dst, int dst_device, const void *src, int src_device, size_t nbytes);
     /* element-wise basics */
     int (*fill)(rft_tensor *t, double value);

@@ -137,6 +137,12 @@ static int make_context(void)
     return RFT_OK;
 }
 
+static int synchronize(void)
+{
+    RFT_CUDA_CHECK(cudaStreamSynchronize(rft_cuda.stream));
+    return RFT_OK;
+}
+
 static rft_backend table;
 
 static void fill_table(void)
@@ -146,6 +152,7 @@ static void fill_table(void)
     table.name = "cuda";
     table.alloc = rft_cuda_alloc;
     table.free = rft_cuda_free;
+    table.synchronize = synchronize;
     table.copy = rft_cuda_copy;
     table.fill = rft_cuda_fill;
     table.u8_to_f32 = rft_cuda_u8_to_f32;

@@ -142,3 +142,10 @@ int rft_device_check(int device)
     const rft_backend *b;
     return rft_backend_get(device, &b);
 }
+
+int rft_device_synchronize(int device)
+{
+    const rft_backend *b;
+    RFT_TRY(rft_backend_get(device, &b));
+    return b->synchronize ? b->synchronize() : RFT_OK;
+}

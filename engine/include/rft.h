@@ -33,6 +33,7 @@ const char *rft_last_error(void);                     /* this thread's last fail
 const char *rft_dtype_name(int dtype);                /* "f32", "u8", "i32", or "?" */
 const char *rft_device_name(int device);              /* "cpu", "cuda", or "?" */
 int  rft_device_check(int device);                    /* RFT_OK if usable; else why not */
+int  rft_device_synchronize(int device);              /* waits for the device's queued work (timing) */
 void rft_set_num_threads(int n);                      /* CPU threads for bulk work; n <= 0: all */
 int  rft_num_threads(void);
 

@@ -23,6 +23,12 @@ function rft.device(name)
 end
 
 --- Threads for the CPU backend's bulk work (default: all cores).
+--- Waits until the device (default: rft.device()) has finished the work queued on it; a CUDA
+--- device runs asynchronously, so timings read the clock after this.
+function rft.synchronize(device)
+  F.check(C.rft_device_synchronize(F.devices[device or rft.device()]), 2)
+end
+
 function rft.threads(n)
   if n then C.rft_set_num_threads(n) end
   return C.rft_num_threads()

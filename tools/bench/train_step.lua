@@ -1,7 +1,10 @@
--- train_step.lua: rft's side of the training-step benchmark (tools/bench/train_step.sh runs both
--- sides). Prints one JSON line per model with images/s of repeated training steps (forward,
--- cross-entropy, backward, SGD) and of inference, at a fixed batch, median and spread of `reps`.
+-- train_step.lua: rft's side of the training-step benchmarks (tools/bench/train_step.sh on the CPU,
+-- tools/bench/gpu.sh on a GPU run both sides). Prints one JSON line per model with images/s of
+-- repeated training steps (forward, cross-entropy, backward, SGD) and of inference, at a fixed
+-- batch, median and spread of `reps`; with --fma also the two-view FMA step (clean images and their
+-- Combined+ copies, one pass over both) and the Combined+ pipeline alone.
 --   rftlua tools/bench/train_step.lua --models vgg16,vgg16_w0.25,allcnn_c --batch 128 --reps 5
+--   rftlua tools/bench/train_step.lua --device cuda --fma ...
 local rft = require 'rft'
 local ffi = require 'ffi'
 local cjson = require 'cjson'
@@ -11,6 +14,8 @@ p:option('--models', 'comma-separated: vgg16, vgg16_w0.25, allcnn_c, fast', 'vgg
 p:option('--batch', 'batch size', '128', tonumber)
 p:option('--reps', 'timed repetitions', '5', tonumber)
 p:option('--steps', 'steps per repetition (default: about 2 s of work)', nil, tonumber)
+p:flag('--fma', 'also time the two-view FMA step and the Combined+ pipeline')
+require('rft.experiment').device_option(p)
 local o = p:parse(arg)
 
 local specs = {
@@ -54,18 +59,29 @@ for name in o.models:gmatch('[^,]+') do
     opt:step()
   end
   local function infer() net:forward(x) end
-  local result = { model = name, batch = o.batch, forward_gflop_per_image = forward_flops(net) / 1e9 }
-  for _, kind in ipairs { 'train', 'infer' } do
-    local f = kind == 'train' and train_step or infer
-    if kind == 'train' then net:train() else net:evaluate() end
-    f(); f()                                   -- warm-up: primitives, workspaces
-    local t0 = rft.train.now(); f(); local one = rft.train.now() - t0
-    local steps = o.steps or math.max(1, math.floor(2 / one))
+  local combined = rft.aug.paper.cifar10['Combined+']
+  local xt = rft.tensor { shape = { 0 } }
+  local function augment() combined:apply(x, { seed = 1, out = xt }) end
+  local function fma_step()
+    net:zero_grad()
+    augment()
+    rft.robust.step('FMA', net, x, xt, y, { gamma = 0.03, exact_normalizer = true })
+    opt:step()
+  end
+  local steps = { train = train_step, infer = infer, fma = fma_step, augment = augment }
+  local result = { model = name, batch = o.batch, device = rft.device(), forward_gflop_per_image = forward_flops(net) / 1e9 }
+  for _, kind in ipairs(o.fma and { 'train', 'infer', 'fma', 'augment' } or { 'train', 'infer' }) do
+    local f = steps[kind]
+    if kind == 'fma' then rft.robust.freeze_bn(net) elseif kind == 'train' then net:train() else net:evaluate() end
+    f(); f(); rft.synchronize()                -- warm-up: primitives, plans, workspaces
+    local t0 = rft.train.now(); f(); rft.synchronize(); local one = rft.train.now() - t0
+    local n = o.steps or math.max(1, math.floor(2 / one))
     local rates = {}
     for r = 1, o.reps do
       t0 = rft.train.now()
-      for _ = 1, steps do f() end
-      rates[r] = steps * o.batch / (rft.train.now() - t0)
+      for _ = 1, n do f() end
+      rft.synchronize()
+      rates[r] = n * o.batch / (rft.train.now() - t0)
     end
     local lo, hi = math.min(unpack(rates)), math.max(unpack(rates))
     result[kind .. '_images_per_s'] = median(rates)

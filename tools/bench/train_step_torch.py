@@ -1,6 +1,7 @@
 """train_step_torch.py: PyTorch's side of the training-step benchmark, the same models (built as in
 tools/fixtures/models.py), batch, loss and optimizer as tools/bench/train_step.lua, one JSON line
-per model. PyTorch gets its best: 2 threads, and tcmalloc preloaded by train_step.sh."""
+per model. PyTorch gets its best: 2 threads, and tcmalloc preloaded by train_step.sh. With --device cuda
+(tools/bench/gpu.sh) the same steps run on the GPU, cuDNN autotuned, TF32 only with --tf32."""
 import argparse
 import json
 import os
@@ -27,13 +28,22 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     for name in a.models.split(","):
-        net = SPECS[name]()
+        net = SPECS[name]().to(dev)
         opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-        x = torch.rand(a.batch, 3, 32, 32)
-        y = torch.arange(a.batch) % 10
+        x = torch.rand(a.batch, 3, 32, 32, device=dev)
+        y = torch.arange(a.batch, device=dev) % 10
         lossf = nn.CrossEntropyLoss()
 
         def train_step():
@@ -50,14 +60,17 @@ def main():
             net.train(kind == "train")
             f()
             f()
+            sync()
             t0 = time.perf_counter()
             f()
+            sync()
             steps = max(1, int(2 / (time.perf_counter() - t0)))
             rates = []
             for _ in range(a.reps):
                 t0 = time.perf_counter()
                 for _ in range(steps):
                     f()
+                sync()
                 rates.append(steps * a.batch / (time.perf_counter() - t0))
             rates.sort()
             res[kind + "_images_per_s"] = rates[len(rates) // 2]
