@@ -36,7 +36,9 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
     }
     if (b < 2) return rft_fail(RFT_ESHAPE, "invariance: needs at least 2 rows, got %s", rft_shape_str(f));
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    return rft_backend_of(f)->invariance_loss(weight, f, groups, classes, loss, value, grad);
+    const rft_backend *be = rft_backend_of(f);
+    if (!be->invariance_loss) return rft_fail(RFT_EDEVICE, "invariance: not available on %s", be->name);
+    return be->invariance_loss(weight, f, groups, classes, loss, value, grad);
 }
 
 int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
