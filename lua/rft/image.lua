@@ -4,9 +4,9 @@ local C, check = F.C, F.check
 
 local M = {}
 
---- Write a u8 image [C,H,W] (C = 1, 3 or 4) as PNG.
+--- Write a u8 image [C,H,W] (C = 1, 3 or 4, on any device) as PNG.
 function M.write_png(img, path)
-  check(C.rft_png_write(path, img), 2)
+  check(C.rft_png_write(path, img:host()), 2)
 end
 
 --- Read a PNG as a u8 image [C,H,W].
@@ -14,11 +14,11 @@ function M.read_png(path)
   return F.call_new(2, C.rft_png_read, path)
 end
 
---- The grid of a batch [N,C,H,W] (f32 in [0,1], or u8) as a u8 image [C,H',W'].
+--- The grid of a batch [N,C,H,W] (f32 in [0,1], or u8, on any device) as a u8 image [C,H',W'].
 --- opts: cols (default 10), margin (1), scale (1), background (grey level 0..255, default 255).
 function M.grid(t, opts)
   opts = opts or {}
-  return F.call_new(2, C.rft_image_grid, t, opts.cols or 10, opts.margin or 1, opts.scale or 1,
+  return F.call_new(2, C.rft_image_grid, t:host(), opts.cols or 10, opts.margin or 1, opts.scale or 1,
                     opts.background or 255)
 end
 
