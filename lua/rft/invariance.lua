@@ -63,7 +63,7 @@ function M.layer_scores(net, d, G, o)
   net:evaluate()
   -- pass 1: per layer, the mean feature vector and the mean squared norm
   local means, msq, names, dims, hbuf = {}, {}, {}, {}, {}
-  for x in data.batches(sub, { batch = bs }) do
+  for x in data.batches(sub, { batch = bs, device = net:device() }) do
     net:forward(x)
     for li, t in ipairs(net:taps()) do
       local b = #t.tensor
@@ -82,7 +82,7 @@ function M.layer_scores(net, d, G, o)
   -- pass 2: each image against its G draws
   local scores, keep, row = {}, {}, 0
   for _, name in ipairs(names) do scores[name] = rft.tensor { shape = { n * draws }, device = 'cpu' } end
-  for x, _, ids in data.batches(sub, { batch = bs }) do
+  for x, _, ids in data.batches(sub, { batch = bs, device = net:device() }) do
     net:forward(x)
     snapshot(net:taps(), keep)
     local b = #x

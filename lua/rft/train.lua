@@ -86,14 +86,13 @@ function M.evaluate(net, d, o)
   local per_right, per_total = {}, {}
   local nclass = #d.classes
   for c = 0, nclass - 1 do per_right[c], per_total[c] = 0, 0 end
-  local pred = T.new { shape = { 0 }, dtype = 'i32' }
+  local pred = T.new { shape = { 0 }, dtype = 'i32', device = net:device() }
   local pred_h, y_h
-  for x, y, ids in data.batches(d, { batch = o.batch or 500 }) do
+  for x, y, ids in data.batches(d, { batch = o.batch or 500, device = net:device() }) do
     if o.transform then x = o.transform(x, ids) end
     local logits = net:forward(x)
     check(C.rft_cross_entropy(logits, y, 0, #y, 1, ce_loss, nil), 2)
     loss_sum = loss_sum + ce_loss[0] * #y
-    if pred:device() ~= logits:device() then pred = T.new { shape = { 0 }, dtype = 'i32', device = logits:device() } end
     check(C.rft_argmax_rows(logits, pred), 2)
     pred_h, y_h = pred:host(pred_h), y:host(y_h)
     local p, l = pred_h:data(), y_h:data()
@@ -138,7 +137,7 @@ function M.fit(o)
   local opt = optim.sgd { params = params, grads = grads, lr = 0, momentum = o.momentum or 0.9,
                           nesterov = o.nesterov, weight_decay = o.weight_decay or 5e-4 }
   local step = o.step or M.ce_step
-  local ctx = { dlogits = T.new { shape = { 0 } }, opt = opt }
+  local ctx = { dlogits = T.new { shape = { 0 }, device = net:device() }, opt = opt }
   local ckpt = o.out and (o.out .. '/checkpoint.safetensors')
   local csv = o.out and (o.out .. '/train.csv')
   if o.out then util.mkdir_p(o.out) end
@@ -172,7 +171,7 @@ function M.fit(o)
     if o.mode then o.mode(net) else net:train() end
     local t0, seen, loss_sum, right = now(), 0, 0, 0
     for x, y, ids, b in data.batches(d, { batch = bs, shuffle = true, seed = o.seed or 0, epoch = epoch,
-                                           crop = o.crop or 4, flip = o.flip ~= false }) do
+                                           crop = o.crop or 4, flip = o.flip ~= false, device = net:device() }) do
       ctx.epoch, ctx.batch, ctx.ids = epoch, b, ids
       opt.lr = M.lr_at(o.lr, epoch - 1 + (b - 1) / batches_per_epoch)
       net:zero_grad()

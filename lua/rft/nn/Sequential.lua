@@ -127,6 +127,12 @@ function Sequential:parameters()
   return ps, gs
 end
 
+--- The device the parameters live on (the default device when there are none).
+function Sequential:device()
+  local ps = self:parameters()
+  return ps[1] and ps[1]:device() or T.default_device()
+end
+
 --- Moves every parameter and gradient into one flat buffer each, the modules keeping views into
 --- them; returns the two flat tensors (also self.flat_params, self.flat_grads).
 function Sequential:flatten()
@@ -134,7 +140,7 @@ function Sequential:flatten()
   local ps = self:parameters()
   local total = 0
   for _, p in ipairs(ps) do total = total + p:numel() end
-  local dev = T.default_device()
+  local dev = self:device()
   local fp, fg = T.new { shape = { total }, device = dev }, T.new { shape = { total }, device = dev }
   local off = 0
   local function place(flat, t)
