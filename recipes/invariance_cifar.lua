@@ -92,7 +92,7 @@ local function train(name, alpha)
   for _, k in ipairs(names) do cols[#cols + 1] = k end
   rft.train.write_csv(o.out .. '/' .. name .. '_train.csv', rows, cols)
   report.plot_csv(o.out .. '/' .. name .. '_train.csv', o.out .. '/' .. name .. '_invariance_loss.png',
-    { x = 'epoch', ys = names, title = name .. ': invariance loss per layer (the paper\'s Figure 2)', ylabel = 'L_inv' })
+    { x = 'epoch', ys = names, title = name .. ': invariance loss per layer (the paper\'s Figure 2)', ylabel = 'invariance loss L_{inv}' })
   rft.safetensors.save(o.out .. '/' .. name .. '.safetensors', net:state_dict(), { model = 'allcnn_c', width = o.width })
   return net, rows, train_seconds, names
 end

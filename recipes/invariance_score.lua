@@ -27,7 +27,7 @@ for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
 net:load_state_dict(tensors)
 local G = o.g == 'paper' and rft.aug.G() or rft.aug.paper.cifar10[o.g]
   or error("unknown --g '" .. o.g .. "' (paper, B+, B-, S+, S-, GN, GB, SAP, Combined+, Combined-)", 0)
-print('G = ' .. tostring(G))
+print('G: ' .. tostring(G))
 local test = rft.data.cifar10 { dir = o.data, split = 'test' }
 local scores, names = rft.invariance.layer_scores(net, test, G, { draws = o.draws, images = o.images })
 local summary = rft.invariance.summary(scores, names)

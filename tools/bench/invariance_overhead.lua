@@ -2,18 +2,19 @@
 -- ratio to the same All-CNN-C training step without it, in one run: batches of K seeds x M copies,
 -- the step with cross-entropy alone against the step with the loss over every conv's ReLU (value
 -- and gradients). Median of repetitions; a benchmark, not a test.
---   rftlua tools/bench/invariance_overhead.lua [--width 0.5] [--reps 5] [--steps 5]
+--   rftlua tools/bench/invariance_overhead.lua [--width 0.5] [--no-bn] [--reps 5] [--steps 5]
 local rft = require 'rft'
 
 local p = require('argparse')('invariance_overhead', 'Cost of the invariance loss per training step.')
 p:option('--width', 'All-CNN-C width', '0.5', tonumber)
+p:flag('--no-bn', 'plain All-CNN-C (default: batch norm, as recipes/invariance_cifar.lua)')
 p:option('--seeds', 'K', '16', tonumber)
 p:option('--copies', 'M', '8', tonumber)
 p:option('--reps', 'repetitions', '5', tonumber)
 p:option('--steps', 'steps per repetition', '5', tonumber)
 local o = p:parse(arg)
 
-local net = rft.models.allcnn_c { width = o.width, seed = 1 }
+local net = rft.models.allcnn_c { width = o.width, bn = not o.no_bn, seed = 1 }
 local params, grads = net:flatten()
 local opt = rft.optim.sgd { params = params, grads = grads, lr = 1e-3, momentum = 0.9, nesterov = true }
 local b = o.seeds * o.copies
@@ -43,6 +44,7 @@ for r = 1, o.reps do
   end
 end
 local a, c = median(times[false]), median(times[true])
-print(string.format('All-CNN-C width %g, batch %d = %d seeds x %d copies', o.width, b, o.seeds, o.copies))
+print(string.format('All-CNN-C width %g%s, batch %d = %d seeds x %d copies', o.width, o.no_bn and '' or ' with batch norm',
+  b, o.seeds, o.copies))
 print(string.format('step without the invariance loss %.1f ms, with it %.1f ms: overhead %+.1f %%',
   1000 * a, 1000 * c, 100 * (c / a - 1)))
