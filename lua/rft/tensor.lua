@@ -37,9 +37,10 @@ local function shape_array(shape, what)
 end
 
 --- The default device for new tensors; RFT_DEVICE sets it at start. Asking for an unusable device is
---- an error that says why.
+--- an error that says why, in one line without a position (the reason is the machine's, not the
+--- script's).
 function M.set_default_device(name)
-  check(C.rft_device_check(device_code(name, 'rft.device')), 4)
+  check(C.rft_device_check(device_code(name, 'rft.device')), 0)
   default_device = name
 end
 function M.default_device() return default_device end
