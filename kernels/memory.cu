@@ -70,6 +70,8 @@ int rft_cuda_block(size_t nbytes, void **out)
         c->idle_bytes -= b;
     } else if (cudaMalloc(&p, b) != cudaSuccess) {
         cudaGetLastError();
+        cudaStreamSynchronize(rft_cuda.stream);   /* queued work may still use the idle blocks */
+        cudaGetLastError();
         release_idle(c);
         if (cudaMalloc(&p, b) != cudaSuccess) {
             cudaError_t e = cudaGetLastError();

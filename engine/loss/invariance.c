@@ -35,6 +35,8 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
                             (long long)classes->numel, (long long)b);
     }
     if (b < 2) return rft_fail(RFT_ESHAPE, "invariance: needs at least 2 rows, got %s", rft_shape_str(f));
+    if (grad->storage == f->storage)
+        return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient GEMM reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
     const rft_backend *be = rft_backend_of(f);
     if (!be->invariance_loss) return rft_fail(RFT_EDEVICE, "invariance: not available on %s", be->name);

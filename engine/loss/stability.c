@@ -15,6 +15,7 @@ int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, do
 {
     RFT_TRY(rft_check_dtype("stability", "logits", logits, RFT_F32));
     RFT_TRY(rft_check_ndim("stability", "logits", logits, 2));
+    if (logits->shape[1] < 1) return rft_fail(RFT_ESHAPE, "stability: logits %s have no classes", rft_shape_str(logits));
     RFT_TRY(rft_check_dtype("stability", "grad", grad, RFT_F32));
     RFT_TRY(rft_check_same_device("stability", "grad", logits, grad));
     if (!a || !loss) return rft_fail(RFT_EARG, "stability: args and loss are required");

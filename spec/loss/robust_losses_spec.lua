@@ -83,6 +83,11 @@ describe('the FMA loss', function()
 end)
 
 describe('the stability loss', function()
+  it('refuses logits without classes', function()
+    assert.error_matches(function() rft.loss.stability(rft.tensor { shape = { 4, 0 } }) end,
+      'stability: logits %[4,0%] have no classes')
+  end)
+
   for _, kl in ipairs { false, true } do
     for _, cc in ipairs { false, true } do
       local key = string.format('st.kl%d.cc%d', kl and 1 or 0, cc and 1 or 0)
