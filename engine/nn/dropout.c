@@ -7,16 +7,13 @@
  * Not here: evaluation mode (the identity: the Lua module skips the call) or spatial dropout. */
 #include "backend.h"
 #include "ops_check.h"
-#include "philox.h"
+#include "dropout_math.h"
 
 static int check_p(const char *op, float p)
 {
     if (!(p >= 0.0f && p <= 1.0f)) return rft_fail(RFT_EARG, "%s: p = %g, expected 0 <= p <= 1", op, p);
     return RFT_OK;
 }
-
-/* 1/(1-p), and 0 for p = 1 (every element dropped) */
-static float keep_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
 
 int rft_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
                         rft_tensor *y, rft_tensor *mask)
@@ -49,33 +46,21 @@ int rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, 
 int rft_cpu_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
                             rft_tensor *y, rft_tensor *mask)
 {
-    const float keep = 1.0f - p, s = keep_scale(p);
+    const float keep = 1.0f - p, s = rft_dropout_scale(p);
     const float *a = rft_f32(x);
     float *c = rft_f32(y);
     uint8_t *m = rft_u8(mask);
     int64_t n = x->numel;
     if (n == 0) return RFT_OK;
-    /* Philox block q holds positions 4q .. 4q+3; draw each block once and fill its elements.
-       u in (0,1]: u <= keep has probability keep exactly on the 2^-24 grid (as rand_bernoulli). */
     const uint64_t first = offset >> 2, last = (offset + (uint64_t)n - 1) >> 2;
     #pragma omp parallel for if (n > RFT_PAR_MIN / 8)
-    for (uint64_t q = first; q <= last; q++) {
-        rft_philox4 r = rft_philox(seed, stream, q);
-        for (int w = 0; w < 4; w++) {
-            uint64_t pos = 4 * q + (uint64_t)w;
-            if (pos < offset || pos - offset >= (uint64_t)n) continue;
-            int64_t k = (int64_t)(pos - offset);
-            uint8_t on = rft_u32_to_unit(r.v[w]) <= keep;
-            m[k] = on;
-            c[k] = on ? a[k] * s : 0.0f;
-        }
-    }
+    for (uint64_t q = first; q <= last; q++) rft_dropout_block(seed, stream, offset, n, q, keep, s, a, c, m);
     return RFT_OK;
 }
 
 int rft_cpu_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx)
 {
-    const float s = keep_scale(p);
+    const float s = rft_dropout_scale(p);
     const uint8_t *m = rft_u8(mask);
     const float *g = rft_f32(dy);
     float *d = rft_f32(dx);
