@@ -59,14 +59,14 @@ function M.bernoulli(p)
   return new(C.RFT_DRAW_BERNOULLI, 'bernoulli', { p })
 end
 
---- One value per image: f32 [n] on `device`. seed: uint64 (number or cdata); stream: 32-bit tag;
---- ids: i32 [n] or nil (0..n-1). out: a CPU tensor to reuse (resized), else a new one.
+--- One value per image: f32 [n] drawn on `device` (default cpu; the same values on every device).
+--- seed: uint64 (number or cdata); stream: 32-bit tag; ids: i32 [n] or nil (0..n-1). out: a tensor
+--- to reuse (resized) when it is on `device`, else a new one is made.
 function Dist:draw(seed, stream, ids, n, device, out)
-  out = out or T.new { shape = { n }, dtype = 'f32', device = 'cpu' }
-  local cpu_ids = ids
-  if ids and ids:device() ~= 'cpu' then cpu_ids = ids:copy('cpu') end
-  F.check(C.rft_aug_draw(self.kind, #self.values, self.cvalues, seed, stream, cpu_ids, n, out), 4)
-  if device and device ~= 'cpu' then out = out:copy(device) end
+  device = device or 'cpu'
+  if not out or out:device() ~= device then out = T.new { shape = { n }, dtype = 'f32', device = device } end
+  if ids and ids:device() ~= device then ids = ids:copy(device) end
+  F.check(C.rft_aug_draw(self.kind, #self.values, self.cvalues, seed, stream, ids, n, out), 4)
   return out
 end
 

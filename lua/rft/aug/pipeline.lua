@@ -76,8 +76,8 @@ local function resolve(v, ctx, s, j)
   if type(v) == 'number' then return const(v, ctx.device) end
   if D.is_dist(v) then
     s.bufs = s.bufs or {}
-    s.bufs[j] = s.bufs[j] or T.new { shape = { 0 }, dtype = 'f32', device = 'cpu' }
-    return v:draw(ctx.seed, C.rft_aug_substream(ctx.stream, 1000 + j), ctx.ids, ctx.n, ctx.device, s.bufs[j])
+    s.bufs[j] = v:draw(ctx.seed, C.rft_aug_substream(ctx.stream, 1000 + j), ctx.ids, ctx.n, ctx.device, s.bufs[j])
+    return s.bufs[j]
   end
   if v:device() ~= ctx.device then return v:copy(ctx.device) end
   return v
@@ -173,7 +173,9 @@ function Pipeline:run_chain(x, y, ctx)
       s:run(cur, cur, sub(ctx, k))
     else
       if other == nil then
-        self.scratch = self.scratch or T.new { shape = { 0 }, dtype = 'f32', device = y:device() }
+        if not self.scratch or self.scratch:device() ~= y:device() then
+          self.scratch = T.new { shape = { 0 }, dtype = 'f32', device = y:device() }
+        end
         other = resize(self.scratch, y:shape())
       end
       s:run(cur, other, sub(ctx, k))
