@@ -31,6 +31,7 @@ p:option('--score-images', 'test images for the invariance scores (the paper: 10
 p:option('--draws', 'draws of G per test image', '5', tonumber)
 p:option('--seed', 'seed of the initialisation, the batches and the augmentations', '0', tonumber)
 local o = p:parse(arg)
+local t_run = rft.train.now()
 
 local d = experiment.cifar(o.data)
 local steps = o.steps_per_epoch or math.ceil(d.train.n / (o.seeds * o.copies))
@@ -145,6 +146,7 @@ local b, i = results.models.baseline, results.models.invariance
 -- The cost of the loss against a step without it is tools/bench/invariance_overhead.lua's to measure.
 results.time_ratio = i.train_seconds / b.train_seconds
 results.test_accuracy = i.test_accuracy
+results.seconds = rft.train.now() - t_run
 report.write_json(o.out .. '/results.json', results)
 print(string.format('test accuracy: baseline %.2f %%, invariance %.2f %%; training time invariance / baseline %.2f '
   .. '(both measure L_inv; tools/bench/invariance_overhead.lua times the loss against a step without it)',

@@ -20,6 +20,7 @@ p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batc
 experiment.device_option(p)
 p:option('--out', 'output folder', 'runs/invariance_score')
 local o = p:parse(arg)
+local t0 = rft.train.now()
 
 local net = rft.models.build(o.model, { width = o.width, bn = o.bn == 'true' })
 local tensors = rft.safetensors.load(o.checkpoint)
@@ -38,5 +39,6 @@ for _, k in ipairs(names) do
 end
 util.mkdir_p(o.out)
 report.write_json(o.out .. '/results.json', { checkpoint = o.checkpoint, model = o.model, width = o.width,
-  G = tostring(G), images = math.min(o.images, test.n), draws = o.draws, layers = names, scores = summary })
+  G = tostring(G), images = math.min(o.images, test.n), draws = o.draws, layers = names, scores = summary,
+  seconds = rft.train.now() - t0 })
 print('wrote ' .. o.out .. '/results.json')
