@@ -53,19 +53,35 @@ local function ids_for(n)
   return rft.from_table(t, { n }, 'i32')
 end
 
--- Runs f(args..., y) on the CPU and, with every tensor argument copied to the device, into a device
--- output; returns both outputs. args may hold nil (absent ids) and plain numbers.
-local function both(f, n, ...)
+-- The n arguments with every tensor among them copied to the device (nil and numbers kept).
+local function device_args(n, ...)
   local args, dargs = { ... }, {}
   for i = 1, n do
     local a = args[i]
     dargs[i] = rft.is_tensor(a) and dev(a) or a
   end
+  return dargs
+end
+
+-- Runs f(args..., y) on the CPU and, with every tensor argument copied to the device, into a device
+-- output; returns both outputs. args may hold nil (absent ids) and plain numbers.
+local function both(f, n, ...)
+  local args, dargs = { ... }, device_args(n, ...)
   local y, yd = rft.tensor { shape = { 0 } }, out()
   args[n + 1], dargs[n + 1] = y, yd
   ok(f(unpack(args, 1, n + 1)))
   ok(f(unpack(dargs, 1, n + 1)))
   return y, yd
+end
+
+-- both, then f once more on the device writing over its input (the last argument): returns the CPU
+-- output, the device output and the device input after the in-place call.
+local function both_in_place(f, n, ...)
+  local y, yd = both(f, n, ...)
+  local dargs = device_args(n, ...)
+  dargs[n + 1] = dargs[n]
+  ok(f(unpack(dargs, 1, n + 1)))
+  return y, yd, dargs[n]
 end
 
 describe('CUDA augmentation kernels against the CPU', function()
@@ -75,13 +91,9 @@ describe('CUDA augmentation kernels against the CPU', function()
     for _, shape in ipairs(SHAPES) do
       local x = batch(shape, 1)
       for _, d in ipairs { vals { 0.3 }, spread(shape[1], -0.4, 0.45) } do
-        local y = rft.tensor { shape = { 0 } }
-        ok(C.rft_aug_brightness(d, x, y))
-        local xd, yd = dev(x), out()
-        ok(C.rft_aug_brightness(dev(d), xd, yd))
+        local y, yd, yi = both_in_place(C.rft_aug_brightness, 2, d, x)
         same_bits(y, yd, 'brightness ' .. label(shape))
-        ok(C.rft_aug_brightness(dev(d), xd, xd))
-        same_bits(y, xd, 'brightness in place ' .. label(shape))
+        same_bits(y, yi, 'brightness in place ' .. label(shape))
       end
     end
   end)
@@ -90,13 +102,9 @@ describe('CUDA augmentation kernels against the CPU', function()
     for _, shape in ipairs(SHAPES) do
       local x = batch(shape, 2)
       for _, g in ipairs { vals { 1.3 }, spread(shape[1], 0.5, 1.5) } do
-        local y = rft.tensor { shape = { 0 } }
-        ok(C.rft_aug_contrast(g, x, y))
-        local xd, yd = dev(x), out()
-        ok(C.rft_aug_contrast(dev(g), xd, yd))
+        local y, yd, yi = both_in_place(C.rft_aug_contrast, 2, g, x)
         same_bits(y, yd, 'contrast ' .. label(shape))
-        ok(C.rft_aug_contrast(dev(g), xd, xd))
-        same_bits(y, xd, 'contrast in place ' .. label(shape))
+        same_bits(y, yi, 'contrast in place ' .. label(shape))
       end
     end
   end)
@@ -108,13 +116,9 @@ describe('CUDA augmentation kernels against the CPU', function()
       local p, hw = x:data(), shape[3] * shape[4]
       for i = 0, 4 do p[hw + i], p[2 * hw + i] = p[i], p[i] end
       for _, a in ipairs { vals { 6 }, vals { 0 }, vals { 0.2 }, spread(shape[1], 0, 4) } do
-        local y = rft.tensor { shape = { 0 } }
-        ok(C.rft_aug_saturation(a, x, y))
-        local xd, yd = dev(x), out()
-        ok(C.rft_aug_saturation(dev(a), xd, yd))
+        local y, yd, yi = both_in_place(C.rft_aug_saturation, 2, a, x)
         same_bits(y, yd, 'saturation ' .. label(shape))
-        ok(C.rft_aug_saturation(dev(a), xd, xd))
-        same_bits(y, xd, 'saturation in place ' .. label(shape))
+        same_bits(y, yi, 'saturation in place ' .. label(shape))
       end
     end
   end)
@@ -168,14 +172,10 @@ describe('CUDA augmentation kernels against the CPU', function()
         local id = ids or nil
         local cases = { { vals { 0 }, vals { 0.075 } }, { spread(n, -0.1, 0.1), spread(n, 0.01, 0.5) } }
         for k, c in ipairs(cases) do
-          local y = rft.tensor { shape = { 0 } }
-          ok(C.rft_aug_gaussian_noise(77, 5, id, c[1], c[2], x, y))
-          local xd, yd = dev(x), out()
-          ok(C.rft_aug_gaussian_noise(77, 5, dev(id), dev(c[1]), dev(c[2]), xd, yd))
+          local y, yd, yi = both_in_place(C.rft_aug_gaussian_noise, 6, 77, 5, id, c[1], c[2], x)
           local what = string.format('noise %s ids %s case %d', label(shape), ids and 'given' or 'NULL', k)
           same_bits(y, yd, what)
-          ok(C.rft_aug_gaussian_noise(77, 5, dev(id), dev(c[1]), dev(c[2]), xd, xd))
-          same_bits(y, xd, what .. ' in place')
+          same_bits(y, yi, what .. ' in place')
         end
       end
     end
@@ -198,15 +198,11 @@ describe('CUDA augmentation kernels against the CPU', function()
                         { spread(n, 0, 0.5), spread(n, 0.2, 1), spread(n, 0.1, 0.9) } }
         for per = 0, 1 do
           for k, c in ipairs(cases) do
-            local y = rft.tensor { shape = { 0 } }
-            ok(C.rft_aug_salt_pepper(per, 79, 11, id, c[1], c[2], c[3], x, y))
-            local xd, yd = dev(x), out()
-            ok(C.rft_aug_salt_pepper(per, 79, 11, dev(id), dev(c[1]), dev(c[2]), dev(c[3]), xd, yd))
+            local y, yd, yi = both_in_place(C.rft_aug_salt_pepper, 8, per, 79, 11, id, c[1], c[2], c[3], x)
             local what = string.format('salt-and-pepper %s per %s ids %s case %d', label(shape),
                                        per == 1 and 'pixel' or 'value', ids and 'given' or 'NULL', k)
             same_bits(y, yd, what)
-            ok(C.rft_aug_salt_pepper(per, 79, 11, dev(id), dev(c[1]), dev(c[2]), dev(c[3]), xd, xd))
-            same_bits(y, xd, what .. ' in place')
+            same_bits(y, yi, what .. ' in place')
           end
         end
       end
@@ -287,13 +283,9 @@ describe('CUDA augmentation kernels against the CPU', function()
       local flags = {}
       for i = 1, n do flags[i] = i % 2 end
       for _, f in ipairs { vals(flags), vals { 1 }, vals { 0 } } do
-        local y = rft.tensor { shape = { 0 } }
-        ok(C.rft_aug_hflip(f, x, y))
-        local xd, yd = dev(x), out()
-        ok(C.rft_aug_hflip(dev(f), xd, yd))
+        local y, yd, yi = both_in_place(C.rft_aug_hflip, 2, f, x)
         same_bits(y, yd, 'hflip ' .. label(shape))
-        ok(C.rft_aug_hflip(dev(f), xd, xd))
-        same_bits(y, xd, 'hflip in place ' .. label(shape))
+        same_bits(y, yi, 'hflip in place ' .. label(shape))
       end
     end
   end)
