@@ -22,14 +22,6 @@ int aug_check_param(const char *op, const char *arg, const rft_tensor *t, const 
 int aug_check_ids(const char *op, const rft_tensor *ids, int64_t n, const rft_tensor *ref);
 int aug_check_border(const char *op, int border);
 
-/* Call the table entry of t's device; a missing entry is "<op>: not available on <device>". */
-#define AUG_DISPATCH(op, t, entry, ...)                                                            \
-    do {                                                                                           \
-        const rft_backend *aug_b_ = rft_backend_of(t);                                             \
-        if (!aug_b_->entry) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, aug_b_->name); \
-        return aug_b_->entry(__VA_ARGS__);                                                         \
-    } while (0)
-
 /* Batches whose output is larger than this are written with streaming (non-temporal) stores where
    a kernel only moves values (flip, crop): the output then does not evict the input from the last
    cache level and costs no read-for-ownership. */

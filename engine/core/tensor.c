@@ -316,7 +316,7 @@ int rft_tensor_cat(int n, const rft_tensor *const *parts, rft_tensor *out)
 int rft_tensor_fill(rft_tensor *t, double value)
 {
     RFT_TRY(rft_check_tensor("fill", "tensor", t));
-    return rft_backend_of(t)->fill(t, value);
+    RFT_DISPATCH("fill", t, fill, t, value);
 }
 
 int rft_cpu_fill(rft_tensor *t, double value)
@@ -348,7 +348,7 @@ int rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y)
     RFT_TRY(rft_check_dtype("u8_to_f32", "output", y, RFT_F32));
     RFT_TRY(rft_check_same_device("u8_to_f32", "output", x, y));
     RFT_TRY(rft_tensor_resize(y, x->ndim, x->shape));
-    return rft_backend_of(x)->u8_to_f32(x, scale, y);
+    RFT_DISPATCH("u8_to_f32", x, u8_to_f32, x, scale, y);
 }
 
 int rft_cpu_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y)
@@ -366,7 +366,7 @@ int rft_tensor_stats(const rft_tensor *t, double *out)
     RFT_TRY(rft_check_tensor("stats", "tensor", t));
     if (!out) return rft_fail(RFT_EARG, "stats: out is NULL");
     if (t->numel == 0) return rft_fail(RFT_ESHAPE, "stats: tensor %s is empty", rft_shape_str(t));
-    return rft_backend_of(t)->stats(t, out);
+    RFT_DISPATCH("stats", t, stats, t, out);
 }
 
 #define STATS_LOOP(get)                                                                           \

@@ -38,9 +38,7 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
     if (grad->storage == f->storage)
         return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient GEMM reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    const rft_backend *be = rft_backend_of(f);
-    if (!be->invariance_loss) return rft_fail(RFT_EDEVICE, "invariance: not available on %s", be->name);
-    return be->invariance_loss(weight, f, groups, classes, loss, value, grad);
+    RFT_DISPATCH("invariance", f, invariance_loss, weight, f, groups, classes, loss, value, grad);
 }
 
 int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,

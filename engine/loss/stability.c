@@ -23,9 +23,7 @@ int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, do
         return rft_fail(RFT_ESHAPE, "stability: logits %s must hold a two-view batch [x ; x~] (an even number "
                         "of rows >= 2)", rft_shape_str(logits));
     RFT_TRY(rft_tensor_resize(grad, 2, logits->shape));
-    const rft_backend *be = rft_backend_of(logits);
-    if (!be->stability_loss) return rft_fail(RFT_EDEVICE, "stability: not available on %s", be->name);
-    return be->stability_loss(a, logits, loss, grad);
+    RFT_DISPATCH("stability", logits, stability_loss, a, logits, loss, grad);
 }
 
 /* log-softmax of one row into out */

@@ -92,11 +92,6 @@ static int check_out(const char *arg, rft_tensor *out, const rft_tensor *x, cons
     return RFT_OK;
 }
 
-static int unavailable(const rft_tensor *x)
-{
-    return rft_fail(RFT_EDEVICE, "conv2d: not available on %s", rft_device_name(x->device));
-}
-
 /* ---- public entry points --------------------------------------------------------------------- */
 
 int rft_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
@@ -108,8 +103,7 @@ int rft_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_
     RFT_TRY(check_out("output", y, x, w, b));
     int64_t shape[4] = {s.n, s.cout, s.ho, s.wo};
     RFT_TRY(rft_tensor_resize(y, 4, shape));
-    const rft_backend *be = rft_backend_of(x);
-    return be->conv2d_forward ? be->conv2d_forward(a, x, w, b, y) : unavailable(x);
+    RFT_DISPATCH("conv2d", x, conv2d_forward, a, x, w, b, y);
 }
 
 int rft_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
@@ -120,8 +114,7 @@ int rft_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, con
     RFT_TRY(check_grad_output(dy, x, &s));
     RFT_TRY(check_out("grad_input", dx, x, w, dy));
     RFT_TRY(rft_tensor_resize(dx, 4, x->shape));
-    const rft_backend *be = rft_backend_of(x);
-    return be->conv2d_backward_input ? be->conv2d_backward_input(a, x, w, dy, dx) : unavailable(x);
+    RFT_DISPATCH("conv2d", x, conv2d_backward_input, a, x, w, dy, dx);
 }
 
 int rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
@@ -133,8 +126,7 @@ int rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, co
     RFT_TRY(check_out("grad_weight", dw, x, dy, NULL));
     RFT_TRY(check_bias("grad_bias", db, x, s.cout));
     if (db) RFT_TRY(check_out("grad_bias", db, x, dy, NULL));
-    const rft_backend *be = rft_backend_of(x);
-    return be->conv2d_backward_params ? be->conv2d_backward_params(a, x, dy, scale, dw, db) : unavailable(x);
+    RFT_DISPATCH("conv2d", x, conv2d_backward_params, a, x, dy, scale, dw, db);
 }
 
 /* ---- CPU: oneDNN ----------------------------------------------------------------------------- */

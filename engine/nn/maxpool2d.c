@@ -46,9 +46,7 @@ int rft_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_ten
     int64_t shape[4] = { x->shape[0], x->shape[1], oh, ow };
     RFT_TRY(rft_tensor_resize(y, 4, shape));
     RFT_TRY(rft_tensor_resize(argmax, 4, shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->maxpool2d_forward) return rft_fail(RFT_EDEVICE, "maxpool2d: not available on %s", b->name);
-    return b->maxpool2d_forward(a, x, y, argmax);
+    RFT_DISPATCH("maxpool2d", x, maxpool2d_forward, a, x, y, argmax);
 }
 
 int rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const rft_tensor *argmax,
@@ -69,9 +67,7 @@ int rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const 
     RFT_TRY(ops_same_shape("maxpool2d_backward", "argmax", argmax, "dy", dy));
     if (dx == dy) return rft_fail(RFT_EARG, "maxpool2d_backward: dx must not be dy");
     RFT_TRY(rft_tensor_resize(dx, 4, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->maxpool2d_backward) return rft_fail(RFT_EDEVICE, "maxpool2d_backward: not available on %s", b->name);
-    return b->maxpool2d_backward(a, argmax, dy, dx);
+    RFT_DISPATCH("maxpool2d_backward", x, maxpool2d_backward, a, argmax, dy, dx);
 }
 
 /* The common 2x2 stride-2 unpadded window, branch-light: same results as the general loop (first
