@@ -45,11 +45,7 @@ static inline int32_t aug_id(const rft_tensor *ids, int64_t n) { return ids ? rf
    any include, so that the inline helpers get the same options and inline into the clones): no
    floating-point trapping or errno semantics, so that selects, sqrt and floor vectorise; neither
    changes a result. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AUG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AUG_CLONES
-#endif
+#define AUG_CLONES RFT_CLONES
 
 enum { AUG_LANES = RFT_AUG_TILE };
 

@@ -41,6 +41,7 @@ int rft_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t o
 }
 
 /* Uniform draws go four to a Philox block; each thread computes the blocks its elements fall in. */
+RFT_CLONES
 int rft_cpu_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi)
 {
     float *p = rft_f32(t), span = hi - lo;
@@ -51,6 +52,7 @@ int rft_cpu_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std)
 {
     float *p = rft_f32(t);
@@ -61,6 +63,7 @@ int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t 
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float prob)
 {
     int64_t n = t->numel;

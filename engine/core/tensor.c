@@ -319,6 +319,7 @@ int rft_tensor_fill(rft_tensor *t, double value)
     RFT_DISPATCH("fill", t, fill, t, value);
 }
 
+RFT_CLONES
 int rft_cpu_fill(rft_tensor *t, double value)
 {
     int64_t n = t->numel;
@@ -351,6 +352,7 @@ int rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y)
     RFT_DISPATCH("u8_to_f32", x, u8_to_f32, x, scale, y);
 }
 
+RFT_CLONES
 int rft_cpu_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y)
 {
     const uint8_t *a = rft_u8(x);
@@ -376,6 +378,7 @@ int rft_tensor_stats(const rft_tensor *t, double *out)
         lo = v < lo ? v : lo; hi = v > hi ? v : hi; sum += v;                                     \
     }
 
+RFT_CLONES
 int rft_cpu_stats(const rft_tensor *t, double *out)
 {
     int64_t n = t->numel;

@@ -16,6 +16,7 @@ int rft_tensor_axpy(float alpha, const rft_tensor *x, rft_tensor *y)
     RFT_DISPATCH("axpy", y, axpy, alpha, x, y);
 }
 
+RFT_CLONES
 int rft_cpu_axpy(float alpha, const rft_tensor *x, rft_tensor *y)
 {
     const float *a = rft_f32(x);
@@ -32,6 +33,7 @@ int rft_tensor_scale(rft_tensor *y, float alpha)
     RFT_DISPATCH("scale", y, scale, y, alpha);
 }
 
+RFT_CLONES
 int rft_cpu_scale(rft_tensor *y, float alpha)
 {
     float *c = rft_f32(y);
@@ -58,6 +60,7 @@ int rft_tensor_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *
     RFT_DISPATCH("gather", src, gather, src, idx, out);
 }
 
+RFT_CLONES
 int rft_cpu_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out)
 {
     const int32_t *ix = rft_i32(idx);

@@ -40,6 +40,7 @@ int rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const r
 /* floor(w * m / 2^32): a 32-bit word to 0 .. m-1 */
 static inline int64_t draw_below(uint32_t w, int64_t m) { return (int64_t)(((uint64_t)w * (uint64_t)m) >> 32); }
 
+RFT_CLONES
 int rft_cpu_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y)
 {
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];

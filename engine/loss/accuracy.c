@@ -26,6 +26,7 @@ int rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, 
     RFT_DISPATCH(op, logits, topk_correct, logits, labels, k, correct);
 }
 
+RFT_CLONES
 int rft_cpu_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct)
 {
     const int64_t n = logits->shape[0], K = logits->shape[1];
@@ -59,6 +60,7 @@ int rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred)
     RFT_DISPATCH(op, logits, argmax_rows, logits, pred);
 }
 
+RFT_CLONES
 int rft_cpu_argmax_rows(const rft_tensor *logits, rft_tensor *pred)
 {
     const int64_t n = logits->shape[0], K = logits->shape[1];

@@ -36,6 +36,7 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
     RFT_DISPATCH(op, logits, cross_entropy, logits, labels, row0, row1, scale, loss, dlogits);
 }
 
+RFT_CLONES
 int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
                           float scale, double *loss, rft_tensor *dlogits)
 {

@@ -24,6 +24,7 @@ int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double
     RFT_DISPATCH("fma", f, fma_loss, a, scale, f, loss, grad);
 }
 
+RFT_CLONES
 int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad)
 {
     int64_t b = f->shape[0] / 2, kappa = f->numel / f->shape[0];

@@ -41,6 +41,7 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
     RFT_DISPATCH("invariance", f, invariance_loss, weight, f, groups, classes, loss, value, grad);
 }
 
+RFT_CLONES
 int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
                             double *loss, double *value, rft_tensor *grad)
 {

@@ -36,6 +36,7 @@ static void log_softmax(const float *z, int64_t k, double *out)
     for (int64_t j = 0; j < k; j++) out[j] = (double)z[j] - lse;
 }
 
+RFT_CLONES
 int rft_cpu_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad)
 {
     int64_t b = logits->shape[0] / 2, k = logits->shape[1];

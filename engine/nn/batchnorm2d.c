@@ -151,6 +151,7 @@ static inline double plane_dot_dev(const float *g, const float *x, int64_t n, fl
 static inline float weight_of(const rft_tensor *w, int64_t c) { return w ? rft_f32(w)[c] : 1.0f; }
 static inline float bias_of(const rft_tensor *b, int64_t c) { return b ? rft_f32(b)[c] : 0.0f; }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
                                       const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
                                       rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd)
@@ -187,6 +188,7 @@ int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_ten
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
                                      const rft_tensor *bias, const rft_tensor *running_mean,
                                      const rft_tensor *running_var, rft_tensor *y)
@@ -207,6 +209,7 @@ int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tens
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
                                  const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
                                  rft_tensor *dweight, rft_tensor *dbias)
@@ -240,6 +243,7 @@ int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, 
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
                                       const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
                                       rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)

@@ -303,6 +303,7 @@ static int64_t tap(const conv_shape *s, const rft_conv2d_args *a, int64_t p, int
 }
 
 /* w: (Cout,Cin,kh,kw) -> wd: (Cout*Ho*Wo, Cin*H*W), wd[(o,p),(i,q)] = w[o,i,tap(p,q)] or 0 */
+RFT_CLONES
 static void dense_weights(const conv_shape *s, const rft_conv2d_args *a, const float *w, float *wd)
 {
     int64_t np = s->ho * s->wo, nq = s->h * s->w, kk = (int64_t)a->kh * a->kw, k = s->cin * nq;
@@ -318,6 +319,7 @@ static void dense_weights(const conv_shape *s, const rft_conv2d_args *a, const f
 }
 
 /* a: (r,c) -> at: (c,r), in 32x32 tiles */
+RFT_CLONES
 static void transpose(const float *a, int64_t r, int64_t c, float *at)
 {
     #pragma omp parallel for
@@ -334,6 +336,7 @@ static int sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float 
     return st == dnnl_success ? RFT_OK : rft_dnnl_fail("conv2d", "sgemm", st);
 }
 
+RFT_CLONES
 static int dense_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w, const rft_tensor *b,
                          rft_tensor *y)
 {
@@ -369,6 +372,7 @@ static int dense_backward_input(const rft_conv2d_args *a, const rft_tensor *x, c
     return sgemm('N', 'N', s.n, k, m, rft_f32(dy), m, wd, k, 0.0f, rft_f32(dx), k);
 }
 
+RFT_CLONES
 static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy, float scale,
                                  rft_tensor *dw, rft_tensor *db)
 {

@@ -39,6 +39,7 @@ int rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, 
     RFT_DISPATCH("dropout_backward", dy, dropout_backward, p, mask, dy, dx);
 }
 
+RFT_CLONES
 int rft_cpu_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
                             rft_tensor *y, rft_tensor *mask)
 {
@@ -54,6 +55,7 @@ int rft_cpu_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t of
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx)
 {
     const float s = rft_dropout_scale(p);

@@ -37,6 +37,7 @@ int rft_global_avgpool_backward(const rft_tensor *x, const rft_tensor *dy, rft_t
     RFT_DISPATCH("global_avgpool_backward", x, global_avgpool_backward, dy, dx);
 }
 
+RFT_CLONES
 int rft_cpu_global_avgpool_forward(const rft_tensor *x, rft_tensor *y)
 {
     const int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
@@ -52,6 +53,7 @@ int rft_cpu_global_avgpool_forward(const rft_tensor *x, rft_tensor *y)
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_global_avgpool_backward(const rft_tensor *dy, rft_tensor *dx)
 {
     /* dy: (N,C) -> dx: (N,C,H,W) */

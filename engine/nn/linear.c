@@ -112,6 +112,7 @@ static int sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha,
 }
 
 /* x: (N,in), w: (out,in), b: (out) or NULL -> y: (N,out) = x wᵀ + b */
+RFT_CLONES
 int rft_cpu_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y)
 {
     int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
@@ -133,6 +134,7 @@ int rft_cpu_linear_backward_input(const rft_tensor *x, const rft_tensor *w, cons
 }
 
 /* x: (N,in), dy: (N,out) -> dw: (out,in) += scale dyᵀ x, db: (out) += scale * column sums of dy */
+RFT_CLONES
 int rft_cpu_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
                                    rft_tensor *db)
 {

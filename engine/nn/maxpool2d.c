@@ -72,6 +72,7 @@ int rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const 
 
 /* The common 2x2 stride-2 unpadded window, branch-light: same results as the general loop (first
  * maximum wins, NaN wins), several times faster. */
+RFT_CLONES
 static void pool2x2(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const float *xs, float *ys,
                     int32_t *is)
 {
@@ -93,6 +94,7 @@ static void pool2x2(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow
     }
 }
 
+RFT_CLONES
 int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax)
 {
     /* x: (N,C,H,W) -> y, argmax: (N,C,OH,OW) */
@@ -135,6 +137,7 @@ int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
                                rft_tensor *dx)
 {

@@ -24,6 +24,7 @@ int rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
     RFT_DISPATCH("relu_backward", y, relu_backward, y, dy, dx);
 }
 
+RFT_CLONES
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
     const float *a = rft_f32(x);
@@ -35,6 +36,7 @@ int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
 {
     const float *o = rft_f32(y), *g = rft_f32(dy);

@@ -38,6 +38,7 @@ int rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, 
     RFT_DISPATCH(op, param, sgd_step, a, first_step, grad, param, a->momentum > 0 ? momentum_buf : NULL);
 }
 
+RFT_CLONES
 int rft_cpu_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,
                      rft_tensor *momentum_buf)
 {
