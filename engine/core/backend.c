@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "backend.h"
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static const rft_backend cpu_backend = {
 };
 
 static const rft_backend *cuda_backend;
-static char cuda_error[768];          /* why CUDA is unusable, once it has been tried */
+static char cuda_error[PATH_MAX + 1024];        /* why CUDA is unusable, once it has been tried */
 
 static void cuda_library_path(char *path, size_t n)
 {
@@ -29,8 +30,16 @@ static void cuda_library_path(char *path, size_t n)
     if (env && *env) { snprintf(path, n, "%s", env); return; }
     Dl_info info;
     if (dladdr((void *)rft_backend_get, &info) && info.dli_fname) {
+        /* librft's folder as an absolute path, however librft was reached ("lua/../build/librft.so"
+           from ffi.load, "$ORIGIN" from rftlua): messages then name one file whoever loaded it */
+        char dir[PATH_MAX];
         const char *slash = strrchr(info.dli_fname, '/');
-        if (slash) { snprintf(path, n, "%.*s/librft_cuda.so", (int)(slash - info.dli_fname), info.dli_fname); return; }
+        if (slash) {
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - info.dli_fname), info.dli_fname);
+            char real[PATH_MAX];
+            snprintf(path, n, "%s/librft_cuda.so", realpath(dir, real) ? real : dir);
+            return;
+        }
     }
     snprintf(path, n, "librft_cuda.so");
 }
@@ -39,7 +48,7 @@ static int load_cuda(void)
 {
     if (cuda_backend) return RFT_OK;
     if (cuda_error[0]) return rft_fail(RFT_EDEVICE, "%s", cuda_error);
-    char path[512];
+    char path[PATH_MAX + 32];
     cuda_library_path(path, sizeof path);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
