@@ -134,12 +134,15 @@ function Sequential:device()
 end
 
 --- Moves every parameter and gradient into one flat buffer each, the modules keeping views into
---- them; returns the two flat tensors (also self.flat_params, self.flat_grads).
+--- them, each view 64-byte aligned; returns the two flat tensors (also self.flat_params, self.flat_grads).
 function Sequential:flatten()
   if self.flat_params then return self.flat_params, self.flat_grads end
+  -- Each parameter starts on a 64-byte boundary (16 floats; the gaps hold zeros in both buffers and
+  -- stay zero under SGD): cuDNN and vector loops get aligned views, not arbitrary 4-byte offsets.
+  local function padded(n) return math.ceil(n / 16) * 16 end
   local ps = self:parameters()
   local total = 0
-  for _, p in ipairs(ps) do total = total + p:numel() end
+  for _, p in ipairs(ps) do total = total + padded(p:numel()) end
   local dev = self:device()
   local fp, fg = T.new { shape = { total }, device = dev }, T.new { shape = { total }, device = dev }
   local off = 0
@@ -154,7 +157,7 @@ function Sequential:flatten()
       if p and m[pair[2]] then
         m[pair[1]] = place(fp, p)
         m[pair[2]] = place(fg, m[pair[2]])
-        off = off + p:numel()
+        off = off + padded(p:numel())
       end
     end
   end
