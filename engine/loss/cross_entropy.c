@@ -35,7 +35,9 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
     }
     const rft_backend *b = rft_backend_of(logits);
     if (!b->cross_entropy) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->cross_entropy(logits, labels, row0, row1, scale, loss, dlogits);
+    RFT_TRY(b->cross_entropy(logits, labels, row0, row1, scale, loss, dlogits));
+    *loss = rft_canonical(*loss);
+    return RFT_OK;
 }
 
 int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,

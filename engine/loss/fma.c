@@ -23,7 +23,9 @@ int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
     const rft_backend *be = rft_backend_of(f);
     if (!be->fma_loss) return rft_fail(RFT_EDEVICE, "fma: not available on %s", be->name);
-    return be->fma_loss(a, scale, f, loss, grad);
+    RFT_TRY(be->fma_loss(a, scale, f, loss, grad));
+    *loss = rft_canonical(*loss);   /* a NaN map gives the quiet NaN, never a payload (rft.h) */
+    return RFT_OK;
 }
 
 int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad)

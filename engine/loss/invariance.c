@@ -40,7 +40,9 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
     const rft_backend *be = rft_backend_of(f);
     if (!be->invariance_loss) return rft_fail(RFT_EDEVICE, "invariance: not available on %s", be->name);
-    return be->invariance_loss(weight, f, groups, classes, loss, value, grad);
+    RFT_TRY(be->invariance_loss(weight, f, groups, classes, loss, value, grad));
+    *loss = rft_canonical(*loss); *value = rft_canonical(*value);   /* Lua reads them (rft.h) */
+    return RFT_OK;
 }
 
 int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,

@@ -25,7 +25,9 @@ int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, do
     RFT_TRY(rft_tensor_resize(grad, 2, logits->shape));
     const rft_backend *be = rft_backend_of(logits);
     if (!be->stability_loss) return rft_fail(RFT_EDEVICE, "stability: not available on %s", be->name);
-    return be->stability_loss(a, logits, loss, grad);
+    RFT_TRY(be->stability_loss(a, logits, loss, grad));
+    *loss = rft_canonical(*loss);   /* Lua reads it (rft.h) */
+    return RFT_OK;
 }
 
 /* log-softmax of one row into out */
