@@ -175,7 +175,7 @@ function M.load(path, device)
         meta[k] = e[k]
       end
     else
-      local function bad(msg) fail('entry ' .. q(name) .. ': ' .. msg) end
+      local function bad(msg) error('safetensors: ' .. path .. ': entry ' .. q(name) .. ': ' .. msg, 3) end
       if not json.is_object(e) then bad('is ' .. show(e) .. ', expected {dtype, shape, data_offsets}') end
       for _, k in ipairs(json.keys(e)) do
         if k ~= 'dtype' and k ~= 'shape' and k ~= 'data_offsets' then
@@ -196,7 +196,7 @@ function M.load(path, device)
           bad(string.format('shape[%d] is %s, expected a whole number from 0 to 2^53', i, show(n)))
         end
         shape[i] = n
-        if n > 0 and numel > MAX_SIZE / n then bad('shape [' .. table.concat(e.shape, ',') .. '] has over 2^53 elements') end
+        if n > 0 and numel > MAX_SIZE / n then bad('shape [' .. table.concat(e.shape, ',') .. ']: the product of its sizes passes 2^53') end
         numel = numel * n
       end
       if #shape > 4 then bad('has ' .. #shape .. ' dimensions, rft tensors have at most 4') end

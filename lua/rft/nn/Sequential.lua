@@ -223,7 +223,8 @@ function Sequential:load_state_dict(tensors, o)
     table.sort(problems)
     error('load_state_dict: ' .. table.concat(problems, '; '), 2)
   end
-  local bad, at, v = nf ~= 'allow' and require('rft.safetensors').nonfinite(tensors)
+  local bad, at, v
+  if nf ~= 'allow' then bad, at, v = require('rft.safetensors').nonfinite(tensors) end
   if bad then
     local msg = string.format("load_state_dict: tensor '%s' holds %s at element %d (the first non-finite "
       .. "value); pass {nonfinite='warn'} or 'allow' to load it anyway", bad, tostring(v), at)
