@@ -132,7 +132,12 @@ function M.decode(s)
       skip()
       if byte(s, pos) ~= 34 then fail('expected a key') end
       local k = str()
-      if keys[k] then fail('duplicate key "' .. k .. '"') end
+      if keys[k] then
+        local shown = (#k > 80 and k:sub(1, 77) .. '...' or k):gsub('[%c\128-\255"\\]', function(ch)
+          return string.format('\\%03d', ch:byte())
+        end)
+        fail('duplicate key "' .. shown .. '"')
+      end
       skip()
       if byte(s, pos) ~= 58 then fail('expected ":"') end
       pos = pos + 1

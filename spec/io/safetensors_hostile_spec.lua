@@ -131,6 +131,21 @@ describe('safetensors on careless input', function()
     assert.is_nil(io.open(path, 'rb')); assert.is_nil(io.open(path .. '.tmp', 'rb'))
   end)
 
+  it('keeps messages on one line whatever bytes a name holds', function()
+    local path = tmp()
+    local h = '{"a\\n\\u0001":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},'
+      .. '"a\\n\\u0001":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}'
+    local n = #h
+    local b = {}
+    for i = 1, 8 do b[i] = string.char(n % 256); n = math.floor(n / 256) end
+    local f = assert(io.open(path, 'wb')); f:write(table.concat(b), h); f:close()
+    local ok, err = pcall(st.load, path)
+    os.remove(path)
+    assert.is_false(ok)
+    assert.matches('duplicate key "a\\010\\001"', err)
+    assert.is_nil(err:find('\n'))
+  end)
+
   it('round-trips names that need escaping in JSON', function()
     local path = tmp()
     local names = { 'a"b', 'back\\slash', 'tab\there', 'é', '' }
