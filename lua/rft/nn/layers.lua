@@ -12,10 +12,12 @@ local L = {}
 
 local function param(shape) return T.new { shape = shape, device = T.default_device() } end
 
---- Kaiming-normal (He et al. 2015, fan-in, ReLU gain) and Glorot-uniform initialisation from Philox.
+-- Seeds and streams are uint64 in C: checked here, or the FFI wraps or refuses them in its own words.
 local function seeds(seed, stream, what)
   return F.whole(seed, what .. ': seed', 0, F.SEED_MAX, 3), F.whole(stream or 0, what .. ': stream', 0, F.SEED_MAX, 3)
 end
+
+--- Kaiming-normal (He et al. 2015, fan-in, ReLU gain) and Glorot-uniform initialisation from Philox.
 function L.kaiming_normal(t, fan_in, seed, stream)
   seed, stream = seeds(seed, stream, 'kaiming_normal')
   check(C.rft_rand_normal(t, seed, stream, 0, 0, math.sqrt(2 / fan_in)), 2)
