@@ -34,14 +34,14 @@ const rft_backend *rft_backend_of(const rft_tensor *t);
 /* RFT_EDEVICE, "<op>: not available on <device>": what a NULL table entry means. */
 int rft_backend_unavailable(const char *op, const rft_backend *b);
 
-/* The one dispatch: returns from the calling function with entry(...) of the table of t's device,
-   or with "<op>: not available on <device>" where that device has no such entry. op is the name
-   the error speaks of (the public op's, e.g. "relu_backward"), entry a member of backend_ops.h. */
-#define RFT_DISPATCH(op, t, entry, ...)                                                            \
-    do {                                                                                           \
-        const rft_backend *rft_db_ = rft_backend_of(t);                                            \
-        return rft_db_->entry ? rft_db_->entry(__VA_ARGS__) : rft_backend_unavailable(op, rft_db_); \
-    } while (0)
+/* The one dispatch: the status of entry(...) of the table of t's device, or "<op>: not available
+   on <device>" where that device has no such entry. op is the name the error speaks of (the public
+   op's, e.g. "relu_backward"), entry a member of backend_ops.h. RFT_DISPATCH returns that status
+   from the calling function; RFT_CALL is it as an expression, for a wrapper with work after it. */
+#define RFT_CALL(op, t, entry, ...)                                                                \
+    (rft_backend_of(t)->entry ? rft_backend_of(t)->entry(__VA_ARGS__)                              \
+                              : rft_backend_unavailable(op, rft_backend_of(t)))
+#define RFT_DISPATCH(op, t, entry, ...) return RFT_CALL(op, t, entry, __VA_ARGS__)
 
 /* Entry point exported by librft_cuda.so. */
 typedef const rft_backend *(*rft_cuda_backend_fn)(void);

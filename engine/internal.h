@@ -61,6 +61,10 @@ int rft_check_cpu(const char *op, const char *arg, const rft_tensor *t);
 #define RFT_CLONES
 #endif
 
+/* The one quiet NaN for any NaN (see rft_host_f32_canonicalize in rft.h): every double an op
+   writes for Lua to read passes through this. */
+static inline double rft_canonical(double v) { return v != v ? (double)__builtin_nanf("") : v; }
+
 /* Below this many elements, element-wise loops stay on one thread. */
 enum { RFT_PAR_MIN = 1 << 15 };
 

@@ -33,7 +33,9 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
             return rft_fail(RFT_EARG, "%s: dlogits shares memory with logits", op);
         RFT_TRY(rft_tensor_resize(dlogits, 2, logits->shape));
     }
-    RFT_DISPATCH(op, logits, cross_entropy, logits, labels, row0, row1, scale, loss, dlogits);
+    RFT_TRY(RFT_CALL(op, logits, cross_entropy, logits, labels, row0, row1, scale, loss, dlogits));
+    *loss = rft_canonical(*loss);
+    return RFT_OK;
 }
 
 RFT_CLONES

@@ -21,7 +21,9 @@ int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double
                         "of rows >= 2)", rft_shape_str(f));
     if (!(a->eps >= 0)) return rft_fail(RFT_EARG, "fma: eps = %g, expected >= 0", a->eps);
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    RFT_DISPATCH("fma", f, fma_loss, a, scale, f, loss, grad);
+    RFT_TRY(RFT_CALL("fma", f, fma_loss, a, scale, f, loss, grad));
+    *loss = rft_canonical(*loss);   /* a NaN map gives the quiet NaN, never a payload (rft.h) */
+    return RFT_OK;
 }
 
 RFT_CLONES

@@ -38,7 +38,9 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
     if (grad->storage == f->storage)
         return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient GEMM reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    RFT_DISPATCH("invariance", f, invariance_loss, weight, f, groups, classes, loss, value, grad);
+    RFT_TRY(RFT_CALL("invariance", f, invariance_loss, weight, f, groups, classes, loss, value, grad));
+    *loss = rft_canonical(*loss); *value = rft_canonical(*value);   /* Lua reads them (rft.h) */
+    return RFT_OK;
 }
 
 RFT_CLONES

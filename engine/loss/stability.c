@@ -23,7 +23,9 @@ int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, do
         return rft_fail(RFT_ESHAPE, "stability: logits %s must hold a two-view batch [x ; x~] (an even number "
                         "of rows >= 2)", rft_shape_str(logits));
     RFT_TRY(rft_tensor_resize(grad, 2, logits->shape));
-    RFT_DISPATCH("stability", logits, stability_loss, a, logits, loss, grad);
+    RFT_TRY(RFT_CALL("stability", logits, stability_loss, a, logits, loss, grad));
+    *loss = rft_canonical(*loss);   /* Lua reads it (rft.h) */
+    return RFT_OK;
 }
 
 /* log-softmax of one row into out */

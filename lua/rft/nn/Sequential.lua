@@ -201,7 +201,9 @@ end
 
 --- Copies tensors into the network; every name, shape and dtype must match. PyTorch's
 --- `num_batches_tracked` entries are accepted and ignored. Lists every mismatch in one error.
-function Sequential:load_state_dict(tensors)
+--- A NaN or Inf in the weights is refused naming the tensor unless o.nonfinite is 'warn' or 'allow'.
+function Sequential:load_state_dict(tensors, o)
+  local nf = o and o.nonfinite or 'error'    -- NaN/Inf in the weights: 'error' | 'warn' | 'allow'
   local problems, mine = {}, self:state_dict()
   local names = {}
   for name in pairs(mine) do names[#names + 1] = name end
@@ -223,6 +225,14 @@ function Sequential:load_state_dict(tensors)
   if #problems > 0 then
     table.sort(problems)
     error('load_state_dict: ' .. table.concat(problems, '; '), 2)
+  end
+  local bad, at, v
+  if nf ~= 'allow' then bad, at, v = require('rft.safetensors').nonfinite(tensors) end
+  if bad then
+    local msg = string.format("load_state_dict: tensor '%s' holds %s at element %d (the first non-finite "
+      .. "value); pass {nonfinite='warn'} or 'allow' to load it anyway", bad, tostring(v), at)
+    if nf ~= 'warn' then error(msg, 2) end
+    io.stderr:write('warning: ', msg, '\n')
   end
   for name, t in pairs(mine) do t:copy_from(tensors[name]) end
   return self
