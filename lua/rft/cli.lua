@@ -45,9 +45,10 @@ local function in_range(v, r)
 end
 
 -- Register a flag that takes a value; check(s) -> value or nil, what-it-accepts.
-function Parser:_value(flag, help, default, accepts, check)
-  local shown = default ~= nil and string.format('%s (default: %s)', help, tostring(default)) or help
-  self.ap:option(flag, shown .. '; ' .. accepts)
+function Parser:_value(flag, help, default, accepts, check, hide_accepts)
+  local d = type(default) == 'table' and table.concat(default, ',') or default
+  local shown = d ~= nil and string.format('%s (default: %s)', help, tostring(d)) or help
+  self.ap:option(flag, shown .. (hide_accepts and '' or '; ' .. accepts))
   self.takes_value[flag] = true
   self.typed[#self.typed + 1] = { flag = flag, key = key(flag), default = default, accepts = accepts, check = check }
   return self
@@ -97,8 +98,7 @@ end
 function Parser:list(flag, help, default, names)
   local set = {}
   for _, n in ipairs(names) do set[n] = true end
-  local shown = type(default) == 'table' and table.concat(default, ',') or default
-  local p = self:_value(flag, help, shown, 'comma-separated names from ' .. table.concat(names, ','), function(s)
+  return self:_value(flag, help, default, 'comma-separated names from ' .. table.concat(names, ','), function(s)
     local out = {}
     for n in (s .. ','):gmatch('([^,]*),') do
       if not set[n] then return nil end
@@ -107,8 +107,6 @@ function Parser:list(flag, help, default, names)
     if #out == 0 then return nil end
     return out
   end)
-  p.typed[#p.typed].default = default
-  return p
 end
 
 --- A comma-separated list of finite numbers within r (at least one).
@@ -131,7 +129,7 @@ end
 
 --- A text flag (a path, a folder); an empty value is refused.
 function Parser:string(flag, help, default)
-  return self:_value(flag, help, default, 'a non-empty text', function(s) if s ~= '' then return s end end)
+  return self:_value(flag, help, default, 'a non-empty text', function(s) if s ~= '' then return s end end, true)
 end
 
 --- A flag without a value: true when given.
@@ -148,7 +146,7 @@ function Parser:device()
     local ok, err = pcall(require('rft').device, s)
     if not ok then return nil, (tostring(err):gsub('^[^:]*:%d+: ', '')) end
     return s
-  end)
+  end, true)
   return self
 end
 
