@@ -57,7 +57,7 @@ end
 function M.options(a, p)
   local o = {}
   for k, v in pairs(a) do o[k] = v end
-  o.method = methods.get(a.method or (p and p.default_method) or 'FMA')
+  o.method = methods.get(a.method or (p and p.default_method))
   o.method_options = methods.options(o.method, a)
   if not o.out then o.out = 'runs/' .. M.slug(o.method) .. '_ca_cifar' end
   o.lr_schedule = finetune.lr(a.lr, a.epochs)
@@ -67,7 +67,7 @@ function M.options(a, p)
 end
 
 --- Parse a CA recipe's command line: rft.experiment.flags.parse('fma_ca_cifar', 'FMA ...', {methods =
---- {'FMA'}}, arg) --> options (M.options), or one line on stderr and exit 2.
+--- {<one name>}}, arg) --> options (M.options), or one line on stderr and exit 2.
 function M.parse(name, description, o, args)
   local p = M.parser(name, description, o)
   return M.options(p:parse(args), p), p
