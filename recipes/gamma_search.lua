@@ -10,13 +10,16 @@ local report = require 'rft.report'
 local p = ex.parser('gamma_search', "Grid search of a method's weight on validation.", { method = 'FMA' })
 p:numbers('--grid', 'values', { 0.1, 0.3, 1, 3, 10 }, { min = 0 })
 p:integer('--val-images', 'validation images scored', 2000, { min = 1, max = 5000 })
-p:string('--param', "the method's option searched (default: its first number flag: FMA gamma, ST alpha)")
+p:string('--param', "what is searched: a number option of the method (default: its first: FMA gamma, ST alpha) or lr")
 local args = p:parse(arg)
 local o = ex.options(args, p)
 local param = args.param
 for _, f in ipairs(o.method.flags) do if not param and f[2] == 'number' then param = f.key end end
-if not param or o.method_options[param] == nil then
-  p:fail(string.format("--param: method %s has no number option '%s'", o.method.name, tostring(param)))
+if param ~= 'lr' and (not param or type(o.method_options[param]) ~= 'number') then
+  p:fail(string.format("--param must be lr or a number option of method %s, got '%s'", o.method.name, tostring(param)))
+end
+for _, v in ipairs(args.grid) do
+  if param == 'lr' and v <= 0 then p:fail('--grid: a learning rate must be > 0, got ' .. v) end
 end
 
 -- data, baseline, strengths; every value starts from the same baseline weights
@@ -31,8 +34,9 @@ for _, value in ipairs(args.grid) do
   local net = ex.build(o.baseline):load_state_dict(state)
   local mo = {}
   for k, v in pairs(o.method_options) do mo[k] = v end
-  mo[param] = value
+  if param ~= 'lr' then mo[param] = value end
   local ft = setmetatable({ method_options = mo, curve_images = 500,
+                            lr_schedule = param == 'lr' and ex.finetune_lr(value, o.epochs) or o.lr_schedule,
                             out = string.format('%s/%s_%s%g', o.out, ex.flags.slug(o.method), param, value) },
                           { __index = o })
   ex.finetune(o.method, net, d, ex.ca_schedule(presets), ft, presets)
