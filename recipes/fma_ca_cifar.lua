@@ -22,9 +22,8 @@ local net, base, base_dir = ex.baseline(o.baseline, d)
 local presets, cal = ex.strengths(net, d, o, base_dir)
 print('distortions: ' .. tostring(presets.combined_plus) .. '\n             ' .. tostring(presets.combined_minus))
 
--- 4. The baseline's column of Table 3: the ten rows on the 10,000 test images.
-net:evaluate()
-local before = ex.evaluate_rows(net, d.test, presets, 'baseline')
+-- 4. The baseline's column of Table 3: the ten rows on the 10,000 test images (cached beside it).
+local before = ex.baseline_rows(net, d.test, presets, base_dir)
 
 -- 5. Fine-tuning under CA: Combined+ on odd epochs, Combined- on even ones; lr for half the epochs,
 --    then lr/100 and lr/10^4. The ten rows on --curve-images test images after every epoch (Figure 4).

@@ -19,8 +19,7 @@ local d = ex.cifar(o.data)
 local net0, _, dir = ex.baseline(o.baseline, d)
 local presets = ex.strengths(net0, d, o, dir)
 local base_state = rft.safetensors.load(dir .. '/model.safetensors')
-net0:evaluate()
-local before = ex.evaluate_rows(net0, d.test, presets, 'baseline')
+local before = ex.baseline_rows(net0, d.test, presets, dir)
 
 -- one fine-tuning per distortion and method, from the same baseline
 local results, lines = { before = before, runs = {} }, {}

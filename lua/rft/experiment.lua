@@ -21,7 +21,7 @@ local M = {
   rows = protocol.rows, families = protocol.families, eval_seed = protocol.eval_seed,
   cifar = protocol.cifar, head = protocol.head, evaluate_rows = protocol.evaluate_rows,
   baseline_defaults = baseline.defaults, baseline_dir = baseline.dir, build = baseline.build,
-  train_baseline = baseline.train, baseline = baseline.get,
+  train_baseline = baseline.train, baseline = baseline.get, baseline_rows = baseline.rows,
   strengths = calibration.strengths,
   finetune_lr = finetune.lr,
   average_improvement = tables.average_improvement, table_text = tables.text, write_ca = tables.write_ca,
@@ -59,8 +59,7 @@ function M.run_ca(o)
   local d = M.cifar(o.data)
   local net, base, dir = M.baseline(o.baseline, d)
   local presets, cal = M.strengths(net, d, o, dir)
-  net:evaluate()
-  local before = M.evaluate_rows(net, d.test, presets, 'baseline')
+  local before = M.baseline_rows(net, d.test, presets, dir)
   local epochs = M.finetune(o.method, net, d, M.ca_schedule(presets), o, presets)
   net:evaluate()
   local after = M.evaluate_rows(net, d.test, presets, tables.column(o.method))

@@ -4,6 +4,7 @@ local rft = require 'rft'
 local report = require 'rft.report'
 local util = require 'rft.util'
 local cjson = require 'cjson'
+local protocol = require 'rft.experiment.protocol'
 
 local M = {}
 
@@ -73,6 +74,50 @@ function M.get(o, d)
   print('baseline: none at ' .. path .. '; training it')
   local net, results = M.train(setmetatable({ out = dir }, { __index = o }), d)
   return net, results, dir
+end
+
+-- FNV-1a (32 bits) of a string, as 8 hex digits: names a cache file after what it holds.
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do
+    h = bit.bxor(h, s:byte(i))
+    h = (bit.band(h, 0xffff) * 16777619 + bit.lshift(bit.rshift(h, 16) * 16777619 % 65536, 16)) % 4294967296
+  end
+  return bit.tohex(h)
+end
+
+--- The baseline's ten rows on dataset d (protocol.evaluate_rows), cached in its folder `dir` as
+--- rows_<hash>.json, the hash and the file naming every row's pipeline, the evaluation seed and the
+--- images: every run from this baseline with these strengths reads them instead of evaluating again.
+function M.rows(net, d, presets, dir)
+  local what = { eval_seed = protocol.eval_seed, images = d.n, pipelines = {} }
+  local text = string.format('seed=%d;n=%d', protocol.eval_seed, d.n)
+  for _, r in ipairs(protocol.rows) do
+    what.pipelines[r] = r == 'clean' and 'none' or tostring(presets[r])
+    text = text .. ';' .. r .. '=' .. what.pipelines[r]
+  end
+  local path = string.format('%s/rows_%s.json', dir, fnv1a(text))
+  local f = io.open(path)
+  if f then
+    local ok, cached = pcall(cjson.decode, f:read('*a'))
+    f:close()
+    local same = ok and type(cached) == 'table' and cached.eval_seed == what.eval_seed and cached.images == what.images
+      and type(cached.pipelines) == 'table' and type(cached.rows) == 'table'
+    for _, r in ipairs(protocol.rows) do
+      same = same and cached.pipelines[r] == what.pipelines[r] and type(cached.rows[r]) == 'number'
+    end
+    if same then
+      print('baseline rows: ' .. path)
+      for i, r in ipairs(protocol.rows) do
+        print(string.format('baseline  %-10s %6.2f %%  (%d/%d, cached)', r, cached.rows[r], i, #protocol.rows))
+      end
+      return cached.rows
+    end
+  end
+  net:evaluate()
+  what.rows = protocol.evaluate_rows(net, d, presets, 'baseline')
+  report.write_json(path, what)
+  return what.rows
 end
 
 return M
