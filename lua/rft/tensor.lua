@@ -124,6 +124,14 @@ function Tensor:host(buf)
   return buf:resize(self:shape()):copy_from(self)
 end
 
+--- Rows of this tensor picked by idx (i32 [K], on this tensor's device) into out (resized to
+--- [K, ...]; made when nil, same dtype and device): out[k] = self[idx[k]].
+function Tensor:gather(idx, out)
+  out = out or M.new { shape = { 0 }, dtype = self:dtype(), device = self:device() }
+  check(C.rft_tensor_gather(self, idx, out), 2)
+  return out
+end
+
 function Tensor:fill(v)
   check(C.rft_tensor_fill(self, v), 2)
   return self
