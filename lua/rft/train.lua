@@ -155,6 +155,10 @@ local nonfinite_bits = 0x7f800000   -- an f32 whose exponent bits are all set is
 --- the element's index (0-based); nil when all are finite. Reads the bits, never the values, so a
 --- NaN with any payload is found without becoming a Lua number.
 function M.first_nonfinite(tensors)
+  if st.nonfinite then           -- the reader's own report, where the safetensors module has one
+    local name, at = st.nonfinite(tensors)
+    return name, at
+  end
   local names = {}
   for k, t in pairs(tensors) do if T.is_tensor(t) and t:dtype() == 'f32' then names[#names + 1] = k end end
   table.sort(names)
@@ -297,7 +301,7 @@ function M.fit(o)
     for k, v in pairs(tensors) do
       if k:match('^optim%.') then ostate[k] = v else mstate[k] = v end
     end
-    net:load_state_dict(mstate)
+    net:load_state_dict(mstate, bad and { nonfinite = 'allow' } or nil)
     opt:load_state(ostate)
     start = tonumber(meta.epoch) + 1
     local ok, decoded = pcall(require('cjson').decode, meta.rows or '[]')
