@@ -9,30 +9,26 @@
 -- The paper: --no-bn --width 1 --epochs 350 --steps-per-epoch 352 (lr 0.01, /10 at 200, 250, 300), on a GPU.
 local rft = require 'rft'
 local cjson = require 'cjson'
+local cli = require 'rft.cli'
 local experiment = require 'rft.experiment'
 local report = require 'rft.report'
 
-local function num(flag, lo, hi, whole) return function(v) -- a flag's values: a number in [lo, hi], whole when asked
-  local x = tonumber(v)
-  if x and x >= lo and x <= hi and (not whole or x % 1 == 0) then return x end
-  return nil, string.format('%s %s: expected a %s in [%g, %g]', flag, v, whole and 'whole number' or 'number', lo, hi)
-end end
-local p = require('argparse')('invariance_cifar', 'All-CNN-C with and without the invariance loss.')
-p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
-experiment.device_option(p)
-p:option('--out', 'output folder', 'runs/invariance_cifar')
-p:option('--width', 'All-CNN-C width multiplier', '0.5', num('--width', 0.01, 16))
+local p = cli.parser('invariance_cifar', 'All-CNN-C with and without the invariance loss.')
+p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+p:device()
+p:string('--out', 'output folder', 'runs/invariance_cifar')
+p:number('--width', 'All-CNN-C width multiplier', 0.5, { above = 0, max = 16 })
 p:flag('--no-bn', 'plain All-CNN-C, as in the paper (default: batch norm after each convolution, as in the authors\' code)')
-p:option('--epochs', 'epochs of --steps-per-epoch batches', '12', num('--epochs', 1, 1e5, true))
-p:option('--steps-per-epoch', 'batches per epoch (default: 45,000 images per epoch)', nil, num('--steps-per-epoch', 1, 1e7, true))
-p:option('--seeds', 'seed images per batch (K)', '16', num('--seeds', 1, 4096, true))
-p:option('--copies', 'augmented copies per seed image (M)', '8', num('--copies', 2, 256, true))
-p:option('--alpha', 'total weight of the invariance terms', '0.1', num('--alpha', 0, 0.99))
-p:option('--lr', 'learning rate, divided by 10 at 200/350, 250/350 and 300/350 of the run', '0.01', num('--lr', 1e-8, 10))
+p:integer('--epochs', 'epochs of --steps-per-epoch batches', 12, { min = 1, max = 100000 })
+p:integer('--steps-per-epoch', 'batches per epoch (default: 45,000 images per epoch)', nil, { min = 1, max = 10 ^ 7 })
+p:integer('--seeds', 'seed images per batch (K)', 16, { min = 1, max = 4096 })
+p:integer('--copies', 'augmented copies per seed image (M)', 8, { min = 2, max = 256 })
+p:number('--alpha', 'total weight of the invariance terms', 0.1, { min = 0, below = 1 })
+p:number('--lr', 'learning rate, divided by 10 at 200/350, 250/350 and 300/350 of the run', 0.01, { above = 0, max = 10 })
 p:flag('--same-class', 'denominator over same-class pairs (the authors\' released code)')
-p:option('--score-images', 'test images for the invariance scores (the paper: 10,000)', '2000', num('--score-images', 1, 10000, true))
-p:option('--draws', 'draws of G per test image', '5', num('--draws', 1, 100, true))
-p:option('--seed', 'seed of the initialisation, the batches and the augmentations', '0', num('--seed', 0, 2^31, true))
+p:integer('--score-images', 'test images for the invariance scores (the paper: 10,000)', 2000, { min = 1, max = 10000 })
+p:integer('--draws', 'draws of G per test image', 5, { min = 1, max = 100 })
+p:integer('--seed', 'seed of the initialisation, the batches and the augmentations', 0, { min = 0, max = 2 ^ 31 - 1 })
 p:flag('--allow-nonfinite', 'resume from a checkpoint holding NaN or Inf (refused by default)')
 local o = p:parse(arg)
 local t_run, names = rft.train.now(), nil
