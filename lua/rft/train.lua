@@ -152,8 +152,9 @@ end
 local nonfinite_bits = 0x7f800000   -- an f32 whose exponent bits are all set is NaN or +-Inf
 
 --- The name of the first tensor (in name order) of {name = tensor} holding a NaN or an Inf, and
---- the element's index (0-based); nil when all are finite. Reads the bits, never the values, so a
---- NaN with any payload is found without becoming a Lua number.
+--- the element's index (0-based); nil when all are finite. rft.safetensors.nonfinite answers where
+--- it exists; otherwise the f32 bits are read, never the values, so a NaN with any payload is found
+--- without becoming a Lua number.
 function M.first_nonfinite(tensors)
   if st.nonfinite then           -- the reader's own report, where the safetensors module has one
     local name, at = st.nonfinite(tensors)
