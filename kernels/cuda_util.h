@@ -93,6 +93,11 @@ int rft_cuda_fill(rft_tensor *t, double value);
 int rft_cuda_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y);
 int rft_cuda_stats(const rft_tensor *t, double *out);
 /* kernels/rand.cu */
+/* NCCL collectives (kernels/nccl.cu; built with RFT_NCCL) */
+int rft_cuda_comm_id(void *id, size_t nbytes);
+int rft_cuda_comm_init(const void *id, size_t nbytes, int rank, int size);
+int rft_cuda_allreduce_sum(rft_tensor *t);
+int rft_cuda_broadcast(rft_tensor *t, int root);
 int rft_cuda_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
 int rft_cuda_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
 int rft_cuda_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);

@@ -3,7 +3,8 @@
  * MPICH, or any PMI/PMIx launcher: their environment says so), the first call loads librft_mpi.so from
  * beside librft (or $RFT_MPI_LIB) and initialises MPI; failing to load it is an error that says why,
  * never a silent single-process run, since N such processes would each train alone.
- * Host tensors go through MPI; device tensors are staged through host memory. */
+ * Host tensors go through MPI. Device tensors go through the device's own collectives where its
+ * backend has them (NCCL on CUDA: MPI only carries NCCL's unique id, once), else through host memory. */
 #define _GNU_SOURCE
 #include "backend.h"
 #include "dist/mpi_abi.h"
@@ -74,6 +75,21 @@ const char *rft_dist_library(void) { return mpi ? mpi->library : ""; }
 
 static int mpi_fail(const char *err) { return rft_fail(RFT_EIO, "%s", err); }
 
+/* The device's collectives (one device kind besides the CPU), set up on first use: rank 0 makes the
+   unique id and MPI broadcasts it. A rank that fails here exits, and the launcher ends the others. */
+static int device_comm_ready;
+static int device_comm(const rft_backend *b)
+{
+    if (device_comm_ready) return RFT_OK;
+    unsigned char id[256] = {0};                      /* NCCL's id is 128 bytes */
+    if (mpi->rank == 0) RFT_TRY(b->comm_id(id, sizeof id));
+    char err[RFT_MPI_ERRLEN] = "";
+    if (mpi->broadcast(id, sizeof id, 0, err)) return mpi_fail(err);
+    RFT_TRY(b->comm_init(id, sizeof id, mpi->rank, mpi->size));
+    device_comm_ready = 1;
+    return RFT_OK;
+}
+
 /* Runs fn on t's values in host memory: in place for a CPU tensor, through a staging copy otherwise. */
 static int on_host(rft_tensor *t, int (*fn)(void *buf, const rft_tensor *t, int arg, char *err), int arg)
 {
@@ -112,7 +128,13 @@ int rft_dist_allreduce(rft_tensor *t, int op)
                         rft_dtype_name(t->dtype));
     RFT_TRY(rft_dist_init());
     if (!mpi || mpi->size == 1 || t->numel == 0) return RFT_OK;
-    RFT_TRY(on_host(t, sum_fn, 0));
+    const rft_backend *b = rft_backend_of(t);
+    if (t->device != RFT_CPU && b->allreduce_sum) {
+        RFT_TRY(device_comm(b));
+        RFT_TRY(b->allreduce_sum(t));
+    } else {
+        RFT_TRY(on_host(t, sum_fn, 0));
+    }
     return op == RFT_REDUCE_MEAN ? rft_tensor_scale(t, 1.0f / (float)mpi->size) : RFT_OK;
 }
 
@@ -140,6 +162,11 @@ int rft_dist_broadcast(rft_tensor *t, int root)
     if (root < 0 || root >= size)
         return rft_fail(RFT_EARG, "dist.broadcast: root is %d, expected a rank in [0, %d)", root, size);
     if (!mpi || size == 1 || t->numel == 0) return RFT_OK;
+    const rft_backend *b = rft_backend_of(t);
+    if (t->device != RFT_CPU && b->broadcast) {
+        RFT_TRY(device_comm(b));
+        return b->broadcast(t, root);
+    }
     return on_host(t, bcast_fn, root);
 }
 
