@@ -20,6 +20,12 @@ typedef struct rft_backend {
     void (*free)(void *p);
     int (*synchronize)(void);                                          /* NULL: work is never queued */
     int (*copy)(void *dst, int dst_device, const void *src, int src_device, size_t nbytes);
+    /* collectives between processes, on the device's queue (engine/dist/dist.c); NULL where the
+       device has its own none (the CPU's go through MPI) */
+    int (*comm_id)(void *id, size_t nbytes);                           /* a new unique id, on rank 0 */
+    int (*comm_init)(const void *id, size_t nbytes, int rank, int size);
+    int (*allreduce_sum)(rft_tensor *t);                               /* in place; f32 or i32 */
+    int (*broadcast)(rft_tensor *t, int root);
     /* the ops, in the order of engine/backend_ops.h */
 #define RFT_BACKEND_MEMBER(name, params) int(*name) params;
     RFT_BACKEND_OPS(RFT_BACKEND_MEMBER)

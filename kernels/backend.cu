@@ -74,7 +74,13 @@ static int open_device(void)
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) return no_device(e);
 
+    /* one GPU per rank under an MPI launcher: the rank's place on its host picks the device */
     int dev = 0;
+    static const char *local_rank_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
+    for (const char *var : local_rank_vars) {
+        const char *v = getenv(var);
+        if (v && *v) { dev = atoi(v) % count; break; }
+    }
     const char *env = getenv("RFT_CUDA_DEVICE");
     if (env && *env) {
         char *end;
@@ -154,6 +160,12 @@ static void fill_table(void)
     table.free = rft_cuda_free;
     table.synchronize = synchronize;
     table.copy = rft_cuda_copy;
+#ifdef RFT_NCCL
+    table.comm_id = rft_cuda_comm_id;
+    table.comm_init = rft_cuda_comm_init;
+    table.allreduce_sum = rft_cuda_allreduce_sum;
+    table.broadcast = rft_cuda_broadcast;
+#endif
 #define RFT_CUDA_ENTRY(name, params) table.name = rft_cuda_##name;
     RFT_BACKEND_OPS(RFT_CUDA_ENTRY)
 #undef RFT_CUDA_ENTRY

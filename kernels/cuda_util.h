@@ -93,5 +93,10 @@ int rft_cuda_copy(void *dst, int dst_device, const void *src, int src_device, si
 #define RFT_CUDA_PROTOTYPE(name, params) int rft_cuda_##name params;
 RFT_BACKEND_OPS(RFT_CUDA_PROTOTYPE)
 #undef RFT_CUDA_PROTOTYPE
+/* kernels/nccl.cu (built with RFT_NCCL): collectives between processes, outside the op list */
+int rft_cuda_comm_id(void *id, size_t nbytes);
+int rft_cuda_comm_init(const void *id, size_t nbytes, int rank, int size);
+int rft_cuda_allreduce_sum(rft_tensor *t);
+int rft_cuda_broadcast(rft_tensor *t, int root);
 
 #endif

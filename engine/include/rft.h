@@ -307,4 +307,20 @@ int  rft_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, uin
 /* The stream tag of part k of a pipeline whose stream is `stream` (a 32-bit mix of both). */
 uint32_t rft_aug_substream(uint32_t stream, uint32_t k);
 
+/* ---- data-parallel collectives (engine/dist/dist.c; DESIGN.md §6) ----------------------------- */
+/* One rank (rank 0 of 1) in a plain process, where every collective leaves its tensor unchanged. In a
+   process started by an MPI launcher, the first call loads librft_mpi.so and initialises MPI; every
+   rank must then make the same collective calls in the same order. */
+enum { RFT_REDUCE_SUM = 0, RFT_REDUCE_MEAN = 1 };
+int  rft_dist_init(void);                             /* idempotent; an error says why MPI cannot be had */
+int  rft_dist_rank(void);                             /* 0 in a plain process */
+int  rft_dist_size(void);                             /* 1 in a plain process */
+int  rft_dist_local_rank(void);                       /* rank among the processes of this host */
+const char *rft_dist_library(void);                   /* the MPI library's version line; "" without MPI */
+/* In place over all ranks: f32 sum or mean, i32 sum. */
+int  rft_dist_allreduce(rft_tensor *t /* [out] */, int op);
+int  rft_dist_broadcast(rft_tensor *t /* [out] */, int root);   /* root's values to every rank */
+int  rft_dist_allreduce_f64(double *values /* [out] */, int64_t n, int op);   /* host numbers (metrics) */
+int  rft_dist_barrier(void);
+
 #endif

@@ -215,7 +215,11 @@ end
 function BatchNorm2d:reset()
   self.weight:fill(1); self.bias:fill(0); self.running_mean:fill(0); self.running_var:fill(1)
 end
+-- With `sync` set (data-parallel training with --sync-bn) and more than one rank, training-mode
+-- statistics are those of the global batch (rft.nn.sync_bn).
+local function synced(m) return m.training and m.sync and require('rft.dist').size() > 1 end
 function BatchNorm2d:updateOutput(x)
+  if synced(self) then return require('rft.nn.sync_bn').forward(self, x) end
   if self.training then
     check(C.rft_batchnorm2d_forward_train(self.args, x, self.weight, self.bias, self.running_mean,
       self.running_var, self.output, self.save_mean, self.save_invstd))
@@ -227,6 +231,7 @@ function BatchNorm2d:updateOutput(x)
 end
 -- dx and the parameter gradients come from one engine call.
 function BatchNorm2d:backward(x, dy, scale)
+  if synced(self) then return require('rft.nn.sync_bn').backward(self, x, dy, scale) end
   if self.training then
     check(C.rft_batchnorm2d_backward(x, self.weight, self.save_mean, self.save_invstd, dy, scale or 1,
       self.gradInput, self.gradWeight, self.gradBias))

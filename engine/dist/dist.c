@@ -1,0 +1,179 @@
+/* dist.c: data-parallel collectives for rft (DESIGN.md §6). In a plain process there is one rank and
+ * every collective leaves its tensor as it is. In a process that an MPI launcher started (OpenMPI,
+ * MPICH, or any PMI/PMIx launcher: their environment says so), the first call loads librft_mpi.so from
+ * beside librft (or $RFT_MPI_LIB) and initialises MPI; failing to load it is an error that says why,
+ * never a silent single-process run, since N such processes would each train alone.
+ * Host tensors go through MPI. Device tensors go through the device's own collectives where its
+ * backend has them (NCCL on CUDA: MPI only carries NCCL's unique id, once), else through host memory. */
+#define _GNU_SOURCE
+#include "backend.h"
+#include "dist/mpi_abi.h"
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const rft_mpi_table *mpi;       /* NULL: one rank (plain process), or not yet initialised */
+static int tried;                      /* rft_dist_init has run (successfully or not) */
+static char init_error[1024];
+
+/* Started by a launcher: OpenMPI sets OMPI_COMM_WORLD_SIZE, Hydra (MPICH) PMI_SIZE, PMIx PMIX_RANK. */
+static int launched(void)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+static void library_path(char *path, size_t n)
+{
+    const char *env = getenv("RFT_MPI_LIB");
+    if (env && *env) { snprintf(path, n, "%s", env); return; }
+    Dl_info info;
+    if (dladdr((void *)rft_dist_init, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash) { snprintf(path, n, "%.*s/librft_mpi.so", (int)(slash - info.dli_fname), info.dli_fname); return; }
+    }
+    snprintf(path, n, "librft_mpi.so");
+}
+
+int rft_dist_init(void)
+{
+    if (tried) return init_error[0] ? rft_fail(RFT_EIO, "%s", init_error) : RFT_OK;
+    tried = 1;
+    if (!launched()) return RFT_OK;
+    char path[512];
+    library_path(path, sizeof path);
+    void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);   /* global: MPI's own plugins resolve against it */
+    if (!h) {
+        snprintf(init_error, sizeof init_error, "dist: started by an MPI launcher, but the MPI support "
+                 "cannot be loaded (%s); build rft where MPI is installed (tools/setup.sh installs "
+                 "OpenMPI)", dlerror());
+        return rft_fail(RFT_EIO, "%s", init_error);
+    }
+    rft_mpi_open_fn open = (rft_mpi_open_fn)dlsym(h, "rft_mpi_open");
+    char err[RFT_MPI_ERRLEN] = "";
+    const rft_mpi_table *t = open ? open(err) : NULL;
+    if (!t) {
+        snprintf(init_error, sizeof init_error, "%s", open ? err : "dist: librft_mpi.so has no rft_mpi_open");
+        return rft_fail(RFT_EIO, "%s", init_error);
+    }
+    if (t->abi != RFT_MPI_ABI) {
+        snprintf(init_error, sizeof init_error, "dist: %s was built for another librft (MPI ABI %d, expected "
+                 "%d): rebuild both", path, t->abi, RFT_MPI_ABI);
+        return rft_fail(RFT_EIO, "%s", init_error);
+    }
+    mpi = t;
+    return RFT_OK;
+}
+
+int rft_dist_rank(void) { return mpi ? mpi->rank : 0; }
+int rft_dist_size(void) { return mpi ? mpi->size : 1; }
+int rft_dist_local_rank(void) { return mpi ? mpi->local_rank : 0; }
+const char *rft_dist_library(void) { return mpi ? mpi->library : ""; }
+
+static int mpi_fail(const char *err) { return rft_fail(RFT_EIO, "%s", err); }
+
+/* The device's collectives (one device kind besides the CPU), set up on first use: rank 0 makes the
+   unique id and MPI broadcasts it. A rank that fails here exits, and the launcher ends the others. */
+static int device_comm_ready;
+static int device_comm(const rft_backend *b)
+{
+    if (device_comm_ready) return RFT_OK;
+    unsigned char id[256] = {0};                      /* NCCL's id is 128 bytes */
+    if (mpi->rank == 0) RFT_TRY(b->comm_id(id, sizeof id));
+    char err[RFT_MPI_ERRLEN] = "";
+    if (mpi->broadcast(id, sizeof id, 0, err)) return mpi_fail(err);
+    RFT_TRY(b->comm_init(id, sizeof id, mpi->rank, mpi->size));
+    device_comm_ready = 1;
+    return RFT_OK;
+}
+
+/* Runs fn on t's values in host memory: in place for a CPU tensor, through a staging copy otherwise. */
+static int on_host(rft_tensor *t, int (*fn)(void *buf, const rft_tensor *t, int arg, char *err), int arg)
+{
+    char err[RFT_MPI_ERRLEN] = "";
+    size_t nbytes = rft_nbytes(t);
+    if (t->device == RFT_CPU) return fn(rft_ptr(t), t, arg, err) ? mpi_fail(err) : RFT_OK;
+    const rft_backend *b = rft_backend_of(t);
+    void *host = malloc(nbytes ? nbytes : 1);
+    if (!host) return rft_fail(RFT_ENOMEM, "dist: no host memory to stage %s (%zu bytes)", rft_shape_str(t), nbytes);
+    int rc = b->copy(host, RFT_CPU, rft_ptr(t), t->device, nbytes);
+    if (rc == RFT_OK && fn(host, t, arg, err)) rc = mpi_fail(err);
+    if (rc == RFT_OK) rc = b->copy(rft_ptr(t), t->device, host, RFT_CPU, nbytes);
+    free(host);
+    return rc;
+}
+
+static int sum_fn(void *buf, const rft_tensor *t, int arg, char *err)
+{
+    (void)arg;
+    return mpi->allreduce_sum(buf, (size_t)t->numel, t->dtype == RFT_F32 ? RFT_MPI_F32 : RFT_MPI_I32, err);
+}
+
+static int bcast_fn(void *buf, const rft_tensor *t, int root, char *err)
+{
+    return mpi->broadcast(buf, rft_nbytes(t), root, err);
+}
+
+int rft_dist_allreduce(rft_tensor *t, int op)
+{
+    RFT_TRY(rft_check_tensor("dist.allreduce", "tensor", t));
+    if (op != RFT_REDUCE_SUM && op != RFT_REDUCE_MEAN)
+        return rft_fail(RFT_EARG, "dist.allreduce: op is %d, expected sum (%d) or mean (%d)", op, RFT_REDUCE_SUM,
+                        RFT_REDUCE_MEAN);
+    if (t->dtype != RFT_F32 && !(t->dtype == RFT_I32 && op == RFT_REDUCE_SUM))
+        return rft_fail(RFT_EDTYPE, "dist.allreduce: tensor must be f32 (or i32 for 'sum'), got %s",
+                        rft_dtype_name(t->dtype));
+    RFT_TRY(rft_dist_init());
+    if (!mpi || mpi->size == 1 || t->numel == 0) return RFT_OK;
+    const rft_backend *b = rft_backend_of(t);
+    if (t->device != RFT_CPU && b->allreduce_sum) {
+        RFT_TRY(device_comm(b));
+        RFT_TRY(b->allreduce_sum(t));
+    } else {
+        RFT_TRY(on_host(t, sum_fn, 0));
+    }
+    return op == RFT_REDUCE_MEAN ? rft_tensor_scale(t, 1.0f / (float)mpi->size) : RFT_OK;
+}
+
+int rft_dist_allreduce_f64(double *values, int64_t n, int op)
+{
+    if (n < 0 || (n > 0 && !values))
+        return rft_fail(RFT_EARG, "dist.allreduce: %lld values at %p", (long long)n, (void *)values);
+    if (op != RFT_REDUCE_SUM && op != RFT_REDUCE_MEAN)
+        return rft_fail(RFT_EARG, "dist.allreduce: op is %d, expected sum (%d) or mean (%d)", op, RFT_REDUCE_SUM,
+                        RFT_REDUCE_MEAN);
+    RFT_TRY(rft_dist_init());
+    if (!mpi || mpi->size == 1 || n == 0) return RFT_OK;
+    char err[RFT_MPI_ERRLEN] = "";
+    if (mpi->allreduce_sum(values, (size_t)n, RFT_MPI_F64, err)) return mpi_fail(err);
+    if (op == RFT_REDUCE_MEAN)
+        for (int64_t i = 0; i < n; i++) values[i] /= mpi->size;
+    return RFT_OK;
+}
+
+int rft_dist_broadcast(rft_tensor *t, int root)
+{
+    RFT_TRY(rft_check_tensor("dist.broadcast", "tensor", t));
+    RFT_TRY(rft_dist_init());
+    int size = rft_dist_size();
+    if (root < 0 || root >= size)
+        return rft_fail(RFT_EARG, "dist.broadcast: root is %d, expected a rank in [0, %d)", root, size);
+    if (!mpi || size == 1 || t->numel == 0) return RFT_OK;
+    const rft_backend *b = rft_backend_of(t);
+    if (t->device != RFT_CPU && b->broadcast) {
+        RFT_TRY(device_comm(b));
+        return b->broadcast(t, root);
+    }
+    return on_host(t, bcast_fn, root);
+}
+
+int rft_dist_barrier(void)
+{
+    RFT_TRY(rft_dist_init());
+    if (!mpi || mpi->size == 1) return RFT_OK;
+    char err[RFT_MPI_ERRLEN] = "";
+    return mpi->barrier(err) ? mpi_fail(err) : RFT_OK;
+}
