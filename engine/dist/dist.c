@@ -65,6 +65,9 @@ int rft_dist_init(void)
         return rft_fail(RFT_EIO, "%s", init_error);
     }
     mpi = t;
+    /* rank 0 alone prints: the others' standard output goes nowhere (errors still reach stderr) */
+    if (mpi->rank != 0 && !getenv("RFT_DIST_ALL_PRINT") && !freopen("/dev/null", "w", stdout))
+        return rft_fail(RFT_EIO, "dist: rank %d cannot send its standard output to /dev/null", mpi->rank);
     return RFT_OK;
 }
 

@@ -309,8 +309,9 @@ uint32_t rft_aug_substream(uint32_t stream, uint32_t k);
 
 /* ---- data-parallel collectives (engine/dist/dist.c; DESIGN.md §6) ----------------------------- */
 /* One rank (rank 0 of 1) in a plain process, where every collective leaves its tensor unchanged. In a
-   process started by an MPI launcher, the first call loads librft_mpi.so and initialises MPI; every
-   rank must then make the same collective calls in the same order. */
+   process started by an MPI launcher, the first call loads librft_mpi.so and initialises MPI, and
+   ranks other than 0 send their standard output to /dev/null (unless $RFT_DIST_ALL_PRINT is set);
+   every rank must then make the same collective calls in the same order. */
 enum { RFT_REDUCE_SUM = 0, RFT_REDUCE_MEAN = 1 };
 int  rft_dist_init(void);                             /* idempotent; an error says why MPI cannot be had */
 int  rft_dist_rank(void);                             /* 0 in a plain process */

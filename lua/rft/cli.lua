@@ -27,6 +27,8 @@ local function key(flag) return (flag:gsub('^%-%-', ''):gsub('-', '_')) end
 function M.parser(name, description)
   local p = setmetatable({ name = name, ap = argparse(name, description), typed = {}, takes_value = {} }, Parser)
   p.ap:add_help('-h --help')
+  -- every recipe that trains takes it (unused in one process): rft.train.fit reads rft.train.sync_bn
+  p.ap:flag('--sync-bn', 'under mpirun: batch-norm statistics over the global batch, not each rank\'s')
   return p
 end
 
@@ -174,6 +176,7 @@ function Parser:parse(args)
   end
   local ok, res = self.ap:pparse(joined)
   if not ok then self:fail(res .. ' (--help lists the flags)') end
+  if res.sync_bn then require('rft.train').sync_bn = true end
   for _, t in ipairs(self.typed) do
     local s = res[t.key]
     if s == nil then

@@ -128,6 +128,8 @@ M.with_ids = with_ids
 --- smaller unless drop_last. x, y and ids are on o.device (default: rft.device()): the rows are
 --- gathered on the CPU as bytes, copied over, and converted (and cropped, flipped) there.
 --- Buffers are reused from batch to batch: copy what must outlive one.
+--- part = {r, N} yields rank r's share of every batch of the N ranks of a data-parallel run (rows
+--- [r*m/N, (r+1)*m/N) of each batch of m), and the whole batch's m as a fifth value.
 function M.batches(d, o)
   o = o or {}
   with_ids(d)
@@ -151,10 +153,13 @@ function M.batches(d, o)
   local aug_seed = (o.seed or 0) * 1000003 + (o.epoch or 0)
   local last = o.drop_last and n - n % bs or n
   local i, b = 0, 0
+  local rank, ranks = 0, 1
+  if o.part then rank, ranks = o.part[1], o.part[2] end
   return function()
     if i >= last then return nil end
     local j = math.min(i + bs, last)
-    local rows = order:view(i, j)
+    -- this rank's share of the batch: rows [i + r*m/N, i + (r+1)*m/N) of its m
+    local rows = order:view(i + math.floor(rank * (j - i) / ranks), i + math.floor((rank + 1) * (j - i) / ranks))
     F.check(C.rft_tensor_gather(d.images, rows, xu8), 2)
     F.check(C.rft_tensor_gather(d.labels, rows, y), 2)
     F.check(C.rft_tensor_gather(d.ids, rows, ids), 2)
@@ -168,8 +173,9 @@ function M.batches(d, o)
     else
       F.check(C.rft_tensor_u8_to_f32(xu8_d, 1 / 255, x), 2)
     end
+    local m = j - i
     i, b = j, b + 1
-    return x, y_d, ids_d, b
+    return x, y_d, ids_d, b, m
   end
 end
 

@@ -44,6 +44,23 @@ end
 
 function M.barrier() check(C.rft_dist_barrier(), 2) end
 
+--- Runs fn(...) on rank 0 alone and then waits for it on every rank, so that a file rank 0 writes is
+--- there for any rank that reads it next; in a plain process it just runs fn. Returns fn's results
+--- on rank 0 (nil elsewhere).
+local inside = false                -- on_root within on_root: the outer call's barrier serves both
+function M.on_root(fn, ...)
+  if inside or M.size() == 1 then return fn(...) end
+  local ok, a, b = true, nil, nil
+  if M.rank() == 0 then
+    inside = true
+    ok, a, b = pcall(fn, ...)
+    inside = false
+    if not ok then error(a, 0) end   -- the launcher ends the ranks waiting below
+  end
+  M.barrier()
+  return a, b
+end
+
 --- Lua numbers (metrics, counts) reduced over all ranks in double precision: a new array.
 function M.allreduce_numbers(values, op)
   local code = ops[op or 'sum']

@@ -5,8 +5,10 @@ local C, check = F.C, F.check
 local M = {}
 
 --- Write a u8 image [C,H,W] (C = 1, 3 or 4, on any device) as PNG.
+--- In a data-parallel run rank 0 writes and every rank waits for it (rft.dist.on_root).
 function M.write_png(img, path)
-  check(C.rft_png_write(path, img:host()), 2)
+  local host = img:host()
+  require('rft.dist').on_root(function() check(C.rft_png_write(path, host), 3) end)
 end
 
 --- Read a PNG as a u8 image [C,H,W].
@@ -25,7 +27,7 @@ end
 --- rft.image.save_grid(t, 'out.png', {cols=10, scale=2, margin=1}): grid, then PNG.
 function M.save_grid(t, path, opts)
   local g = M.grid(t, opts)
-  check(C.rft_png_write(path, g), 2)
+  M.write_png(g, path)
   return g
 end
 

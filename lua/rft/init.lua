@@ -65,6 +65,10 @@ if env_device and env_device ~= '' then
   if not ok then error('RFT_DEVICE=' .. env_device .. ': ' .. tostring(err):gsub('^[^:]*:%d+: ', ''), 0) end
 end
 
+-- Under an MPI launcher every rank joins at once (rank 0 alone prints from here on); a plain process
+-- is rank 0 of 1 and loads nothing.
+require('rft.dist').size()
+
 return setmetatable(rft, {
   __index = function(t, k)
     local ok, mod = pcall(require, 'rft.' .. k)

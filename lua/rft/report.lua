@@ -20,7 +20,7 @@ local function quote(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
 
 --- Run a gnuplot script that writes `png`; returns true, or false after a one-line note, and the
 --- script's text either way.
-function M.gnuplot_script(png, script)
+local function gnuplot_script(png, script)
   local text = 'set terminal pngcairo size 900,560 font ",10"\nset output ' .. quote(png .. '.tmp') .. '\n'
     .. script .. '\nunset output\n'
   if not have_gnuplot() then
@@ -34,6 +34,9 @@ function M.gnuplot_script(png, script)
   if ok then os.rename(png .. '.tmp', png) else os.remove(png .. '.tmp'); print('note: gnuplot failed to draw ' .. png) end
   return ok, text
 end
+
+--- In a data-parallel run rank 0 draws and every rank waits for it (rft.dist.on_root).
+function M.gnuplot_script(png, script) return require('rft.dist').on_root(gnuplot_script, png, script) end
 
 -- Ten colours told apart also by most colour-blind readers (Tableau 10), and markers in an order
 -- whose length (13) shares no factor with 10: curve i gets colour i mod 10 and marker i mod 13, so

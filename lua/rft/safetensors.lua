@@ -48,7 +48,7 @@ local function whole(n) return string.format('%.0f', n) end
 
 --- Save {name = tensor} with optional metadata {key = value} (values become strings; tables JSON).
 --- Names are strings (UTF-8); `__metadata__` is the format's own key and cannot name a tensor.
-function M.save(path, tensors, metadata)
+local function save(path, tensors, metadata)
   if type(path) ~= 'string' then error('safetensors.save: path must be a string, got ' .. type(path), 2) end
   if type(tensors) ~= 'table' then
     error('safetensors.save: ' .. path .. ': tensors must be a table {name = tensor}, got ' .. type(tensors), 2)
@@ -118,6 +118,9 @@ function M.save(path, tensors, metadata)
   local rok, rerr = os.rename(tmp, path)
   if not rok then os.remove(tmp); error('safetensors.save: ' .. tostring(rerr), 2) end
 end
+
+--- Save (see above); in a data-parallel run rank 0 writes and every rank waits for it.
+function M.save(path, tensors, metadata) require('rft.dist').on_root(save, path, tensors, metadata) end
 
 -- The header length: 8 little-endian bytes, an unsigned 64-bit number (kept exact as uint64_t).
 local function header_length(s)

@@ -156,6 +156,12 @@ function Tensor:host(buf)
   return buf:resize(self:shape()):copy_from(self)
 end
 
+--- Multiply every element by a (in place); returns the tensor.
+function Tensor:scale(a)
+  check(C.rft_tensor_scale(self, a), 2)
+  return self
+end
+
 function Tensor:fill(v)
   if type(v) ~= 'number' then error('fill: value is a ' .. type(v) .. ', expected a number', 2) end
   check(C.rft_tensor_fill(self, v), 2)

@@ -8,6 +8,7 @@ local data = require 'rft.data'
 local optim = require 'rft.optim'
 local st = require 'rft.safetensors'
 local util = require 'rft.util'
+local dist = require 'rft.dist'
 local C, check = F.C, F.check
 
 local M = {}
@@ -84,7 +85,10 @@ function M.evaluate(net, d, o)
   for c = 0, nclass - 1 do per_right[c], per_total[c] = 0, 0 end
   local pred = T.new { shape = { 0 }, dtype = 'i32', device = net:device() }
   local pred_h, y_h
-  for x, y, ids in data.batches(d, { batch = o.batch or 500, device = net:device() }) do
+  local ranks = dist.size()
+  -- a data-parallel run: each rank takes its share of every batch, and the counts are summed
+  local part = ranks > 1 and { dist.rank(), ranks } or nil
+  for x, y, ids in data.batches(d, { batch = o.batch or 500, device = net:device(), part = part }) do
     if o.transform then x = o.transform(x, ids) end
     local logits = net:forward(x)
     check(C.rft_cross_entropy(logits, y, 0, #y, 1, ce_loss, nil), 2)
@@ -100,6 +104,13 @@ function M.evaluate(net, d, o)
     total = total + #y
   end
   if was_training then net:train() end
+  if ranks > 1 then
+    local v = { right, total, loss_sum }
+    for c = 0, nclass - 1 do v[#v + 1] = per_right[c]; v[#v + 1] = per_total[c] end
+    v = dist.allreduce_numbers(v, 'sum')
+    right, total, loss_sum = v[1], v[2], v[3]
+    for c = 0, nclass - 1 do per_right[c], per_total[c] = v[4 + 2 * c], v[5 + 2 * c] end
+  end
   local per = {}
   for c = 0, nclass - 1 do per[c] = per_total[c] > 0 and 100 * per_right[c] / per_total[c] or 0 end
   return 100 * right / total, per, loss_sum / total
@@ -121,7 +132,7 @@ local progress = M.progress
 -- One epoch's batches from dataset d: yields the batch number, x, y, ids and a table of extra step
 -- context (groups, for copies). `steps` batches, however many passes over the data that takes (pass
 -- p > 0 shuffles anew, keyed by epoch + p * 2^20).
-local function epoch_batches(d, o, epoch, steps, device)
+local function epoch_batches(d, o, epoch, steps, device, part)
   local copies = o.copies
   local crop, flip = o.crop or (copies and 0 or 4), o.flip
   if flip == nil then flip = not copies end
@@ -129,14 +140,15 @@ local function epoch_batches(d, o, epoch, steps, device)
   local labels, extra = nil, {}
   local function start()
     it = data.batches(d, { batch = o.batch or 128, shuffle = true, seed = o.seed or 0, epoch = epoch + pass * 1048576,
-                           crop = crop, flip = flip, device = device })
+                           crop = crop, flip = flip, device = device, part = part })
   end
   start()
   return function()
     if b >= steps then return nil end
-    local x, y, ids = it()
-    if not x then pass = pass + 1; start(); x, y, ids = it() end
+    local x, y, ids, _, m = it()
+    if not x then pass = pass + 1; start(); x, y, ids, _, m = it() end
     b = b + 1
+    extra.share = #y / m             -- this rank's part of the global batch (1 in one process)
     if copies then
       local xs, groups, cids = copies:apply(x, { seed = (o.seed or 0) * 7919 + epoch, ids = ids })
       labels = y:gather(groups, labels)
@@ -310,16 +322,31 @@ function M.fit(o)
     print(string.format('resuming from %s: epoch %d of %d done', ckpt, start - 1, epochs))
   end
   if o.out then
-    for _, path in ipairs(M.remove_stale_tmp(o.out)) do print('removed ' .. path .. ', left by an unfinished write') end
-    -- the CSV says no more than the checkpoint: rows of epochs it does not hold go
-    if #rows > 0 then M.write_csv(csv, rows, columns(rows, o.columns)) else os.remove(csv) end
+    dist.on_root(function()
+      for _, path in ipairs(M.remove_stale_tmp(o.out)) do print('removed ' .. path .. ', left by an unfinished write') end
+      -- the CSV says no more than the checkpoint: rows of epochs it does not hold go
+      if #rows > 0 then M.write_csv(csv, rows, columns(rows, o.columns)) else os.remove(csv) end
+    end)
+  end
+  -- Data-parallel (mpirun): every rank takes its share of each global batch, the gradients are
+  -- averaged before each step, and rank 0's parameters are everyone's from the start.
+  local ranks = dist.size()
+  local part = ranks > 1 and { dist.rank(), ranks } or nil
+  if ranks > 1 then
+    if bs < ranks then
+      error(string.format('rft.train.fit: batch %d cannot be split over %d ranks', bs, ranks), 2)
+    end
+    dist.broadcast(params, 0)
+    if o.sync_bn or M.sync_bn then
+      for _, m in ipairs(net.modules) do if m.__typename == 'nn.BatchNorm2d' then m.sync = true end end
+    end
   end
 
   local t_run, t_line = now(), now()
   for epoch = start, epochs do
     if o.mode then o.mode(net) else net:train() end
     local t0, seen, loss_sum, right, sums, order = now(), 0, 0, 0, {}, {}
-    for b, x, y, ids, extra in epoch_batches(d, o, epoch, steps, net:device()) do
+    for b, x, y, ids, extra in epoch_batches(d, o, epoch, steps, net:device(), part) do
       if epoch == kill_epoch and b == kill_batch then F.kill_self() end
       ctx.epoch, ctx.batch, ctx.ids, ctx.groups = epoch, b, ids, extra.groups
       opt.lr = M.lr_at(o.lr, epoch - 1 + (b - 1) / steps)
@@ -334,6 +361,11 @@ function M.fit(o)
       if loss ~= loss or loss == math.huge or loss == -math.huge then
         error(string.format('training stopped: the loss is %s at epoch %d, batch %d (lr %g); lower the '
           .. 'learning rate or check the data', tostring(loss), epoch, b, opt.lr), 0)
+      end
+      if ranks > 1 then
+        -- each rank's loss is the mean over its rows: weight it by its share of the global batch
+        if extra.share * ranks ~= 1 then grads:scale(extra.share * ranks) end
+        dist.allreduce(grads, 'mean')
       end
       opt:step()
       local n = #y
@@ -354,7 +386,7 @@ function M.fit(o)
         local el = t - t0
         local left = (steps - b) * el / b + (epochs - epoch) * el * steps / b
         local line = string.format('%sepoch %d/%d  batch %d/%d  %.0f img/s  loss %.4f  acc %.2f%%  lr %.3g  ETA %s',
-          label, epoch, epochs, b, steps, seen / el, loss_sum / seen, 100 * right / seen, opt.lr, hms(left))
+          label, epoch, epochs, b, steps, seen * ranks / el, loss_sum / seen, 100 * right / seen, opt.lr, hms(left))
         if tty then progress(line) else io.stdout:write(line, '\n'); io.stdout:flush() end
       end
     end
@@ -363,6 +395,13 @@ function M.fit(o)
     if bad then
       error(string.format('training stopped: the network holds NaN or Inf (%s) after epoch %d, batch %d (lr %g); '
         .. 'lower the learning rate or check the data', bad, epoch, steps, opt.lr), 0)
+    end
+    if ranks > 1 then                 -- the epoch's sums over every rank (rank 0's progress line was its own)
+      local v = { seen, loss_sum, right }
+      for _, k in ipairs(order) do v[#v + 1] = sums[k] end
+      v = dist.allreduce_numbers(v, 'sum')
+      seen, loss_sum, right = v[1], v[2], v[3]
+      for i, k in ipairs(order) do sums[k] = v[3 + i] end
     end
     local secs = now() - t0
     local row = { epoch = epoch, lr = opt.lr, train_loss = loss_sum / seen, train_accuracy = 100 * right / seen,

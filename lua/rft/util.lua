@@ -10,8 +10,9 @@ function M.mkdir_p(dir)
   return dir
 end
 
---- Write text to path atomically: a temporary file beside it, then rename.
-function M.write_atomic(path, text)
+--- Write text to path atomically: a temporary file beside it, then rename. In a data-parallel run
+--- rank 0 writes and every rank waits for it (rft.dist.on_root).
+local function write_atomic(path, text)
   local tmp = path .. '.tmp'
   local f, err = io.open(tmp, 'wb')
   if not f then error('cannot write ' .. tostring(err), 2) end
@@ -21,6 +22,8 @@ function M.write_atomic(path, text)
   local rok, rerr = os.rename(tmp, path)
   if not rok then os.remove(tmp); error('cannot rename ' .. tmp .. ' to ' .. path .. ': ' .. tostring(rerr), 2) end
 end
+
+function M.write_atomic(path, text) require('rft.dist').on_root(write_atomic, path, text) end
 
 --- The folder part of a path ('.' for a bare name).
 function M.dirname(path) return path:match('^(.*)/[^/]*$') or '.' end

@@ -44,11 +44,16 @@ on_mpi('rft.dist on two ranks (mpirun)', function()
         s:to_table()[1], s:to_table()[2], m:to_table()[1], i:to_table()[1], b:to_table()[1], b:to_table()[2],
         n[1], n[2], #d.library() > 0 and 1 or 0))
       d.barrier()
-    ]])
+    ]], '', 'RFT_DIST_ALL_PRINT=1')
     assert.equal(0, rc, out)
     for r = 0, 1 do
       assert.truthy(out:find(string.format('R%d 2 %d 3 -1.5 2 3 42 1 0.30000000000000004 3 1', r, r), 1, true), out)
     end
+  end)
+  it('prints on rank 0 alone', function()
+    local out, rc = mpi.run(2, 'print("rank " .. require("rft").dist.rank())')
+    assert.equal(0, rc, out)
+    assert.equal('rank 0\n', out)
   end)
   it('fails in one line when a launched process cannot load the MPI support', function()
     local p = io.popen('OMPI_COMM_WORLD_SIZE=2 RFT_MPI_LIB=/nonexistent/librft_mpi.so '

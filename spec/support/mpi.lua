@@ -13,8 +13,9 @@ end
 
 M.available = select(2, sh('command -v mpirun >/dev/null && test -e build/librft_mpi.so')) == 0
 
---- Runs Lua source on n ranks (n = 0: as a plain process). Returns the output and the exit status.
-function M.run(n, source, args)
+--- Runs Lua source on n ranks (n = 0: as a plain process), with env (a string of VAR=value words)
+--- before the command. Returns the output and the exit status.
+function M.run(n, source, args, env)
   local name = os.tmpname()
   local f = assert(io.open(name, 'wb'))
   f:write(source)
@@ -24,6 +25,7 @@ function M.run(n, source, args)
     cmd = 'OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 '
       .. 'timeout 120 mpirun -np ' .. n .. ' ' .. cmd
   end
+  if env then cmd = env .. ' ' .. cmd end     -- mpirun hands its environment to the ranks it starts
   local out, rc = sh(cmd)
   os.remove(name)
   return out, rc

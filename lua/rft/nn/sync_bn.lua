@@ -7,12 +7,14 @@
 --   mean = Σ_r M_r m_r / M,   var = Σ_r M_r (v_r + (m_r − mean)²) / M   (Chan's combination, no
 --   E[x²] − E[x]² cancellation), then y = (x − mean)·invstd·w + b, which is the evaluation formula with
 --   (mean, var) in place of the running statistics. Running statistics follow PyTorch's rule with M.
--- Backward: each rank's loss is its own mean, so its dy is N_ranks times the global one and so is its dx:
---   dx = w·invstd·(dy − S1/M − xhat·S2/M),  S1 = Σ_r Σ dy,  S2 = Σ_r Σ dy·xhat  (sums of every rank).
---   The engine's backward gives dx with the local sums s1, s2 over M_r; the difference
---   w·invstd·((s1/M_r − S1/M) + xhat·(s2/M_r − S2/M)) is affine in xhat per channel, which the
---   evaluation forward computes with weight w·invstd·(s2/M_r − S2/M) and bias w·invstd·(s1/M_r − S1/M).
---   The parameter gradients keep the local sums: the data-parallel mean of gradients does the rest.
+-- Backward: each rank's loss is the mean over its own rows, and the training loop scales rank r's
+-- gradients by k_r = N·M_r/M (1 when the batch splits evenly) before averaging them over the N ranks;
+-- so k_r·dy_r is N times the global batch's dy, and k_r·dx_r must be N times its dx:
+--   dx_r = w·invstd·dy_r − w·invstd·(S1 + xhat·S2)/(k_r M),  S1 = Σ_r k_r Σ dy_r,  S2 = Σ_r k_r Σ dy_r·xhat.
+--   The evaluation-mode backward (statistics held) gives w·invstd·dy_r and the local sums Σ dy_r and
+--   Σ dy_r·xhat; the rest is affine in xhat per channel, which the evaluation forward computes with
+--   weight −w·invstd·S2/(k_r M) and bias −w·invstd·S1/(k_r M). The parameter gradients keep the local
+--   sums: the loop's weighted mean of gradients does the rest.
 local F = require 'rft.ffi'
 local T = require 'rft.tensor'
 local dist = require 'rft.dist'
@@ -68,23 +70,23 @@ end
 function M.backward(m, x, dy, scale)
   local c = m.c
   local mr = x:size(1) * x:size(3) * x:size(4)
+  local rm, rv = scratch(m, 'sync_rm', m.running_mean), scratch(m, 'sync_rv', m.running_var)   -- mean, var
   local s2t, s1t = scratch(m, 'sync_s2', m.gradWeight):fill(0), scratch(m, 'sync_s1', m.gradBias):fill(0)
-  check(C.rft_batchnorm2d_backward(x, m.weight, m.save_mean, m.save_invstd, dy, 1, m.gradInput, s2t, s1t))
+  check(C.rft_batchnorm2d_backward_eval(x, m.weight, rm, rv, m.args.eps, dy, 1, m.gradInput, s2t, s1t))
   check(C.rft_tensor_axpy(scale or 1, s2t, m.gradWeight))
   check(C.rft_tensor_axpy(scale or 1, s1t, m.gradBias))
   local s1, s2 = s1t:to_table(), s2t:to_table()
-  local all = {}
-  for i = 1, c do all[i], all[c + i] = s1[i], s2[i] end
-  all = dist.allreduce_numbers(all, 'sum')
   local total, w, invstd = m.sync_total, m.weight:to_table(), m.save_invstd:to_table()
+  local kr = dist.size() * mr / total
+  local all = {}
+  for i = 1, c do all[i], all[c + i] = kr * s1[i], kr * s2[i] end
+  all = dist.allreduce_numbers(all, 'sum')
   local cw, cb = {}, {}
   for i = 1, c do
-    local k = w[i] * invstd[i]
-    cw[i] = k * (s2[i] / mr - all[c + i] / total)
-    cb[i] = k * (s1[i] / mr - all[i] / total)
+    local k = w[i] * invstd[i] / (kr * total)
+    cw[i], cb[i] = -k * all[c + i], -k * all[i]
   end
   local corr = scratch(m, 'sync_corr', x)
-  local rm, rv = scratch(m, 'sync_rm', m.running_mean), scratch(m, 'sync_rv', m.running_var)
   check(C.rft_batchnorm2d_forward_eval(m.args, x, set(s2t, cw), set(s1t, cb), rm, rv, corr))
   check(C.rft_tensor_axpy(1, corr, m.gradInput))
   return m.gradInput
