@@ -194,12 +194,18 @@ int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight
 /* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of
    logits f32 (N,K) with labels i32 [row1 - row0] in 0..K-1: *loss = the mean over those rows of
    logsumexp(z) - z[label]. dlogits (N,K) = scale * dloss/dlogits = scale * (softmax(z) - onehot) / n
-   on those rows, 0 on the others (AT and ST use a part of a two-view batch). */
+   on those rows, 0 on the others (AT and ST use a part of a two-view batch). loss NULL: deferred, the
+   value is added to the device's totals (rft_metrics_take) and the call does not wait for the device. */
 int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
-                       float scale, double *loss /* [out] */, rft_tensor *dlogits /* [out] [optional] */);
+                       float scale, double *loss /* [out] [optional] */, rft_tensor *dlogits /* [out] [optional] */);
 /* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer
-   than k logits of the row are strictly greater than the label's (ties count as correct). */
-int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] */);
+   than k logits of the row are strictly greater than the label's (ties count as correct). correct NULL:
+   deferred, as rft_cross_entropy's loss. */
+int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] [optional] */);
+/* The totals of the deferred calls on a device since the last take (the sum of the losses and of the
+   counts they would have returned), which start again from 0; waits for the device's queued work. On
+   CUDA a label that a deferred call refused is reported here, naming the op and the label. */
+int  rft_metrics_take(int device, double *loss_sum /* [out] */, int64_t *correct /* [out] */);
 /* The predicted class of each row of logits (N,K): pred i32 [N] [out], the first maximum on ties. */
 int  rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred /* [out] */);
 
