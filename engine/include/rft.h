@@ -248,7 +248,8 @@ int  rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad,
    u8 (scaled by 1/255) or f32 (copied), is zero-padded by `pad` on every side, cropped back to HxW at a
    random place and, when flip = 1, mirrored left-right with probability 1/2. The draws come from
    Philox keyed by (seed, stream = ids[i]), so an image's result depends only on the seed and its
-   dataset index ids[i] (i32 [N], >= 0), never on the batch. y: f32 (N,C,H,W). */
+   dataset index ids[i] (i32 [N], >= 0), never on the batch. y: f32 (N,C,H,W). ids may be on the CPU
+   for x on the GPU: they are checked at once and sent along, and the call does not wait for the device. */
 int  rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids,
                    rft_tensor *y /* [out] */);
 

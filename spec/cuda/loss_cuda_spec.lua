@@ -398,7 +398,10 @@ describe('CUDA crop_flip', function()
       local pad, flip, seed = unpack(c)
       for _, x in ipairs { u8, f32 } do
         local what = string.format('%s pad %d flip %d seed %d', x:dtype(), pad, flip, seed)
-        same_bits(crop_flip(pad, flip, seed, x, ids, cpu_out()), crop_flip(pad, flip, seed, dev(x), dev(ids), dev_out()), what)
+        local want = crop_flip(pad, flip, seed, x, ids, cpu_out())
+        same_bits(want, crop_flip(pad, flip, seed, dev(x), dev(ids), dev_out()), what)
+        -- ids on the host for a batch on the device: checked there, sent along, the same result
+        same_bits(want, crop_flip(pad, flip, seed, dev(x), ids, dev_out()), what .. ', host ids')
       end
     end
   end)
@@ -417,6 +420,9 @@ describe('CUDA crop_flip', function()
     local x = images(3, 1, 4, 4)
     same_failure(function(put, device)
       crop_flip(2, 1, 1, put(x), put(ints({ 0, -5, -1 })), rft.tensor { shape = { 0 }, device = device })
+    end, '^crop_flip: ids%[1%] = %-5, expected a dataset index >= 0$')
+    same_failure(function(put, device)
+      crop_flip(2, 1, 1, put(x), ints({ 0, -5, -1 }), rft.tensor { shape = { 0 }, device = device })
     end, '^crop_flip: ids%[1%] = %-5, expected a dataset index >= 0$')
   end)
 end)
