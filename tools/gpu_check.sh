@@ -240,6 +240,11 @@ fi
   echo "- wall time: $(($(date +%s) - start)) s of a $budget s budget"
   for n in "${notes[@]}"; do echo "- note: $n"; done
   echo
+  echo "What only a GPU settles, in the order the phases test it: the CUDA build for this architecture and"
+  echo "librft_cuda's loading (table size, cuDNN major); the parity specs with every launch waited for (ops"
+  echo "against the CPU, deferred metrics folded on the device, crop_flip with host ids, cuDNN views of the"
+  echo "64-byte-aligned flat buffer); the main job end to end on the device; then the step rates."
+  echo
   echo "| phase | status | seconds |"
   echo "| --- | --- | --- |"
   for p in "${phases[@]}"; do IFS='|' read -r name status secs log <<< "$p"; echo "| $name | $status | $secs |"; done
