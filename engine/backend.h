@@ -60,5 +60,7 @@ int rft_cpu_copy(void *dst, int dst_device, const void *src, int src_device, siz
 #define RFT_CPU_PROTOTYPE(name, params) int rft_cpu_##name params;
 RFT_BACKEND_OPS(RFT_CPU_PROTOTYPE)
 #undef RFT_CPU_PROTOTYPE
+/* Adds a deferred call's loss and count to the CPU's totals (engine/loss/metrics.c). */
+void rft_cpu_defer(double loss, int64_t correct);
 
 #endif

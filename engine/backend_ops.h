@@ -8,7 +8,8 @@
  * Not here: memory (alloc, free, copy, synchronize), which backend.h spells out; the public header
  * (engine/include/rft.h), which ffi.cdef reads and so cannot use macros. Internal to librft and
  * librft_cuda. Every op returns an int status; arguments reaching it are already checked.
- * Changing the list changes the table's layout: bump RFT_ABI_VERSION (rft.h) with it. */
+ * Changing the list changes the table's size, which librft checks when it loads librft_cuda: a stale
+ * backend is refused with both sizes named. */
 #ifndef RFT_BACKEND_OPS_H
 #define RFT_BACKEND_OPS_H
 
@@ -65,6 +66,7 @@
                       float scale, double *loss, rft_tensor *dlogits))                                          \
     X(topk_correct, (const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct))              \
     X(argmax_rows, (const rft_tensor *logits, rft_tensor *pred))                                                \
+    X(metrics_take, (double *loss_sum, int64_t *correct))     /* deferred totals (engine/loss/metrics.c) */     \
     /* robust-training losses (engine/loss/fma.c, stability.c, invariance.c) */                                 \
     X(fma_loss, (const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad))      \
     X(stability_loss, (const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad))  \

@@ -69,6 +69,24 @@ static unsigned row_blocks(int64_t n)
 /* What comes back to the host in one copy. */
 typedef struct { rft_bad_word bad; unsigned long long count; } topk_result;
 
+/* A deferred call's count into the device's totals, or its first refused label (one thread). */
+__global__ void topk_defer_kernel(const topk_result *r, const int32_t *lab, int64_t n, int64_t k,
+                                  rft_cuda_deferred *acc)
+{
+    if (r->bad) {
+        if (!acc->bad_index_plus1) {
+            const int64_t i = n - (int64_t)r->bad;
+            acc->bad_index_plus1 = (unsigned long long)i + 1;
+            acc->bad_op = RFT_DEFERRED_TOPK;
+            acc->bad_label = lab[i];
+            acc->bad_row0 = 0;
+            acc->bad_classes = k;
+        }
+        return;
+    }
+    acc->correct += r->count;
+}
+
 static int topk_run(const rft_tensor *logits, const int32_t *lab, int k, topk_result *r, topk_result *res)
 {
     const int64_t n = logits->shape[0], K = logits->shape[1];
@@ -77,6 +95,12 @@ static int topk_run(const rft_tensor *logits, const int32_t *lab, int k, topk_re
     if (n > 0)
         RFT_LAUNCH(topk_correct_kernel, row_blocks(n), RFT_CUDA_THREADS, rft_f32(logits), lab, n, K, (int64_t)k,
                    &r->count, &r->bad);
+    if (!res) {                                          /* deferred: folded on the device, nothing waits */
+        rft_cuda_deferred *acc = NULL;
+        RFT_TRY(rft_cuda_deferred_totals(&acc));
+        RFT_LAUNCH(topk_defer_kernel, 1, 1, r, lab, n, K, acc);
+        return RFT_OK;
+    }
     RFT_CUDA_CHECK(cudaMemcpyAsync(res, r, sizeof *res, cudaMemcpyDeviceToHost, rft_cuda.stream));
     RFT_CUDA_CHECK(cudaStreamSynchronize(rft_cuda.stream));
     return RFT_OK;
@@ -89,7 +113,7 @@ int rft_cuda_topk_correct(const rft_tensor *logits, const rft_tensor *labels, in
     void *scratch;
     RFT_TRY(rft_cuda_block(sizeof(topk_result), &scratch));
     topk_result res = {0, 0};
-    int rc = topk_run(logits, lab, k, (topk_result *)scratch, &res);
+    int rc = topk_run(logits, lab, k, (topk_result *)scratch, correct ? &res : NULL);
     rft_cuda_free(scratch);
     RFT_TRY(rc);
     if (res.bad) {
@@ -99,7 +123,7 @@ int rft_cuda_topk_correct(const rft_tensor *logits, const rft_tensor *labels, in
         return rft_fail(RFT_EARG, "topk_correct: labels[%lld] = %d (row %lld) is outside 0..%lld", (long long)i, v,
                         (long long)i, (long long)(K - 1));
     }
-    *correct = (int64_t)res.count;
+    if (correct) *correct = (int64_t)res.count;
     return RFT_OK;
 }
 

@@ -9,7 +9,9 @@
  * The words come from engine/philox.h's host-device rft_philox, the function the CPU calls, and
  * the value is one float product (u8) or a copy (f32): the output is bit-identical to the CPU's.
  * The ids are checked on the device first (reduce.cuh's flag); a negative one fails with the CPU's
- * sentence and nothing is written.
+ * sentence and nothing is written. Reading that flag back waits for the device; ids handed over on
+ * the host (the data path has them there) were checked by librft instead, and are sent along with
+ * the batch's other host-to-device copies, so the call returns without waiting.
  *
  * Not here: the photometric augmentations (kernels/aug_*.cu), resizing crops.
  */
@@ -51,23 +53,25 @@ __global__ void crop_flip_kernel(const T *x, const int32_t *id, float *y, int64_
 
 /* ---- launchers ------------------------------------------------------------------------------ */
 
-static int crop_flip_run(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y,
+/* ids_d: the ids on the device; word NULL: they were checked on the host (nothing to read back) */
+static int crop_flip_run(int pad, int flip, uint64_t seed, const rft_tensor *x, const int32_t *ids_d, rft_tensor *y,
                          rft_bad_word *bad, rft_bad_word *word)
 {
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3], chw = c * h * w;
     RFT_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof *bad, rft_cuda.stream));
-    RFT_TRY(rft_cuda_range_check(rft_i32(ids), n, 0, (int64_t)INT32_MAX + 1, bad));
+    if (word) RFT_TRY(rft_cuda_range_check(ids_d, n, 0, (int64_t)INT32_MAX + 1, bad));
     if (chw > 0) {
         int64_t per = (chw + RFT_CUDA_THREADS - 1) / RFT_CUDA_THREADS, fill = ((int64_t)rft_cuda.sm_count * 8 + n - 1) / n;
         if (per > fill) per = fill;
         dim3 grid((unsigned)(per > 0 ? per : 1), (unsigned)(n < 65535 ? n : 65535));
         if (x->dtype == RFT_U8)                       /* s: the CPU's 1.0f / 255.0f, rounded once */
-            RFT_LAUNCH((crop_flip_kernel<uint8_t>), grid, RFT_CUDA_THREADS, rft_u8(x), rft_i32(ids), rft_f32(y), n, h, w,
+            RFT_LAUNCH((crop_flip_kernel<uint8_t>), grid, RFT_CUDA_THREADS, rft_u8(x), ids_d, rft_f32(y), n, h, w,
                        chw, pad, flip, seed, 1.0f / 255.0f, bad);
         else
-            RFT_LAUNCH((crop_flip_kernel<float>), grid, RFT_CUDA_THREADS, rft_f32(x), rft_i32(ids), rft_f32(y), n, h, w,
+            RFT_LAUNCH((crop_flip_kernel<float>), grid, RFT_CUDA_THREADS, rft_f32(x), ids_d, rft_f32(y), n, h, w,
                        chw, pad, flip, seed, 1.0f, bad);
     }
+    if (!word) return RFT_OK;
     RFT_CUDA_CHECK(cudaMemcpyAsync(word, bad, sizeof *word, cudaMemcpyDeviceToHost, rft_cuda.stream));
     RFT_CUDA_CHECK(cudaStreamSynchronize(rft_cuda.stream));
     return RFT_OK;
@@ -78,9 +82,18 @@ int rft_cuda_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, co
     const int64_t n = x->shape[0];
     if (n == 0) return RFT_OK;
     void *scratch;
+    if (ids->device == RFT_CPU) {                 /* checked by librft: sent along, nothing read back */
+        const size_t off = rft_align256(sizeof(rft_bad_word)), bytes = (size_t)n * sizeof(int32_t);
+        RFT_TRY(rft_cuda_block(off + bytes, &scratch));
+        int32_t *ids_d = (int32_t *)((char *)scratch + off);
+        int rc = rft_cuda_copy(ids_d, RFT_CUDA, rft_i32(ids), RFT_CPU, bytes);
+        if (rc == RFT_OK) rc = crop_flip_run(pad, flip, seed, x, ids_d, y, (rft_bad_word *)scratch, NULL);
+        rft_cuda_free(scratch);                   /* stream order keeps it alive for the kernel */
+        return rc;
+    }
     RFT_TRY(rft_cuda_block(sizeof(rft_bad_word), &scratch));
     rft_bad_word word = 0;
-    int rc = crop_flip_run(pad, flip, seed, x, ids, y, (rft_bad_word *)scratch, &word);
+    int rc = crop_flip_run(pad, flip, seed, x, rft_i32(ids), y, (rft_bad_word *)scratch, &word);
     rft_cuda_free(scratch);
     RFT_TRY(rc);
     if (word) {

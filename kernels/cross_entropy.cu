@@ -12,6 +12,9 @@
  * The labels are checked on the device first (reduce.cuh's flag); the compute kernel does nothing
  * when one is refused, and the launcher fails with the CPU's sentence naming it. The rows outside
  * the range are zeroed only after that, so a failed call leaves dlogits alone as on the CPU.
+ * With loss NULL (deferred, engine/loss/metrics.c) nothing is read back: the loss is folded into the
+ * device's totals (metrics.cu), a refused label is reported by rft_metrics_take, and the rows outside
+ * the range are zeroed at once.
  *
  * Not here: label smoothing, class weights, ignore_index (none exist on the CPU either).
  */
@@ -51,10 +54,28 @@ __global__ void cross_entropy_kernel(const float *z, const int32_t *lab, int64_t
     }
 }
 
-/* ---- launchers ------------------------------------------------------------------------------ */
-
 /* What comes back to the host in one copy. */
 typedef struct { rft_bad_word bad; double total; } ce_result;
+
+/* A deferred call's loss into the device's totals, or its first refused label (one thread). */
+__global__ void ce_defer_kernel(const ce_result *r, const int32_t *lab, int64_t n, int64_t row0, int64_t k,
+                                rft_cuda_deferred *acc)
+{
+    if (r->bad) {
+        if (!acc->bad_index_plus1) {
+            const int64_t i = n - (int64_t)r->bad;
+            acc->bad_index_plus1 = (unsigned long long)i + 1;
+            acc->bad_op = RFT_DEFERRED_CROSS_ENTROPY;
+            acc->bad_label = lab[i];
+            acc->bad_row0 = row0;
+            acc->bad_classes = k;
+        }
+        return;
+    }
+    acc->loss += r->total / (double)n;
+}
+
+/* ---- launchers ------------------------------------------------------------------------------ */
 
 static int ce_run(const rft_tensor *logits, const int32_t *lab, int64_t row0, int64_t n, float g, rft_tensor *dlogits,
                   char *scratch, ce_result *res)
@@ -68,6 +89,12 @@ static int ce_run(const rft_tensor *logits, const int32_t *lab, int64_t row0, in
     RFT_LAUNCH(cross_entropy_kernel, (unsigned)(blocks < cap ? blocks : cap), RFT_CUDA_THREADS, rft_f32(logits), lab,
                row0, n, k, g, dlogits ? rft_f32(dlogits) : NULL, row_loss, &r->bad);
     RFT_LAUNCH(rft_sum_kernel, 1, RFT_CUDA_THREADS, row_loss, n, &r->total);
+    if (!res) {                                          /* deferred: folded on the device, nothing waits */
+        rft_cuda_deferred *acc = NULL;
+        RFT_TRY(rft_cuda_deferred_totals(&acc));
+        RFT_LAUNCH(ce_defer_kernel, 1, 1, r, lab, n, row0, k, acc);
+        return RFT_OK;
+    }
     RFT_CUDA_CHECK(cudaMemcpyAsync(res, r, sizeof *res, cudaMemcpyDeviceToHost, rft_cuda.stream));
     RFT_CUDA_CHECK(cudaStreamSynchronize(rft_cuda.stream));
     return RFT_OK;
@@ -82,7 +109,7 @@ int rft_cuda_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, i
     void *scratch;
     RFT_TRY(rft_cuda_block(rft_align256(sizeof(ce_result)) + (size_t)n * sizeof(double), &scratch));
     ce_result res = {0, 0};
-    int rc = ce_run(logits, lab, row0, n, g, dlogits, (char *)scratch, &res);
+    int rc = ce_run(logits, lab, row0, n, g, dlogits, (char *)scratch, loss ? &res : NULL);
     rft_cuda_free(scratch);
     RFT_TRY(rc);
     if (res.bad) {
@@ -98,6 +125,6 @@ int rft_cuda_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, i
         if (row1 < rows)
             RFT_CUDA_CHECK(cudaMemsetAsync(d + row1 * k, 0, (size_t)((rows - row1) * k) * sizeof *d, rft_cuda.stream));
     }
-    *loss = res.total / (double)n;
+    if (loss) *loss = res.total / (double)n;
     return RFT_OK;
 }

@@ -85,6 +85,20 @@ int rft_cuda_block(size_t nbytes, void **out);
 /* Scratch of at least nbytes in *out, shared by every op and valid until the next call. */
 int rft_cuda_workspace(size_t nbytes, void **out);
 
+/* ---- deferred metrics (kernels/metrics.cu) ---------------------------------------------------- */
+enum { RFT_DEFERRED_CROSS_ENTROPY = 1, RFT_DEFERRED_TOPK = 2 };
+/* The device's running totals of deferred cross_entropy and topk_correct calls. */
+typedef struct rft_cuda_deferred {
+    double loss;                          /* sum of the losses the calls would have returned */
+    unsigned long long correct;           /* sum of their counts */
+    unsigned long long bad_index_plus1;   /* the first refused label's index + 1; 0: none */
+    int bad_op;                           /* RFT_DEFERRED_*: whose */
+    int bad_label;                        /* its value */
+    long long bad_row0, bad_classes;      /* the call's first row and K, for the message */
+} rft_cuda_deferred;
+/* The record in device memory, made zeroed on first use. */
+int rft_cuda_deferred_totals(rft_cuda_deferred **out);
+
 /* ---- the table's entries, by file -------------------------------------------------------- */
 /* kernels/copy.cu */
 int rft_cuda_copy(void *dst, int dst_device, const void *src, int src_device, size_t nbytes);

@@ -1,7 +1,7 @@
 /* crop_flip.c: the standard CIFAR training augmentation (pad 4, random 32x32 crop, horizontal flip
  * with probability 1/2; torchvision's RandomCrop(32, padding=4) then RandomHorizontalFlip), fused
  * with the conversion of u8 images to f32 in [0,1] so that a batch is read once.
- *   x: (N,C,H,W) u8 or f32, ids: [N] i32 dataset indices, y: (N,C,H,W) f32
+ *   x: (N,C,H,W) u8 or f32, ids: [N] i32 dataset indices (on x's device, or on the CPU), y: (N,C,H,W) f32
  *   r = Philox-4x32-10(key = seed, counter = (0, 0, ids[i] lo, ids[i] hi)): one block per image
  *   oy = floor(r[0] (2 pad + 1) / 2^32), ox = floor(r[1] (2 pad + 1) / 2^32)   (0 .. 2 pad)
  *   flipped = flip and r[2] >= 2^31
@@ -27,13 +27,22 @@ int rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const r
     if (pad < 0 || pad > 1 << 20) return rft_fail(RFT_EARG, "%s: pad = %d, expected >= 0", op, pad);
     if (flip != 0 && flip != 1) return rft_fail(RFT_EARG, "%s: flip = %d, expected 0 or 1", op, flip);
     RFT_TRY(rft_check_dtype(op, "ids", ids, RFT_I32));
-    RFT_TRY(rft_check_same_device(op, "ids", x, ids));
+    /* ids on the CPU for a batch on another device: checked here, at once, and sent along by the
+       backend, which then need not read a check's result back (on CUDA, a wait for the device) */
+    if (ids->device != RFT_CPU || x->device == RFT_CPU) RFT_TRY(rft_check_same_device(op, "ids", x, ids));
     if (ids->ndim != 1 || ids->shape[0] != x->shape[0])
         return rft_fail(RFT_ESHAPE, "%s: ids has shape %s, expected [%lld] (one per image of input %s)", op,
                         rft_shape_str(ids), (long long)x->shape[0], rft_shape_str(x));
     RFT_TRY(ops_f32_like(op, "output", y, x));
     if (y->storage == x->storage) return rft_fail(RFT_EARG, "%s: output shares memory with the input", op);
     RFT_TRY(rft_tensor_resize(y, 4, x->shape));
+    if (ids->device == RFT_CPU && x->device != RFT_CPU) {
+        const int32_t *id = rft_i32(ids);
+        for (int64_t i = 0; i < ids->numel; i++)
+            if (id[i] < 0)
+                return rft_fail(RFT_EARG, "crop_flip: ids[%lld] = %d, expected a dataset index >= 0", (long long)i,
+                                id[i]);
+    }
     RFT_DISPATCH(op, x, crop_flip, pad, flip, seed, x, ids, y);
 }
 

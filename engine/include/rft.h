@@ -206,12 +206,19 @@ int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight
    on those rows, 0 on the others (AT and ST use a part of a two-view batch). A NaN logit in those
    rows is not an error: *loss is then the quiet NaN (PyTorch's answer too), so that the training
    loop can stop naming the epoch, batch and learning rate; rft_tensor_find_nonfinite (Lua:
-   logits:nonfinite()) names the element. The same holds for the losses below. */
+   logits:nonfinite()) names the element. The same holds for the losses below. loss NULL: deferred,
+   the value is added to the device's totals (rft_metrics_take) and the call does not wait for the
+   device. */
 int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
-                       float scale, double *loss /* [out] */, rft_tensor *dlogits /* [out] [optional] */);
+                       float scale, double *loss /* [out] [optional] */, rft_tensor *dlogits /* [out] [optional] */);
 /* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer
-   than k logits of the row are strictly greater than the label's (ties count as correct). */
-int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] */);
+   than k logits of the row are strictly greater than the label's (ties count as correct). correct NULL:
+   deferred, as rft_cross_entropy's loss. */
+int  rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct /* [out] [optional] */);
+/* The totals of the deferred calls on a device since the last take (the sum of the losses and of the
+   counts they would have returned), which start again from 0; waits for the device's queued work. On
+   CUDA a label that a deferred call refused is reported here, naming the op and the label. */
+int  rft_metrics_take(int device, double *loss_sum /* [out] */, int64_t *correct /* [out] */);
 /* The predicted class of each row of logits (N,K): pred i32 [N] [out], the first maximum on ties. */
 int  rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred /* [out] */);
 
@@ -254,7 +261,8 @@ int  rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad,
    u8 (scaled by 1/255) or f32 (copied), is zero-padded by `pad` on every side, cropped back to HxW at a
    random place and, when flip = 1, mirrored left-right with probability 1/2. The draws come from
    Philox keyed by (seed, stream = ids[i]), so an image's result depends only on the seed and its
-   dataset index ids[i] (i32 [N], >= 0), never on the batch. y: f32 (N,C,H,W). */
+   dataset index ids[i] (i32 [N], >= 0), never on the batch. y: f32 (N,C,H,W). ids may be on the CPU
+   for x on the GPU: they are checked at once and sent along, and the call does not wait for the device. */
 int  rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids,
                    rft_tensor *y /* [out] */);
 

@@ -20,7 +20,6 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
         return rft_fail(RFT_ESHAPE, "%s: logits must be (N,K) with K >= 1, got %s", op, rft_shape_str(logits));
     RFT_TRY(rft_check_dtype(op, "labels", labels, RFT_I32));
     RFT_TRY(rft_check_same_device(op, "labels", logits, labels));
-    if (!loss) return rft_fail(RFT_EARG, "%s: loss is NULL", op);
     if (row0 < 0 || row1 <= row0 || row1 > logits->shape[0])
         return rft_fail(RFT_EARG, "%s: rows [%lld, %lld) are not a non-empty range of the %lld rows of logits %s",
                         op, (long long)row0, (long long)row1, (long long)logits->shape[0], rft_shape_str(logits));
@@ -34,7 +33,7 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
         RFT_TRY(rft_tensor_resize(dlogits, 2, logits->shape));
     }
     RFT_TRY(RFT_CALL(op, logits, cross_entropy, logits, labels, row0, row1, scale, loss, dlogits));
-    *loss = rft_canonical(*loss);
+    if (loss) *loss = rft_canonical(*loss);       /* NULL: deferred, read through rft_metrics_take */
     return RFT_OK;
 }
 
@@ -71,6 +70,7 @@ int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, in
             dr[lab[i]] -= g;
         }
     }
-    *loss = total / (double)n;
+    if (loss) *loss = total / (double)n;
+    else rft_cpu_defer(total / (double)n, 0);       /* engine/loss/metrics.c */
     return RFT_OK;
 }

@@ -23,13 +23,42 @@ end
 
 --- Cross-entropy of softmax(logits) against labels, mean over rows [o.from, o.to) (0-based,
 --- default all; labels then hold those rows' labels), times o.scale (1). AT uses it on both views.
---- --> loss, grad_logits (zero outside the rows)
+--- --> loss, grad_logits (zero outside the rows). With o.deferred the loss is not read back (on a
+--- GPU the call then does not wait for the device): it returns nil, grad_logits, and the unscaled
+--- loss is added to the device's totals that rft.loss.take_metrics hands over.
 function M.cross_entropy(logits, labels, o)
   o = o or {}
   local from, to = o.from or 0, o.to or #logits
   local grad = o.grad or buffer(M.cross_entropy, 'grad', logits)
-  check(C.rft_cross_entropy(logits, labels, from, to, o.scale or 1, value, grad), 2)
+  check(C.rft_cross_entropy(logits, labels, from, to, o.scale or 1, (not o.deferred) and value or nil, grad), 2)
+  if o.deferred then return nil, grad end
   return value[0] * (o.scale or 1), grad
+end
+
+local count = ffi.new('int64_t[1]')
+
+--- The number of rows of logits whose label is among the o.k (1) largest; with o.deferred, nil, the
+--- count being added to the device's totals instead (as cross_entropy's deferred loss).
+function M.count_correct(logits, labels, o)
+  o = o or {}
+  check(C.rft_topk_correct(logits, labels, o.k or 1, (not o.deferred) and count or nil), 2)
+  if o.deferred then return nil end
+  return tonumber(count[0])
+end
+
+local taken_loss, taken_correct = ffi.new('double[1]'), ffi.new('int64_t[1]')
+
+--- The totals of the deferred calls on `device` (default: the default device) since the last take:
+--- the sum of the unscaled losses and of the counts they would have returned; they start again
+--- from 0. Waits for the device once; a label refused by a deferred CUDA call fails here.
+function M.take_metrics(device)
+  device = device or T.default_device()
+  if device ~= 'cpu' and device ~= 'cuda' then
+    error("rft.loss.take_metrics: device must be 'cpu' or 'cuda', got " .. tostring(device), 2)
+  end
+  local code = device == 'cuda' and C.RFT_CUDA or C.RFT_CPU
+  check(C.rft_metrics_take(code, taken_loss, taken_correct), 2)
+  return taken_loss[0], tonumber(taken_correct[0])
 end
 
 local fma_args = ffi.new('rft_fma_args')

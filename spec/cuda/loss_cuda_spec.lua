@@ -208,6 +208,43 @@ describe('CUDA accuracy', function()
   end)
 end)
 
+describe('CUDA deferred metrics', function()
+  gpu('add up the losses and counts the immediate calls return, and start again after a take', function()
+    local take = rft.loss.take_metrics
+    take('cpu'); take(cuda.device)                -- whatever earlier cases left
+    local want_loss, want_count = 0, 0
+    for i, c in ipairs { { 7, 13, 0, 7 }, { 9, 10, 2, 5 }, { 5, 1000, 1, 5 } } do
+      local n, k, r0, r1 = unpack(c)
+      local z, labels, all = op.randn({ n, k }, n * k, 5 + i), random_ints(r1 - r0, k, k + i), random_ints(n, k, i)
+      want_loss = want_loss + rft.loss.cross_entropy(z, labels, { from = r0, to = r1 })
+      want_count = want_count + rft.loss.count_correct(z, all, { k = 2 })
+      local _, g = rft.loss.cross_entropy(dev(z), dev(labels), { from = r0, to = r1, deferred = true })
+      assert.is_truthy(g)
+      assert.is_nil(rft.loss.count_correct(dev(z), dev(all), { k = 2, deferred = true }))
+    end
+    local loss, count = take(cuda.device)
+    close_number(want_loss, loss, 0, 1e-9, 'deferred loss sum')
+    assert.equal(want_count, count)
+    loss, count = take(cuda.device)
+    assert.equal(0, loss); assert.equal(0, count)
+  end)
+
+  gpu('report a label a deferred call refused, with the immediate call\'s sentence', function()
+    local take = rft.loss.take_metrics
+    take(cuda.device)
+    local z = op.randn({ 6, 4 }, 11)
+    local ok, err = pcall(function()
+      rft.loss.cross_entropy(dev(z), dev(ints { 0, 4, 1 }), { from = 0, to = 3, deferred = true })
+      take(cuda.device)
+    end)
+    assert.is_false(ok)
+    -- the CPU refuses at the call, the device at the take (marked as deferred)
+    assert.truthy(tostring(err):find('cross_entropy: labels[1] = 4 (row 1 of logits) is outside 0..3', 1, true), err)
+    local loss, count = take(cuda.device)
+    assert.equal(0, loss); assert.equal(0, count)
+  end)
+end)
+
 describe('CUDA FMA loss', function()
   local function fma(f, scale, eps, exact, grad, start)
     boxes.loss[0] = start
@@ -361,7 +398,10 @@ describe('CUDA crop_flip', function()
       local pad, flip, seed = unpack(c)
       for _, x in ipairs { u8, f32 } do
         local what = string.format('%s pad %d flip %d seed %d', x:dtype(), pad, flip, seed)
-        same_bits(crop_flip(pad, flip, seed, x, ids, cpu_out()), crop_flip(pad, flip, seed, dev(x), dev(ids), dev_out()), what)
+        local want = crop_flip(pad, flip, seed, x, ids, cpu_out())
+        same_bits(want, crop_flip(pad, flip, seed, dev(x), dev(ids), dev_out()), what)
+        -- ids on the host for a batch on the device: checked there, sent along, the same result
+        same_bits(want, crop_flip(pad, flip, seed, dev(x), ids, dev_out()), what .. ', host ids')
       end
     end
   end)
@@ -380,6 +420,9 @@ describe('CUDA crop_flip', function()
     local x = images(3, 1, 4, 4)
     same_failure(function(put, device)
       crop_flip(2, 1, 1, put(x), put(ints({ 0, -5, -1 })), rft.tensor { shape = { 0 }, device = device })
+    end, '^crop_flip: ids%[1%] = %-5, expected a dataset index >= 0$')
+    same_failure(function(put, device)
+      crop_flip(2, 1, 1, put(x), ints({ 0, -5, -1 }), rft.tensor { shape = { 0 }, device = device })
     end, '^crop_flip: ids%[1%] = %-5, expected a dataset index >= 0$')
   end)
 end)

@@ -5,16 +5,21 @@
 # TF32 peaks; FP32 (the default, results close to the CPU's) and TF32 (RFT_TF32=1) both measured.
 # Peaks: PEAK_FP32_TFLOPS and PEAK_TF32_TFLOPS, or looked up from nvidia-smi's name (H100/H200 SXM:
 # 67 and 495 dense; H100 PCIe: 51 and 378; A100: 19.5 and 156).
-#   tools/bench/gpu.sh [--models vgg16,vgg16_w0.25,allcnn_c] [--batches 128,512] [--reps 5]
+#   tools/bench/gpu.sh [--models vgg16,vgg16_w0.25,allcnn_c] [--batches 128,512] [--reps 5] [--steps N]
+# --steps: steps per repetition of rft's side (default: about 2 s of work); tools/gpu_check.sh runs a
+# small size (fast and VGG-16/4, batch 128, 2 repetitions of 5 steps). $RFT_BUILD: the build folder
+# whose rftlua runs (default build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-models=vgg16,vgg16_w0.25,allcnn_c batches=128,512 reps=5
+models=vgg16,vgg16_w0.25,allcnn_c batches=128,512 reps=5 steps=()
+rftlua=${RFT_BUILD:-build}/rftlua
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
-    *) echo "gpu.sh: unknown argument $1 (--models, --batches, --reps)" >&2; exit 2 ;;
+    --steps) steps=(--steps "$2"); shift 2 ;;
+    *) echo "gpu.sh: unknown argument $1 (--models, --batches, --reps, --steps)" >&2; exit 2 ;;
   esac
 done
 name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
@@ -31,8 +36,8 @@ tmp=$(mktemp -d)
 py=$(command -v python3)
 for b in ${batches//,/ }; do
   common=(--models "$models" --batch "$b" --reps "$reps")
-  build/rftlua tools/bench/train_step.lua --device cuda --fma "${common[@]}" | sed 's/^{/{"tf32":false,/' >> "$tmp/rft.jsonl"
-  RFT_TF32=1 build/rftlua tools/bench/train_step.lua --device cuda --fma "${common[@]}" | sed 's/^{/{"tf32":true,/' >> "$tmp/rft.jsonl"
+  "$rftlua" tools/bench/train_step.lua --device cuda --fma "${common[@]}" "${steps[@]}" | sed 's/^{/{"tf32":false,/' >> "$tmp/rft.jsonl"
+  RFT_TF32=1 "$rftlua" tools/bench/train_step.lua --device cuda --fma "${common[@]}" "${steps[@]}" | sed 's/^{/{"tf32":true,/' >> "$tmp/rft.jsonl"
   if "$py" -c 'import torch' 2>/dev/null; then
     "$py" tools/bench/train_step_torch.py --device cuda "${common[@]}" | sed 's/^{/{"tf32":false,/' >> "$tmp/torch.jsonl"
     "$py" tools/bench/train_step_torch.py --device cuda --tf32 "${common[@]}" | sed 's/^{/{"tf32":true,/' >> "$tmp/torch.jsonl"
