@@ -77,6 +77,11 @@ typedef struct rft_backend {
     int (*stability_loss)(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
     int (*invariance_loss)(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
                            double *loss, double *value, rft_tensor *grad);
+    int (*invariance_loss_async)(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                 const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad);
+    int (*invariance_stats)(const rft_tensor *f, rft_tensor *stats);
+    int (*invariance_score)(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
+                            int64_t offset, int64_t stride);
     /* optimizers (engine/optim/) */
     int (*sgd_step)(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,
                     rft_tensor *momentum_buf);
@@ -172,6 +177,15 @@ int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, do
 int rft_cpu_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
 int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
                             double *loss, double *value, rft_tensor *grad);
+int rft_cpu_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                  const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad);
+int rft_cpu_invariance_stats(const rft_tensor *f, rft_tensor *stats);
+int rft_cpu_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
+                             int64_t offset, int64_t stride);
+/* Shared by both backends (engine/loss/invariance.c): the refusal codes an asynchronous invariance
+   loss leaves in its out slot, and their sentences (NULL for 0 or an unknown code). */
+enum { RFT_INV_NO_SEED_PAIRS = 1, RFT_INV_NO_CLASS_PAIRS = 2 };
+const char *rft_invariance_refusal(int code);
 
 /* optimizers */
 int rft_cpu_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,

@@ -187,6 +187,9 @@ static void fill_table(void)
     table.fma_loss = rft_cuda_fma_loss;
     table.stability_loss = rft_cuda_stability_loss;
     table.invariance_loss = rft_cuda_invariance_loss;
+    table.invariance_loss_async = rft_cuda_invariance_loss_async;
+    table.invariance_stats = rft_cuda_invariance_stats;
+    table.invariance_score = rft_cuda_invariance_score;
     table.sgd_step = rft_cuda_sgd_step;
     table.crop_flip = rft_cuda_crop_flip;
     table.aug_brightness = rft_cuda_aug_brightness;

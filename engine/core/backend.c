@@ -55,6 +55,9 @@ static const rft_backend cpu_backend = {
     .fma_loss = rft_cpu_fma_loss,
     .stability_loss = rft_cpu_stability_loss,
     .invariance_loss = rft_cpu_invariance_loss,
+    .invariance_loss_async = rft_cpu_invariance_loss_async,
+    .invariance_stats = rft_cpu_invariance_stats,
+    .invariance_score = rft_cpu_invariance_score,
     /* optimizers */
     .sgd_step = rft_cpu_sgd_step,
 
