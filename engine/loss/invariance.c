@@ -10,27 +10,32 @@
  *     L = N / Den
  *     dL/da_i = (dN/da_i - L dDen/da_i) / Den,  dN/da_i = 4 (a_i - mean_k) / (K' D (M_k - 1)) (0 for a
  *     singleton group), dDen/da_i = 4 (a_i - mean) / ((B - 1) D)  or  2 n_c (a_i - mean_c) / (P D).
- * Three passes over the map, blocked by columns so that the first two read it from memory once:
- *   1. per column block, the group, class and batch means (float sums of at most B rows);
- *   2. in the same block, still in cache, each row's squared distance to its group mean and to its
- *      denominator's mean (float within the block, double across blocks);
- *   3. the gradient, element by element from the row's two coefficients.
+ * Passes over the map, each thread on its share of the columns:
+ *   1. row after row (streaming from memory), Welford's running means and sums of squares of the
+ *      seed groups (and of the classes when a group spans classes): W_k about the group's mean,
+ *      never as |a|^2 - M |mean|^2 (no cancellation); the squares in float over runs of 512 values,
+ *      then in double;
+ *   2. when every group lies in one class (always for all pairs), the denominator's means from the
+ *      groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
+ *      work on K means, not on B rows;
+ *   3. the gradient, row by row, element by element from the row's two coefficients.
  * The group and class structure (dense indices, sizes, K', P) comes from one sort of the ids,
  * O(B log B) integer work; the CUDA twin (kernels/invariance.cu) computes the same on the device.
  * Not here: layer weights (the caller's `weight`) or the choice of layers. */
 #include "backend.h"
 #include "ops_check.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* Columns per block: B rows x 512 floats (256 KiB at B = 128) stay in L2 between passes 1 and 2. */
+/* Squares are summed in float over runs of at most this many values, then in double. */
 enum { INV_BLOCK = 512 };
 
-int rft_invariance_check(const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes)
+static int inv_check_args(const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes)
 {
     RFT_TRY(rft_check_dtype("invariance", "feature map", f, RFT_F32));
     RFT_TRY(rft_check_dtype("invariance", "groups", groups, RFT_I32));
@@ -63,7 +68,7 @@ const char *rft_invariance_refusal(int code)
 int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
                         double *loss, double *value, rft_tensor *grad)
 {
-    RFT_TRY(rft_invariance_check(f, groups, classes));
+    RFT_TRY(inv_check_args(f, groups, classes));
     RFT_TRY(rft_check_dtype("invariance", "grad", grad, RFT_F32));
     RFT_TRY(rft_check_same_device("invariance", "grad", f, grad));
     if (!loss || !value) return rft_fail(RFT_EARG, "invariance: loss and value are required");
@@ -78,7 +83,7 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
 int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
                               const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad)
 {
-    RFT_TRY(rft_invariance_check(f, groups, classes));
+    RFT_TRY(inv_check_args(f, groups, classes));
     RFT_TRY(rft_check_dtype("invariance", "grad", grad, RFT_F32));
     RFT_TRY(rft_check_same_device("invariance", "grad", f, grad));
     RFT_TRY(rft_check_dtype("invariance", "out", out, RFT_F32));
@@ -202,6 +207,28 @@ static void *inv_workspace(size_t n)
     return inv_ws.p;
 }
 
+/* One row into a running mean (Welford): the row is the cnt-th of its set; m (n values) the set's
+ * mean so far, updated; returns the row's addition to the set's sum of squares about its mean,
+ * (a - m_old) . (a - m_new), summed in float over runs of INV_BLOCK values and in double across. */
+static double inv_welford(const float *a, float *m, int64_t n, int32_t cnt)
+{
+    if (cnt == 1) { memcpy(m, a, sizeof(float) * (size_t)n); return 0; }
+    const float inv = 1.0f / (float)cnt;
+    double total = 0;
+    for (int64_t e0 = 0; e0 < n; e0 += INV_BLOCK) {
+        const int64_t e1 = n - e0 < INV_BLOCK ? n : e0 + INV_BLOCK;
+        float acc = 0;
+        #pragma omp simd reduction(+:acc)
+        for (int64_t e = e0; e < e1; e++) {
+            const float d = a[e] - m[e];
+            m[e] += d * inv;
+            acc += d * (a[e] - m[e]);
+        }
+        total += acc;
+    }
+    return total;
+}
+
 /* The loss and its gradient for one map; *value = L. */
 static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad)
 {
@@ -210,84 +237,81 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
     if (dim == 0) { *value = NAN; return RFT_OK; }          /* 0/0: the mean of no values */
     const float *x = rft_f32(f);
     float *gx = rft_f32(grad);
+    const int par = f->numel > RFT_PAR_MIN;
     int nt = 1;
 #ifdef _OPENMP
-    nt = omp_get_max_threads();
+    if (par) nt = omp_get_max_threads();
 #endif
-    /* per thread, |a_i - m_k|^2 and |a_i - m_ref|^2; the rows' coefficients; the means: groups
-       [ng][dim], then the denominator's (classes [nc][dim], or the batch [1][dim]) */
-    const size_t nd = (size_t)(2 * b * nt + 2 * b), bytes = nd * sizeof(double) + sizeof(float) * (size_t)((ng + nm) * dim);
-    double *part = inv_workspace(bytes);
+    /* per thread: W_k and V_c (or the groups' between terms M_k |m_k - m_ref|^2) partial sums, and
+       the rows seen of each group and class; then the rows' coefficients; then the means: groups
+       [ng][dim], the denominator's (classes [nc][dim], or the batch [1][dim]) */
+    const int64_t ns = ng + (ng > nm ? ng : nm);          /* doubles a thread: W_k, then V_c or between terms */
+    const size_t nd = (size_t)(nt * ns + 2 * b), ni = (size_t)(nt * (ng + nm));
+    double *part = inv_workspace(nd * sizeof(double) + ni * sizeof(int32_t) + 16 +
+                                 sizeof(float) * (size_t)((ng + nm) * dim));
     if (!part) return rft_fail(RFT_ENOMEM, "invariance: out of memory for %s", rft_shape_str(f));
-    memset(part, 0, sizeof(double) * (size_t)(2 * b * nt));
-    double *cg = part + 2 * b * nt;
-    float *gmean = (float *)(part + nd), *rmean = gmean + ng * dim;
-    const int64_t nblk = (dim + INV_BLOCK - 1) / INV_BLOCK;
-    const int par = f->numel > RFT_PAR_MIN;
-    /* passes 1 and 2 */
-    #pragma omp parallel num_threads(par ? nt : 1)
+    memset(part, 0, sizeof(double) * (size_t)(nt * ns));
+    double *cg = part + nt * ns;
+    int32_t *seen = (int32_t *)(part + nd);
+    float *gmean = (float *)((uintptr_t)(seen + ni + 3) & ~(uintptr_t)15), *rmean = gmean + ng * dim;
+    /* pass 1, row after row, each thread on its share of the columns: Welford's running means and
+       sums of squares of the groups (and of the classes when a group spans classes) */
+    #pragma omp parallel num_threads(nt)
     {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        double *wsum = part + 2 * b * t, *rsum = wsum + b;
-        #pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            const int64_t d0 = blk * INV_BLOCK, n = dim - d0 < INV_BLOCK ? dim - d0 : INV_BLOCK;
-            for (int64_t k = 0; k < ng; k++) memset(gmean + k * dim + d0, 0, sizeof(float) * (size_t)n);
-            for (int64_t k = 0; k < nm; k++) memset(rmean + k * dim + d0, 0, sizeof(float) * (size_t)n);
-            for (int64_t i = 0; i < b; i++) {
-                const float *a = x + i * dim + d0;
-                float *gm = gmean + p->gi[i] * dim + d0;
-                if (p->pure) {
-                    #pragma omp simd
-                    for (int64_t e = 0; e < n; e++) gm[e] += a[e];
-                } else {
-                    float *rm = rmean + p->ci[i] * dim + d0;
-                    #pragma omp simd
-                    for (int64_t e = 0; e < n; e++) { gm[e] += a[e]; rm[e] += a[e]; }
-                }
+        const int64_t d0 = dim * t / nt / 16 * 16, d1 = t == nt - 1 ? dim : dim * (t + 1) / nt / 16 * 16;
+        double *wk = part + t * ns, *vc = wk + ng;
+        int32_t *gs = seen + t * (ng + nm), *cs = gs + ng;
+        memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
+        for (int64_t i = 0; d1 > d0 && i < b; i++) {
+            const float *a = x + i * dim + d0;
+            const int32_t k = p->gi[i];
+            wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
+            if (!p->pure) {
+                const int32_t c = p->ci[i];
+                vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
+            }
+        }
+        /* the denominator's means from the groups' (pure), and each group's between term
+           |m_k - m_ref|^2: sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
+        if (p->pure && d1 > d0) {
+            for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + d0, 0, sizeof(float) * (size_t)(d1 - d0));
+            for (int64_t k = 0; k < ng; k++) {
+                const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
+                const float *gm = gmean + k * dim;
+                float *rm = rmean + p->gc[k] * dim;
+                #pragma omp simd
+                for (int64_t e = d0; e < d1; e++) rm[e] += w * gm[e];
             }
             for (int64_t k = 0; k < ng; k++) {
-                float *gm = gmean + k * dim + d0, s = 1.0f / (float)p->gn[k];
-                if (p->pure) {
-                    float *rm = rmean + p->gc[k] * dim + d0;
-                    #pragma omp simd
-                    for (int64_t e = 0; e < n; e++) rm[e] += gm[e];
+                const float *gm = gmean + k * dim, *rm = rmean + p->gc[k] * dim;
+                double total = 0;
+                for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
+                    const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK;
+                    float acc = 0;
+                    #pragma omp simd reduction(+:acc)
+                    for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
+                    total += acc;
                 }
-                #pragma omp simd
-                for (int64_t e = 0; e < n; e++) gm[e] *= s;
-            }
-            for (int64_t k = 0; k < nm; k++) {
-                float *rm = rmean + k * dim + d0, s = 1.0f / (float)(cls ? p->cn[k] : b);
-                #pragma omp simd
-                for (int64_t e = 0; e < n; e++) rm[e] *= s;
-            }
-            for (int64_t i = 0; i < b; i++) {
-                const float *a = x + i * dim + d0;
-                const float *gm = gmean + p->gi[i] * dim + d0, *rm = rmean + (cls ? p->ci[i] : 0) * dim + d0;
-                float sw = 0, sr = 0;
-                #pragma omp simd reduction(+:sw, sr)
-                for (int64_t e = 0; e < n; e++) {
-                    const float u = a[e] - gm[e], v = a[e] - rm[e];
-                    sw += u * u;
-                    sr += v * v;
-                }
-                wsum[i] += sw;
-                rsum[i] += sr;
+                vc[k] += total;        /* the between terms, indexed by group */
             }
         }
     }
     for (int t = 1; t < nt; t++)
-        for (int64_t i = 0; i < 2 * b; i++) part[i] += part[2 * b * t + i];
-    /* N, Den, L */
+        for (int64_t j = 0; j < ns; j++) part[j] += part[t * ns + j];
+    /* N, Den, L: W_k = part[k]; V_c = part[ng + c], or from the groups when pure */
     double num = 0, den = 0;
-    for (int64_t i = 0; i < b; i++) {
-        const int64_t m = p->gn[p->gi[i]];
-        if (m >= 2) num += part[i] / (double)(m - 1);
-        den += cls ? (double)p->cn[p->ci[i]] * part[b + i] : part[b + i];
+    for (int64_t k = 0; k < ng; k++) {
+        if (p->gn[k] >= 2) num += part[k] / (double)(p->gn[k] - 1);
+        if (p->pure) {
+            const double v = part[k] + (double)p->gn[k] * part[ng + k];
+            den += cls ? (double)p->cn[p->gc[k]] * v : v;
+        }
     }
+    for (int64_t c = 0; !p->pure && c < nm; c++) den += (double)p->cn[c] * part[ng + c];
     num *= 2.0 / ((double)p->kprime * (double)dim);
     den *= cls ? 1.0 / (p->pairs * (double)dim) : 2.0 / ((double)(b - 1) * (double)dim);
     if (den <= 0) den = 1e-30;             /* every row identical: L is 0/0; report 0 with zero gradient */

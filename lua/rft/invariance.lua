@@ -19,7 +19,7 @@ function M.score(f, g)
   if g:numel() ~= f:numel() then
     error(string.format('rft.invariance.score: g has %d values, f has %d', g:numel(), f:numel()), 2)
   end
-  if #g ~= #f then g = g:reshape(f:shape()) end
+  if table.concat(g:shape(), ',') ~= table.concat(f:shape(), ',') then g = g:reshape(f:shape()) end
   local stats, out = empty(f), empty(f)
   check(C.rft_invariance_stats(f, stats), 2)
   check(C.rft_invariance_score(f, g, stats, out, 0, 1), 2)

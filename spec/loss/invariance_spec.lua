@@ -136,6 +136,33 @@ describe('the invariance loss', function()
     assert.is_true(math.abs(v - want) <= REL * want, string.format('D = 1100: L %.9g, float64 %.9g', v, want))
   end)
 
+  it('equals the float64 definition on a map large enough for the threads to split its columns', function()
+    -- 40 x 1003 values, above the engine's one-thread limit (2^15): each thread takes a share of the
+    -- columns; unequal groups, and classes that split a group (the classes' own running sums)
+    local b, dim = 40, 1003
+    local f = rft.rand.uniform(rft.tensor { shape = { b, dim } }, { seed = 13, lo = 0, hi = 1.4 })
+    local x, gr, cl = f:to_table(), {}, {}
+    for i = 1, b do gr[i] = math.floor((i - 1) / 7); cl[i] = (i * 3) % 4 end
+    for _, c in ipairs { false, true } do
+      local v, g = inv(f, rft.from_table(gr, { b }, 'i32'), c and rft.from_table(cl, { b }, 'i32') or nil)
+      local want = pairwise(x, b, gr, c and cl or nil)
+      assert.is_true(math.abs(v - want) <= REL * want, string.format('L %.9g, float64 %.9g', v, want))
+      local got, h = g:to_table(), 1e-4
+      local gmax = maxabs(got)
+      for _, e in ipairs { 1, 500, 1003, 20 * dim + 7, b * dim } do
+        local old = x[e]
+        x[e] = old + h; local lp = pairwise(x, b, gr, c and cl or nil)
+        x[e] = old - h; local lm = pairwise(x, b, gr, c and cl or nil)
+        x[e] = old
+        local fd = (lp - lm) / (2 * h)
+        -- 3e-4 of the largest gradient value (derived above), plus the central difference's own
+        -- error (h^2 times the third derivative ~ 1e-8 of L, and 1e-16 / h)
+        assert.is_true(math.abs(got[e] - fd) <= REL * gmax + 1e-9,
+          string.format('element %d: %.6g, float64 central difference %.6g', e - 1, got[e], fd))
+      end
+    end
+  end)
+
   it('agrees with the float64 definition for several K and M, the paper\'s 16 x 8 included', function()
     for _, km in ipairs { { 2, 2 }, { 3, 5 }, { 4, 8 }, { 16, 8 } } do
       local f, groups = copies_batch(km[1], km[2], km[1] * 10 + km[2])
