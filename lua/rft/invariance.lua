@@ -67,6 +67,7 @@ function M.layer_scores(net, d, G, o)
   end
   -- pass 2: each image against its G draws
   local scores, keep, row = {}, {}, 0
+  local xg = T.new { shape = { 0 }, device = dev }
   progress = reporter(o.progress, 'scores', n, t0)
   for li in ipairs(names) do scores[li] = T.new { shape = { n * draws }, device = dev } end
   for x, _, ids in rft.data.batches(sub, { batch = bs, device = dev }) do
@@ -76,7 +77,7 @@ function M.layer_scores(net, d, G, o)
       keep[li]:resize(t.tensor:shape()):copy_from(t.tensor)
     end
     for r = 1, draws do
-      local xg = G:apply(x, { seed = (o.seed or 0) * 1000 + r, ids = ids })
+      G:apply(x, { seed = (o.seed or 0) * 1000 + r, ids = ids, out = xg })
       net:forward(xg)
       for li, t in ipairs(net:taps()) do
         check(C.rft_invariance_score(keep[li], t.tensor, stats[li], scores[li], row * draws + r - 1, draws), 2)
