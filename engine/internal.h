@@ -47,6 +47,24 @@ int rft_check_ndim(const char *op, const char *arg, const rft_tensor *t, int ndi
 int rft_check_same_device(const char *op, const char *arg, const rft_tensor *a, const rft_tensor *b);
 int rft_check_cpu(const char *op, const char *arg, const rft_tensor *t);
 
+/* Put before a function holding a hot loop (element-wise, reduction): the function gets one clone per
+   instruction set of RFT_CLONE_TARGETS (CMakeLists.txt: AVX-512, AVX2, baseline), and the dynamic
+   loader picks the one the CPU supports when librft is loaded, so one build runs on any x86-64 CPU
+   at its vector width. OpenMP regions inside are cloned with it. librft is compiled with
+   -ffp-contract=off, so clones differ only where a reduction's order is left to the compiler. */
+#ifndef RFT_CLONE_TARGETS
+#define RFT_CLONE_TARGETS "avx512f,avx2,default"
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__NVCC__)
+#define RFT_CLONES __attribute__((target_clones(RFT_CLONE_TARGETS)))
+#else
+#define RFT_CLONES
+#endif
+
+/* The one quiet NaN for any NaN (see rft_host_f32_canonicalize in rft.h): every double an op
+   writes for Lua to read passes through this. */
+static inline double rft_canonical(double v) { return v != v ? (double)__builtin_nanf("") : v; }
+
 /* Below this many elements, element-wise loops stay on one thread. */
 enum { RFT_PAR_MIN = 1 << 15 };
 

@@ -154,54 +154,9 @@ static void fill_table(void)
     table.free = rft_cuda_free;
     table.synchronize = synchronize;
     table.copy = rft_cuda_copy;
-    table.fill = rft_cuda_fill;
-    table.u8_to_f32 = rft_cuda_u8_to_f32;
-    table.stats = rft_cuda_stats;
-    table.rand_uniform = rft_cuda_rand_uniform;
-    table.rand_normal = rft_cuda_rand_normal;
-    table.rand_bernoulli = rft_cuda_rand_bernoulli;
-    table.axpy = rft_cuda_axpy;
-    table.scale = rft_cuda_scale;
-    table.gather = rft_cuda_gather;
-    table.conv2d_forward = rft_cuda_conv2d_forward;
-    table.conv2d_backward_input = rft_cuda_conv2d_backward_input;
-    table.conv2d_backward_params = rft_cuda_conv2d_backward_params;
-    table.linear_forward = rft_cuda_linear_forward;
-    table.linear_backward_input = rft_cuda_linear_backward_input;
-    table.linear_backward_params = rft_cuda_linear_backward_params;
-    table.relu_forward = rft_cuda_relu_forward;
-    table.relu_backward = rft_cuda_relu_backward;
-    table.maxpool2d_forward = rft_cuda_maxpool2d_forward;
-    table.maxpool2d_backward = rft_cuda_maxpool2d_backward;
-    table.global_avgpool_forward = rft_cuda_global_avgpool_forward;
-    table.global_avgpool_backward = rft_cuda_global_avgpool_backward;
-    table.dropout_forward = rft_cuda_dropout_forward;
-    table.dropout_backward = rft_cuda_dropout_backward;
-    table.batchnorm2d_forward_train = rft_cuda_batchnorm2d_forward_train;
-    table.batchnorm2d_forward_eval = rft_cuda_batchnorm2d_forward_eval;
-    table.batchnorm2d_backward = rft_cuda_batchnorm2d_backward;
-    table.batchnorm2d_backward_eval = rft_cuda_batchnorm2d_backward_eval;
-    table.cross_entropy = rft_cuda_cross_entropy;
-    table.topk_correct = rft_cuda_topk_correct;
-    table.argmax_rows = rft_cuda_argmax_rows;
-    table.fma_loss = rft_cuda_fma_loss;
-    table.stability_loss = rft_cuda_stability_loss;
-    table.invariance_loss = rft_cuda_invariance_loss;
-    table.invariance_loss_async = rft_cuda_invariance_loss_async;
-    table.invariance_stats = rft_cuda_invariance_stats;
-    table.invariance_score = rft_cuda_invariance_score;
-    table.sgd_step = rft_cuda_sgd_step;
-    table.crop_flip = rft_cuda_crop_flip;
-    table.aug_brightness = rft_cuda_aug_brightness;
-    table.aug_contrast = rft_cuda_aug_contrast;
-    table.aug_saturation = rft_cuda_aug_saturation;
-    table.aug_gaussian_blur = rft_cuda_aug_gaussian_blur;
-    table.aug_gaussian_noise = rft_cuda_aug_gaussian_noise;
-    table.aug_salt_pepper = rft_cuda_aug_salt_pepper;
-    table.aug_affine = rft_cuda_aug_affine;
-    table.aug_hflip = rft_cuda_aug_hflip;
-    table.aug_crop = rft_cuda_aug_crop;
-    table.aug_draw = rft_cuda_aug_draw;
+#define RFT_CUDA_ENTRY(name, params) table.name = rft_cuda_##name;
+    RFT_BACKEND_OPS(RFT_CUDA_ENTRY)
+#undef RFT_CUDA_ENTRY
 }
 
 /* The one exported symbol. librft calls it once; NULL means rft_last_error() says why. */

@@ -13,7 +13,8 @@
  * plan gives way when it is full). An algorithm is chosen once per shape and pass from cuDNN's
  * heuristics (cudnnGet*_v7, what PyTorch uses unless benchmarking): the first that succeeds, fits
  * the workspace cap and is allowed by the math type, deterministic ones first, so a run repeats
- * bit for bit. Math: CUDNN_FMA_MATH unless $RFT_TF32=1 (CUDNN_DEFAULT_MATH would let cuDNN use TF32
+ * bit for bit. A candidate that fails with NOT_SUPPORTED when run (the heuristics judge the shape, not
+ * the operands' alignment) is refused for that plan and the next one taken. Math: CUDNN_FMA_MATH unless $RFT_TF32=1 (CUDNN_DEFAULT_MATH would let cuDNN use TF32
  * for f32 on Ampere and later, 1e-3 off the CPU), then CUDNN_TENSOR_OP_MATH. The workspace is the
  * context's shared one (rft_cuda_workspace).
  *
@@ -83,6 +84,7 @@ typedef struct {
     cudnnFilterDescriptor_t w;                 /* (Cout,Cin,kh,kw) */
     cudnnConvolutionDescriptor_t conv;
     bool chosen[PASSES];
+    unsigned refused[PASSES];                  /* bit a: algorithm a failed with NOT_SUPPORTED when run */
     int algo[PASSES];                          /* the pass's cudnnConvolution*Algo_t */
     cudnnMathType_t math[PASSES];
     size_t ws[PASSES];                         /* workspace bytes */
@@ -159,6 +161,7 @@ static int pick(conv_plan *p, int pass, const Perf *perf, int got)
         for (int i = 0; i < got; i++) {
             const Perf &r = perf[i];
             if (r.status != CUDNN_STATUS_SUCCESS || !math_allowed(r.mathType, tf32)) continue;
+            if ((unsigned)r.algo < 32 && (p->refused[pass] >> (unsigned)r.algo & 1u)) continue;
             if (round == 0 && r.determinism != CUDNN_DETERMINISTIC) continue;
             const cudnnMathType_t m = tf32 ? r.mathType : CUDNN_FMA_MATH;
             RFT_CUDA_CHECK(cudnnSetConvolutionMathType(p->conv, m));
@@ -172,9 +175,10 @@ static int pick(conv_plan *p, int pass, const Perf *perf, int got)
         }
     const plan_key *k = &p->key;
     return rft_fail(RFT_ECUDA, "conv2d: cuDNN offers no %s algorithm for input [%d,%d,%d,%d], weight "
-                    "[%d,%d,%d,%d], stride %d,%d, padding %d,%d (%d candidates, %s math, workspace cap %zu MiB)",
+                    "[%d,%d,%d,%d], stride %d,%d, padding %d,%d (%d candidates, %s math, workspace cap %zu MiB%s)",
                     pass_name[pass], k->n, k->cin, k->h, k->w, k->cout, k->cin, k->a.kh, k->a.kw, k->a.stride_h,
-                    k->a.stride_w, k->a.pad_h, k->a.pad_w, got, tf32 ? "TF32" : "FMA", WORKSPACE_CAP >> 20);
+                    k->a.stride_w, k->a.pad_h, k->a.pad_w, got, tf32 ? "TF32" : "FMA", WORKSPACE_CAP >> 20,
+                    p->refused[pass] ? "; the others refused these operands when run" : "");
 }
 
 /* Chooses the algorithm of one pass from cuDNN's heuristics. */
@@ -255,6 +259,22 @@ static int plan_for(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout,
     return RFT_OK;
 }
 
+/* A pass run with the plan's algorithm gave status s. NOT_SUPPORTED at execution (an algorithm that
+ * the heuristics offered but that refuses these operands, e.g. their alignment) marks it refused and
+ * asks for the next candidate: *retry is set, and the caller runs the pass again. */
+static int after_run(conv_plan *p, int pass, cudnnStatus_t s, const char *stmt, int line, bool *retry)
+{
+    *retry = false;
+    if (s == CUDNN_STATUS_SUCCESS) return RFT_OK;
+    if (s == CUDNN_STATUS_NOT_SUPPORTED && (unsigned)p->algo[pass] < 32) {
+        p->refused[pass] |= 1u << (unsigned)p->algo[pass];
+        p->chosen[pass] = false;
+        *retry = true;
+        return RFT_OK;
+    }
+    return rft_cuda_fail(s, stmt, __FILE__, line);
+}
+
 /* ---- launchers ------------------------------------------------------------------------------ */
 
 /* y: (N,Cout,Ho,Wo) += b, if b */
@@ -275,13 +295,16 @@ int rft_cuda_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const
         RFT_CUDA_CHECK(cudaMemsetAsync(rft_ptr(y), 0, rft_nbytes(y), rft_cuda.stream));
         return add_bias(b, y);
     }
-    conv_plan *p;
-    void *ws;
-    RFT_TRY(plan_for(a, x, w->shape[0], FORWARD, &p, &ws));
     const float one = 1.0f, zero = 0.0f;
-    RFT_CUDA_CHECK(cudnnConvolutionForward(rft_cuda.cudnn, &one, p->x, rft_ptr(x), p->w, rft_ptr(w), p->conv,
-                                           (cudnnConvolutionFwdAlgo_t)p->algo[FORWARD], ws, p->ws[FORWARD], &zero,
-                                           p->y, rft_ptr(y)));
+    for (bool retry = true; retry;) {         /* the next candidate while one refuses to run */
+        conv_plan *p;
+        void *ws;
+        RFT_TRY(plan_for(a, x, w->shape[0], FORWARD, &p, &ws));
+        cudnnStatus_t s = cudnnConvolutionForward(rft_cuda.cudnn, &one, p->x, rft_ptr(x), p->w, rft_ptr(w), p->conv,
+                                                  (cudnnConvolutionFwdAlgo_t)p->algo[FORWARD], ws, p->ws[FORWARD],
+                                                  &zero, p->y, rft_ptr(y));
+        RFT_TRY(after_run(p, FORWARD, s, "cudnnConvolutionForward", __LINE__, &retry));
+    }
     return add_bias(b, y);
 }
 
@@ -294,13 +317,16 @@ int rft_cuda_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x
         RFT_CUDA_CHECK(cudaMemsetAsync(rft_ptr(dx), 0, rft_nbytes(dx), rft_cuda.stream));
         return RFT_OK;
     }
-    conv_plan *p;
-    void *ws;
-    RFT_TRY(plan_for(a, x, w->shape[0], BACKWARD_DATA, &p, &ws));
     const float one = 1.0f, zero = 0.0f;
-    RFT_CUDA_CHECK(cudnnConvolutionBackwardData(rft_cuda.cudnn, &one, p->w, rft_ptr(w), p->y, rft_ptr(dy), p->conv,
-                                                (cudnnConvolutionBwdDataAlgo_t)p->algo[BACKWARD_DATA], ws,
-                                                p->ws[BACKWARD_DATA], &zero, p->x, rft_ptr(dx)));
+    for (bool retry = true; retry;) {
+        conv_plan *p;
+        void *ws;
+        RFT_TRY(plan_for(a, x, w->shape[0], BACKWARD_DATA, &p, &ws));
+        cudnnStatus_t s = cudnnConvolutionBackwardData(rft_cuda.cudnn, &one, p->w, rft_ptr(w), p->y, rft_ptr(dy),
+                                                       p->conv, (cudnnConvolutionBwdDataAlgo_t)p->algo[BACKWARD_DATA],
+                                                       ws, p->ws[BACKWARD_DATA], &zero, p->x, rft_ptr(dx));
+        RFT_TRY(after_run(p, BACKWARD_DATA, s, "cudnnConvolutionBackwardData", __LINE__, &retry));
+    }
     return RFT_OK;
 }
 
@@ -311,16 +337,23 @@ int rft_cuda_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *
 {
     if (x->shape[0] == 0) return RFT_OK;          /* an empty batch: nothing to add */
     const int64_t n = dy->shape[0], cout = dy->shape[1], hw = dy->shape[2] * dy->shape[3];
+    /* The filter pass first: when it fails (no algorithm, no memory) neither dw nor db has changed,
+       as on the CPU, so a caller may retry without adding db twice. */
+    if (x->numel > 0 && dw->numel > 0) {          /* else dL/dw is empty or 0 */
+        const float one = 1.0f;
+        for (bool retry = true; retry;) {
+            conv_plan *p;
+            void *ws;
+            RFT_TRY(plan_for(a, x, dw->shape[0], BACKWARD_FILTER, &p, &ws));
+            cudnnStatus_t s = cudnnConvolutionBackwardFilter(
+                rft_cuda.cudnn, &scale, p->x, rft_ptr(x), p->y, rft_ptr(dy), p->conv,
+                (cudnnConvolutionBwdFilterAlgo_t)p->algo[BACKWARD_FILTER], ws, p->ws[BACKWARD_FILTER], &one, p->w,
+                rft_ptr(dw));
+            RFT_TRY(after_run(p, BACKWARD_FILTER, s, "cudnnConvolutionBackwardFilter", __LINE__, &retry));
+        }
+    }
     if (db && cout > 0)
         RFT_LAUNCH(conv2d_bias_grad_kernel, (unsigned)cout, RFT_CUDA_THREADS, rft_f32(dy), scale, rft_f32(db), n,
                    cout, hw);
-    if (x->numel == 0 || dw->numel == 0) return RFT_OK;   /* dL/dw is empty or 0 */
-    conv_plan *p;
-    void *ws;
-    RFT_TRY(plan_for(a, x, dw->shape[0], BACKWARD_FILTER, &p, &ws));
-    const float one = 1.0f;
-    RFT_CUDA_CHECK(cudnnConvolutionBackwardFilter(rft_cuda.cudnn, &scale, p->x, rft_ptr(x), p->y, rft_ptr(dy),
-                                                  p->conv, (cudnnConvolutionBwdFilterAlgo_t)p->algo[BACKWARD_FILTER],
-                                                  ws, p->ws[BACKWARD_FILTER], &one, p->w, rft_ptr(dw)));
     return RFT_OK;
 }

@@ -21,6 +21,7 @@ static size_t chunk_len(size_t n, size_t off) { return n - off < STAGE_CHUNK ? n
 
 static char *stage[2];                 /* pinned, STAGE_CHUNK bytes each, made on first use */
 static cudaEvent_t stage_free[2];      /* recorded after the DMA that last used the half */
+static int next_half;                  /* the half the next host-to-device chunk goes through */
 
 static int stage_init(void)
 {
@@ -33,11 +34,16 @@ static int stage_init(void)
     return RFT_OK;
 }
 
+/* The halves take turns across calls, not only within one: a batch's images and then its labels
+ * (two small copies) go through different halves, so the second does not wait for the first's DMA.
+ * A half's event was recorded behind whatever the stream held then, so waiting for it may wait for
+ * work queued before the copy that last used the half, never for work queued since. */
 static int to_device(char *dst, const char *src, size_t n)
 {
     RFT_TRY(stage_init());
-    int k = 0;
-    for (size_t off = 0; off < n; off += STAGE_CHUNK, k ^= 1) {
+    for (size_t off = 0; off < n; off += STAGE_CHUNK) {
+        const int k = next_half;
+        next_half ^= 1;
         size_t len = chunk_len(n, off);
         RFT_CUDA_CHECK(cudaEventSynchronize(stage_free[k]));       /* its last DMA is done */
         memcpy(stage[k], src + off, len);

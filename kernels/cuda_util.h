@@ -88,94 +88,10 @@ int rft_cuda_workspace(size_t nbytes, void **out);
 /* ---- the table's entries, by file -------------------------------------------------------- */
 /* kernels/copy.cu */
 int rft_cuda_copy(void *dst, int dst_device, const void *src, int src_device, size_t nbytes);
-/* kernels/tensor.cu */
-int rft_cuda_fill(rft_tensor *t, double value);
-int rft_cuda_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y);
-int rft_cuda_stats(const rft_tensor *t, double *out);
-/* kernels/rand.cu */
-int rft_cuda_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
-int rft_cuda_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
-int rft_cuda_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p);
-/* kernels/tensor_ops.cu */
-int rft_cuda_axpy(float alpha, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_scale(rft_tensor *y, float alpha);
-int rft_cuda_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out);
-/* nn: convolution and linear layers (kernels/conv2d.cu, linear.cu) */
-int rft_cuda_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w, const rft_tensor *b,
-                            rft_tensor *y);
-int rft_cuda_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
-                                   const rft_tensor *dy, rft_tensor *dx);
-int rft_cuda_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy, float scale,
-                                    rft_tensor *dw, rft_tensor *db);
-int rft_cuda_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y);
-int rft_cuda_linear_backward_input(const rft_tensor *x, const rft_tensor *w, const rft_tensor *dy, rft_tensor *dx);
-int rft_cuda_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
-                                    rft_tensor *db);
-
-/* nn: element-wise, pooling, normalisation, dropout (kernels/relu.cu, maxpool2d.cu,
-   global_avgpool.cu, dropout.cu, batchnorm2d.cu) */
-int rft_cuda_relu_forward(const rft_tensor *x, rft_tensor *y);
-int rft_cuda_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx);
-int rft_cuda_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax);
-int rft_cuda_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
-                                rft_tensor *dx);
-int rft_cuda_global_avgpool_forward(const rft_tensor *x, rft_tensor *y);
-int rft_cuda_global_avgpool_backward(const rft_tensor *dy, rft_tensor *dx);
-int rft_cuda_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
-                             rft_tensor *y, rft_tensor *mask);
-int rft_cuda_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx);
-int rft_cuda_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
-                                       const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
-                                       rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd);
-int rft_cuda_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
-                                      const rft_tensor *bias, const rft_tensor *running_mean,
-                                      const rft_tensor *running_var, rft_tensor *y);
-int rft_cuda_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
-                                  const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
-                                  rft_tensor *dweight, rft_tensor *dbias);
-int rft_cuda_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
-                                       const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
-                                       rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
-
-/* losses and metrics (kernels/cross_entropy.cu, accuracy.cu) */
-int rft_cuda_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
-                           float scale, double *loss, rft_tensor *dlogits);
-int rft_cuda_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct);
-int rft_cuda_argmax_rows(const rft_tensor *logits, rft_tensor *pred);
-
-/* robust-training losses (kernels/fma.cu, stability.cu, invariance.cu) */
-int rft_cuda_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad);
-int rft_cuda_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad);
-int rft_cuda_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
-                             double *loss, double *value, rft_tensor *grad);
-int rft_cuda_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
-                                   const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad);
-int rft_cuda_invariance_stats(const rft_tensor *f, rft_tensor *stats);
-int rft_cuda_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
-                              int64_t offset, int64_t stride);
-
-/* optimizers (kernels/sgd.cu) */
-int rft_cuda_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,
-                      rft_tensor *momentum_buf);
-
-/* data path (kernels/crop_flip.cu) */
-int rft_cuda_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y);
-
-/* augmentations (kernels/aug_<name>.cu, one per entry; the formulas of engine/aug/aug_math.h) */
-int rft_cuda_aug_brightness(const rft_tensor *delta, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_contrast(const rft_tensor *gamma, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_saturation(const rft_tensor *alpha, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_gaussian_blur(int border, const rft_tensor *size, const rft_tensor *sigma, const rft_tensor *x,
-                               rft_tensor *y);
-int rft_cuda_aug_gaussian_noise(uint64_t seed, uint32_t stream, const rft_tensor *ids, const rft_tensor *mean,
-                                const rft_tensor *sigma, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_salt_pepper(int per_pixel, uint64_t seed, uint32_t stream, const rft_tensor *ids,
-                             const rft_tensor *p, const rft_tensor *q, const rft_tensor *rho, const rft_tensor *x,
-                             rft_tensor *y);
-int rft_cuda_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const rft_tensor *x, rft_tensor *y);
-int rft_cuda_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, uint32_t stream,
-                      const rft_tensor *ids, rft_tensor *out);
+/* the ops, one per line of engine/backend_ops.h: rft_cuda_<name>, in kernels/<area>.cu (tensor.cu,
+   rand.cu, tensor_ops.cu, the layer's, loss's or optimizer's own file, aug_<name>.cu) */
+#define RFT_CUDA_PROTOTYPE(name, params) int rft_cuda_##name params;
+RFT_BACKEND_OPS(RFT_CUDA_PROTOTYPE)
+#undef RFT_CUDA_PROTOTYPE
 
 #endif

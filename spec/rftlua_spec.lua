@@ -129,6 +129,22 @@ inner()
     assert.truthy(out:find('rftlua: cannot open ' .. missing, 1, true), out)
   end)
 
+  test('writes each line of stdout to a file when it is printed, not at exit', function()
+    -- The script reads back the file its own stdout goes to while still running: with stdout
+    -- fully buffered (C's default for a file) the line would not be there yet.
+    local log = tmpfile('')
+    local script = tmpfile(([[
+print('summary line')
+local f = assert(io.open(%q, 'rb'))
+local seen = f:read('*a')
+f:close()
+io.stderr:write('seen: [', seen, ']\n')
+os.exit(seen == 'summary line\n' and 0 or 5)
+]]):format(log))
+    local err, rc = sh(BIN .. ' ' .. script .. ' > ' .. quote(log))
+    assert.are.equal(0, rc, err)
+  end)
+
   test('passes os.exit status through', function()
     local _, rc = sh(BIN .. [[ -e 'os.exit(3)']])
     assert.are.equal(3, rc)

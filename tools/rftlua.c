@@ -4,6 +4,7 @@
  * things: package.path is set up so `require 'rft'` finds the project's Lua
  * modules from a build tree or an installed prefix, and the REPL has
  * readline editing, persistent history and prints every value it evaluates.
+ * Its stdout is line-buffered when it is not a terminal, so a log shows each line as printed.
  *
  * It is not part of the engine: it calls no librft function. It only links
  * librft so that the FFI bindings in lua/rft can reach its symbols via ffi.C.
@@ -485,6 +486,11 @@ int main(int argc, char **argv)
     usage(stdout);
     return 0;
   }
+  /* Into a file or a pipe, stdout would be fully buffered: `rftlua recipe.lua > log` would show
+     nothing of a model summary or an epoch line until kilobytes had gathered. Line by line, a
+     `tail -f log` sees each line when it is printed. */
+  if (!isatty(STDOUT_FILENO))
+    setvbuf(stdout, NULL, _IOLBF, 0);
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create Lua state\n", PROGNAME);

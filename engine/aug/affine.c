@@ -21,7 +21,7 @@ int rft_aug_affine(int border, const rft_tensor *theta, const rft_tensor *x, rft
         for (int64_t i = 0; i < theta->numel; i++)
             if (!isfinite(rft_f32(theta)[i]))
                 return rft_fail(RFT_EARG, "%s: theta[%lld] = %g is not finite", op, (long long)i, rft_f32(theta)[i]);
-    AUG_DISPATCH(op, x, aug_affine, border, theta, x, y);
+    RFT_DISPATCH(op, x, aug_affine, border, theta, x, y);
 }
 
 /* Output row v of one image (all C planes): source positions first, in a loop that vectorises,

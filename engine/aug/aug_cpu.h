@@ -22,14 +22,6 @@ int aug_check_param(const char *op, const char *arg, const rft_tensor *t, const 
 int aug_check_ids(const char *op, const rft_tensor *ids, int64_t n, const rft_tensor *ref);
 int aug_check_border(const char *op, int border);
 
-/* Call the table entry of t's device; a missing entry is "<op>: not available on <device>". */
-#define AUG_DISPATCH(op, t, entry, ...)                                                            \
-    do {                                                                                           \
-        const rft_backend *aug_b_ = rft_backend_of(t);                                             \
-        if (!aug_b_->entry) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, aug_b_->name); \
-        return aug_b_->entry(__VA_ARGS__);                                                         \
-    } while (0)
-
 /* Batches whose output is larger than this are written with streaming (non-temporal) stores where
    a kernel only moves values (flip, crop): the output then does not evict the input from the last
    cache level and costs no read-for-ownership. */
@@ -53,11 +45,7 @@ static inline int32_t aug_id(const rft_tensor *ids, int64_t n) { return ids ? rf
    any include, so that the inline helpers get the same options and inline into the clones): no
    floating-point trapping or errno semantics, so that selects, sqrt and floor vectorise; neither
    changes a result. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AUG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AUG_CLONES
-#endif
+#define AUG_CLONES RFT_CLONES
 
 enum { AUG_LANES = RFT_AUG_TILE };
 

@@ -8,7 +8,7 @@ int rft_aug_brightness(const rft_tensor *delta, const rft_tensor *x, rft_tensor 
     static const char *op = "aug_brightness";
     RFT_TRY(aug_check_io(op, x, y, false, true));
     RFT_TRY(aug_check_param(op, "delta", delta, x, -INFINITY, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_brightness, delta, x, y);
+    RFT_DISPATCH(op, x, aug_brightness, delta, x, y);
 }
 
 int rft_cpu_aug_brightness(const rft_tensor *delta, const rft_tensor *x, rft_tensor *y)

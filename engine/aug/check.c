@@ -119,7 +119,7 @@ int rft_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, uint
     }
     int64_t shape[1] = { n };
     RFT_TRY(rft_tensor_resize(out, 1, shape));
-    AUG_DISPATCH(op, out, aug_draw, kind, nvalues, values, seed, stream, ids, out);
+    RFT_DISPATCH(op, out, aug_draw, kind, nvalues, values, seed, stream, ids, out);
 }
 
 int rft_cpu_aug_draw(int kind, int nvalues, const float *values, uint64_t seed, uint32_t stream,

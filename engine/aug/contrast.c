@@ -8,7 +8,7 @@ int rft_aug_contrast(const rft_tensor *gamma, const rft_tensor *x, rft_tensor *y
     static const char *op = "aug_contrast";
     RFT_TRY(aug_check_io(op, x, y, false, true));
     RFT_TRY(aug_check_param(op, "gamma", gamma, x, -INFINITY, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_contrast, gamma, x, y);
+    RFT_DISPATCH(op, x, aug_contrast, gamma, x, y);
 }
 
 int rft_cpu_aug_contrast(const rft_tensor *gamma, const rft_tensor *x, rft_tensor *y)

@@ -11,7 +11,7 @@ int rft_aug_crop(int border, const rft_tensor *dx, const rft_tensor *dy, const r
     RFT_TRY(aug_check_border(op, border));
     RFT_TRY(aug_check_param(op, "dx", dx, x, -1e9, 1e9, true));
     RFT_TRY(aug_check_param(op, "dy", dy, x, -1e9, 1e9, true));
-    AUG_DISPATCH(op, x, aug_crop, border, dx, dy, x, y);
+    RFT_DISPATCH(op, x, aug_crop, border, dx, dy, x, y);
 }
 
 #if defined(__SSE__)

@@ -8,7 +8,7 @@ int rft_aug_hflip(const rft_tensor *flip, const rft_tensor *x, rft_tensor *y)
     static const char *op = "aug_hflip";
     RFT_TRY(aug_check_io(op, x, y, false, true));
     RFT_TRY(aug_check_param(op, "flip", flip, x, -INFINITY, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_hflip, flip, x, y);
+    RFT_DISPATCH(op, x, aug_hflip, flip, x, y);
 }
 
 #if defined(__SSE__)

@@ -24,7 +24,7 @@ int rft_aug_gaussian_blur(int border, const rft_tensor *size, const rft_tensor *
                 return rft_fail(RFT_EARG, "%s: size = %g (value %lld), expected an odd number", op, rft_f32(size)[i],
                                 (long long)i + 1);
     RFT_TRY(aug_check_param(op, "sigma", sigma, x, 0, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_gaussian_blur, border, size, sigma, x, y);
+    RFT_DISPATCH(op, x, aug_gaussian_blur, border, size, sigma, x, y);
 }
 
 /* Output i of a line of n values read with stride `step`: Σ_u w[u+r] src[border(i + u)]. */

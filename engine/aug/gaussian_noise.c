@@ -12,7 +12,7 @@ int rft_aug_gaussian_noise(uint64_t seed, uint32_t stream, const rft_tensor *ids
     RFT_TRY(aug_check_ids(op, ids, x->shape[0], x));
     RFT_TRY(aug_check_param(op, "mean", mean, x, -INFINITY, INFINITY, false));
     RFT_TRY(aug_check_param(op, "sigma", sigma, x, 0, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_gaussian_noise, seed, stream, ids, mean, sigma, x, y);
+    RFT_DISPATCH(op, x, aug_gaussian_noise, seed, stream, ids, mean, sigma, x, y);
 }
 
 enum { CHUNK = 4 * RFT_AUG_TILE };      /* values per piece of work: one tile */

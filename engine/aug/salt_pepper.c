@@ -17,7 +17,7 @@ int rft_aug_salt_pepper(int per_pixel, uint64_t seed, uint32_t stream, const rft
     RFT_TRY(aug_check_param(op, "p", p, x, 0, 1, false));
     RFT_TRY(aug_check_param(op, "q", q, x, 0, 1, false));
     RFT_TRY(aug_check_param(op, "rho", rho, x, -INFINITY, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_salt_pepper, per_pixel, seed, stream, ids, p, q, rho, x, y);
+    RFT_DISPATCH(op, x, aug_salt_pepper, per_pixel, seed, stream, ids, p, q, rho, x, y);
 }
 
 enum { CHUNK = 2 * RFT_AUG_TILE };      /* draws per piece of work: one tile */

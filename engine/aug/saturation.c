@@ -10,7 +10,7 @@ int rft_aug_saturation(const rft_tensor *alpha, const rft_tensor *x, rft_tensor 
     static const char *op = "aug_saturation";
     RFT_TRY(aug_check_io(op, x, y, true, true));
     RFT_TRY(aug_check_param(op, "alpha", alpha, x, 0, INFINITY, false));
-    AUG_DISPATCH(op, x, aug_saturation, alpha, x, y);
+    RFT_DISPATCH(op, x, aug_saturation, alpha, x, y);
 }
 
 enum { CHUNK = 1024 };

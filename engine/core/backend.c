@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "backend.h"
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,70 +16,13 @@ static const rft_backend cpu_backend = {
     .alloc = rft_cpu_alloc,
     .free = rft_cpu_free,
     .copy = rft_cpu_copy,
-    .fill = rft_cpu_fill,
-    .u8_to_f32 = rft_cpu_u8_to_f32,
-    .stats = rft_cpu_stats,
-    .axpy = rft_cpu_axpy,
-    .scale = rft_cpu_scale,
-    .gather = rft_cpu_gather,
-    .rand_uniform = rft_cpu_rand_uniform,
-    .rand_normal = rft_cpu_rand_normal,
-    .rand_bernoulli = rft_cpu_rand_bernoulli,
-    /* nn: convolution and linear layers */
-    .conv2d_forward = rft_cpu_conv2d_forward,
-    .conv2d_backward_input = rft_cpu_conv2d_backward_input,
-    .conv2d_backward_params = rft_cpu_conv2d_backward_params,
-    .linear_forward = rft_cpu_linear_forward,
-    .linear_backward_input = rft_cpu_linear_backward_input,
-    .linear_backward_params = rft_cpu_linear_backward_params,
-
-    /* nn: element-wise, pooling, normalisation, dropout */
-    .relu_forward = rft_cpu_relu_forward,
-    .relu_backward = rft_cpu_relu_backward,
-    .maxpool2d_forward = rft_cpu_maxpool2d_forward,
-    .maxpool2d_backward = rft_cpu_maxpool2d_backward,
-    .global_avgpool_forward = rft_cpu_global_avgpool_forward,
-    .global_avgpool_backward = rft_cpu_global_avgpool_backward,
-    .dropout_forward = rft_cpu_dropout_forward,
-    .dropout_backward = rft_cpu_dropout_backward,
-    .batchnorm2d_forward_train = rft_cpu_batchnorm2d_forward_train,
-    .batchnorm2d_forward_eval = rft_cpu_batchnorm2d_forward_eval,
-    .batchnorm2d_backward = rft_cpu_batchnorm2d_backward,
-    .batchnorm2d_backward_eval = rft_cpu_batchnorm2d_backward_eval,
-
-    /* losses and metrics */
-    .cross_entropy = rft_cpu_cross_entropy,
-    .topk_correct = rft_cpu_topk_correct,
-    .argmax_rows = rft_cpu_argmax_rows,
-
-    /* robust-training losses */
-    .fma_loss = rft_cpu_fma_loss,
-    .stability_loss = rft_cpu_stability_loss,
-    .invariance_loss = rft_cpu_invariance_loss,
-    .invariance_loss_async = rft_cpu_invariance_loss_async,
-    .invariance_stats = rft_cpu_invariance_stats,
-    .invariance_score = rft_cpu_invariance_score,
-    /* optimizers */
-    .sgd_step = rft_cpu_sgd_step,
-
-    /* data path */
-    .crop_flip = rft_cpu_crop_flip,
-
-    /* augmentations */
-    .aug_brightness = rft_cpu_aug_brightness,
-    .aug_contrast = rft_cpu_aug_contrast,
-    .aug_saturation = rft_cpu_aug_saturation,
-    .aug_gaussian_blur = rft_cpu_aug_gaussian_blur,
-    .aug_gaussian_noise = rft_cpu_aug_gaussian_noise,
-    .aug_salt_pepper = rft_cpu_aug_salt_pepper,
-    .aug_affine = rft_cpu_aug_affine,
-    .aug_hflip = rft_cpu_aug_hflip,
-    .aug_crop = rft_cpu_aug_crop,
-    .aug_draw = rft_cpu_aug_draw,
+#define RFT_CPU_ENTRY(name, params) .name = rft_cpu_##name,
+    RFT_BACKEND_OPS(RFT_CPU_ENTRY)
+#undef RFT_CPU_ENTRY
 };
 
 static const rft_backend *cuda_backend;
-static char cuda_error[768];          /* why CUDA is unusable, once it has been tried */
+static char cuda_error[PATH_MAX + 1024];        /* why CUDA is unusable, once it has been tried */
 
 static void cuda_library_path(char *path, size_t n)
 {
@@ -86,8 +30,16 @@ static void cuda_library_path(char *path, size_t n)
     if (env && *env) { snprintf(path, n, "%s", env); return; }
     Dl_info info;
     if (dladdr((void *)rft_backend_get, &info) && info.dli_fname) {
+        /* librft's folder as an absolute path, however librft was reached ("lua/../build/librft.so"
+           from ffi.load, "$ORIGIN" from rftlua): messages then name one file whoever loaded it */
+        char dir[PATH_MAX];
         const char *slash = strrchr(info.dli_fname, '/');
-        if (slash) { snprintf(path, n, "%.*s/librft_cuda.so", (int)(slash - info.dli_fname), info.dli_fname); return; }
+        if (slash) {
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - info.dli_fname), info.dli_fname);
+            char real[PATH_MAX];
+            snprintf(path, n, "%s/librft_cuda.so", realpath(dir, real) ? real : dir);
+            return;
+        }
     }
     snprintf(path, n, "librft_cuda.so");
 }
@@ -96,7 +48,7 @@ static int load_cuda(void)
 {
     if (cuda_backend) return RFT_OK;
     if (cuda_error[0]) return rft_fail(RFT_EDEVICE, "%s", cuda_error);
-    char path[512];
+    char path[PATH_MAX + 32];
     cuda_library_path(path, sizeof path);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
@@ -133,6 +85,11 @@ int rft_backend_get(int device, const rft_backend **out)
     case RFT_CUDA: RFT_TRY(load_cuda()); *out = cuda_backend; return RFT_OK;
     default: return rft_fail(RFT_EARG, "device: unknown device %d (expected cpu or cuda)", device);
     }
+}
+
+int rft_backend_unavailable(const char *op, const rft_backend *b)
+{
+    return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
 }
 
 const rft_backend *rft_backend_of(const rft_tensor *t)

@@ -23,24 +23,25 @@ int rft_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t off
 {
     RFT_TRY(check_fill("rand_uniform", t, false));
     if (!(lo <= hi)) return rft_fail(RFT_EARG, "rand_uniform: lo = %g must not exceed hi = %g", lo, hi);
-    return rft_backend_of(t)->rand_uniform(t, seed, stream, offset, lo, hi);
+    RFT_DISPATCH("rand_uniform", t, rand_uniform, t, seed, stream, offset, lo, hi);
 }
 
 int rft_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std)
 {
     RFT_TRY(check_fill("rand_normal", t, false));
     if (!(std >= 0)) return rft_fail(RFT_EARG, "rand_normal: std = %g, expected >= 0", std);
-    return rft_backend_of(t)->rand_normal(t, seed, stream, offset, mean, std);
+    RFT_DISPATCH("rand_normal", t, rand_normal, t, seed, stream, offset, mean, std);
 }
 
 int rft_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float p)
 {
     RFT_TRY(check_fill("rand_bernoulli", t, true));
     if (!(p >= 0 && p <= 1)) return rft_fail(RFT_EARG, "rand_bernoulli: p = %g, expected 0 <= p <= 1", p);
-    return rft_backend_of(t)->rand_bernoulli(t, seed, stream, offset, p);
+    RFT_DISPATCH("rand_bernoulli", t, rand_bernoulli, t, seed, stream, offset, p);
 }
 
 /* Uniform draws go four to a Philox block; each thread computes the blocks its elements fall in. */
+RFT_CLONES
 int rft_cpu_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi)
 {
     float *p = rft_f32(t), span = hi - lo;
@@ -51,6 +52,7 @@ int rft_cpu_rand_uniform(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std)
 {
     float *p = rft_f32(t);
@@ -61,6 +63,7 @@ int rft_cpu_rand_normal(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t 
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_rand_bernoulli(rft_tensor *t, uint64_t seed, uint64_t stream, uint64_t offset, float prob)
 {
     int64_t n = t->numel;

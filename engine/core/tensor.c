@@ -316,9 +316,10 @@ int rft_tensor_cat(int n, const rft_tensor *const *parts, rft_tensor *out)
 int rft_tensor_fill(rft_tensor *t, double value)
 {
     RFT_TRY(rft_check_tensor("fill", "tensor", t));
-    return rft_backend_of(t)->fill(t, value);
+    RFT_DISPATCH("fill", t, fill, t, value);
 }
 
+RFT_CLONES
 int rft_cpu_fill(rft_tensor *t, double value)
 {
     int64_t n = t->numel;
@@ -348,9 +349,10 @@ int rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y)
     RFT_TRY(rft_check_dtype("u8_to_f32", "output", y, RFT_F32));
     RFT_TRY(rft_check_same_device("u8_to_f32", "output", x, y));
     RFT_TRY(rft_tensor_resize(y, x->ndim, x->shape));
-    return rft_backend_of(x)->u8_to_f32(x, scale, y);
+    RFT_DISPATCH("u8_to_f32", x, u8_to_f32, x, scale, y);
 }
 
+RFT_CLONES
 int rft_cpu_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y)
 {
     const uint8_t *a = rft_u8(x);
@@ -366,7 +368,33 @@ int rft_tensor_stats(const rft_tensor *t, double *out)
     RFT_TRY(rft_check_tensor("stats", "tensor", t));
     if (!out) return rft_fail(RFT_EARG, "stats: out is NULL");
     if (t->numel == 0) return rft_fail(RFT_ESHAPE, "stats: tensor %s is empty", rft_shape_str(t));
-    return rft_backend_of(t)->stats(t, out);
+    RFT_TRY(RFT_CALL("stats", t, stats, t, out));
+    for (int i = 0; i < 3; i++) out[i] = rft_canonical(out[i]);   /* whatever bytes the data held */
+    return RFT_OK;
+}
+
+int64_t rft_host_f32_canonicalize(float *p, int64_t n)
+{
+    if (!p || n <= 0) return 0;
+    const float qnan = __builtin_nanf("");
+    int64_t found = 0;
+    #pragma omp parallel for reduction(+:found) if (n > RFT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        if (p[i] != p[i]) { p[i] = qnan; found++; }
+    return found;
+}
+
+int rft_tensor_find_nonfinite(const rft_tensor *t, int64_t *index)
+{
+    RFT_TRY(rft_check_tensor("find_nonfinite", "tensor", t));
+    RFT_TRY(rft_check_cpu("find_nonfinite", "tensor", t));
+    if (!index) return rft_fail(RFT_EARG, "find_nonfinite: index is NULL");
+    *index = -1;
+    if (t->dtype != RFT_F32) return RFT_OK;
+    const float *p = rft_f32(t);
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(p[i])) { *index = i; break; }
+    return RFT_OK;
 }
 
 #define STATS_LOOP(get)                                                                           \
@@ -376,6 +404,7 @@ int rft_tensor_stats(const rft_tensor *t, double *out)
         lo = v < lo ? v : lo; hi = v > hi ? v : hi; sum += v;                                     \
     }
 
+RFT_CLONES
 int rft_cpu_stats(const rft_tensor *t, double *out)
 {
     int64_t n = t->numel;

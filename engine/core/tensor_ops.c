@@ -13,11 +13,10 @@ int rft_tensor_axpy(float alpha, const rft_tensor *x, rft_tensor *y)
     if (x->numel != y->numel)
         return rft_fail(RFT_ESHAPE, "axpy: x %s has %lld elements, y %s has %lld", rft_shape_str(x),
                         (long long)x->numel, rft_shape_str(y), (long long)y->numel);
-    const rft_backend *b = rft_backend_of(y);
-    if (!b->axpy) return rft_fail(RFT_EDEVICE, "axpy: not available on %s", b->name);
-    return b->axpy(alpha, x, y);
+    RFT_DISPATCH("axpy", y, axpy, alpha, x, y);
 }
 
+RFT_CLONES
 int rft_cpu_axpy(float alpha, const rft_tensor *x, rft_tensor *y)
 {
     const float *a = rft_f32(x);
@@ -31,11 +30,10 @@ int rft_cpu_axpy(float alpha, const rft_tensor *x, rft_tensor *y)
 int rft_tensor_scale(rft_tensor *y, float alpha)
 {
     RFT_TRY(rft_check_dtype("scale", "y", y, RFT_F32));
-    const rft_backend *b = rft_backend_of(y);
-    if (!b->scale) return rft_fail(RFT_EDEVICE, "scale: not available on %s", b->name);
-    return b->scale(y, alpha);
+    RFT_DISPATCH("scale", y, scale, y, alpha);
 }
 
+RFT_CLONES
 int rft_cpu_scale(rft_tensor *y, float alpha)
 {
     float *c = rft_f32(y);
@@ -59,11 +57,10 @@ int rft_tensor_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *
     memcpy(shape, src->shape, sizeof shape);
     shape[0] = idx->shape[0];
     RFT_TRY(rft_tensor_resize(out, src->ndim, shape));
-    const rft_backend *b = rft_backend_of(src);
-    if (!b->gather) return rft_fail(RFT_EDEVICE, "gather: not available on %s", b->name);
-    return b->gather(src, idx, out);
+    RFT_DISPATCH("gather", src, gather, src, idx, out);
 }
 
+RFT_CLONES
 int rft_cpu_gather(const rft_tensor *src, const rft_tensor *idx, rft_tensor *out)
 {
     const int32_t *ix = rft_i32(idx);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { CIFAR_SIDE = 32, CIFAR_IMAGE = 3 * 32 * 32, CIFAR_RECORD = 1 + 3 * 32 * 32, CIFAR_CLASSES = 10 };
 
@@ -19,6 +20,11 @@ int rft_cifar10_read(rft_tensor **images, rft_tensor **labels, const char *path)
     int rc = RFT_OK;
     uint8_t *buf = NULL;
     long size = -1;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {    /* a folder opens, and "seeks" */
+        rc = rft_fail(RFT_EIO, "cifar10: %s is not a regular file (a directory?), expected a batch file", path);
+        goto done;
+    }
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         rc = rft_fail(RFT_EIO, "cifar10: cannot read the size of %s: %s", path, strerror(errno));

@@ -34,14 +34,13 @@ int rft_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const r
     RFT_TRY(ops_f32_like(op, "output", y, x));
     if (y->storage == x->storage) return rft_fail(RFT_EARG, "%s: output shares memory with the input", op);
     RFT_TRY(rft_tensor_resize(y, 4, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->crop_flip) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->crop_flip(pad, flip, seed, x, ids, y);
+    RFT_DISPATCH(op, x, crop_flip, pad, flip, seed, x, ids, y);
 }
 
 /* floor(w * m / 2^32): a 32-bit word to 0 .. m-1 */
 static inline int64_t draw_below(uint32_t w, int64_t m) { return (int64_t)(((uint64_t)w * (uint64_t)m) >> 32); }
 
+RFT_CLONES
 int rft_cpu_crop_flip(int pad, int flip, uint64_t seed, const rft_tensor *x, const rft_tensor *ids, rft_tensor *y)
 {
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];

@@ -67,8 +67,17 @@ int  rft_tensor_copy_to_host(const rft_tensor *t, void *dst, int64_t nbytes);
 int  rft_tensor_cat(int n, const rft_tensor *const *parts, rft_tensor *out /* [out] */);
 /* y = x * scale, u8 to f32 (scale 1/255 maps images to [0,1]). */
 int  rft_tensor_u8_to_f32(const rft_tensor *x, float scale, rft_tensor *y /* [out] */);
-/* out[0] = min, out[1] = max, out[2] = mean over all elements (double accumulation). */
+/* out[0] = min, out[1] = max, out[2] = mean over all elements (double accumulation). A NaN among
+   the elements makes all three the one quiet NaN (never a NaN with a payload: see below). */
 int  rft_tensor_stats(const rft_tensor *t, double *out);
+/* Every NaN among p[0..n-1] (host memory) becomes the one quiet NaN. LuaJIT keeps its values
+   NaN-tagged: a float or double NaN with a payload read into a Lua number can be taken for a
+   reference of another type (a crash, or worse), so every float that reaches Lua is made canonical
+   first. Returns the number of NaNs found. */
+int64_t rft_host_f32_canonicalize(float *p, int64_t n);
+/* *index = the first element of t (CPU, f32; other dtypes are always finite: -1) that is NaN or
+   +-Inf, or -1 when every element is finite. */
+int  rft_tensor_find_nonfinite(const rft_tensor *t, int64_t *index /* [out] */);
 /* y += alpha * x over all elements (f32, same element count, any shapes). */
 int  rft_tensor_axpy(float alpha, const rft_tensor *x, rft_tensor *y /* [out] */);
 /* y *= alpha (f32). */
@@ -194,7 +203,10 @@ int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight
 /* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of
    logits f32 (N,K) with labels i32 [row1 - row0] in 0..K-1: *loss = the mean over those rows of
    logsumexp(z) - z[label]. dlogits (N,K) = scale * dloss/dlogits = scale * (softmax(z) - onehot) / n
-   on those rows, 0 on the others (AT and ST use a part of a two-view batch). */
+   on those rows, 0 on the others (AT and ST use a part of a two-view batch). A NaN logit in those
+   rows is not an error: *loss is then the quiet NaN (PyTorch's answer too), so that the training
+   loop can stop naming the epoch, batch and learning rate; rft_tensor_find_nonfinite (Lua:
+   logits:nonfinite()) names the element. The same holds for the losses below. */
 int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
                        float scale, double *loss /* [out] */, rft_tensor *dlogits /* [out] [optional] */);
 /* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer

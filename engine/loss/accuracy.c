@@ -23,11 +23,10 @@ int rft_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, 
         return rft_fail(RFT_EARG, "%s: k = %d, expected 1 <= k <= %lld (the number of classes)", op, k,
                         (long long)logits->shape[1]);
     if (!correct) return rft_fail(RFT_EARG, "%s: correct is NULL", op);
-    const rft_backend *b = rft_backend_of(logits);
-    if (!b->topk_correct) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->topk_correct(logits, labels, k, correct);
+    RFT_DISPATCH(op, logits, topk_correct, logits, labels, k, correct);
 }
 
+RFT_CLONES
 int rft_cpu_topk_correct(const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct)
 {
     const int64_t n = logits->shape[0], K = logits->shape[1];
@@ -58,11 +57,10 @@ int rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred)
     RFT_TRY(rft_check_dtype(op, "pred", pred, RFT_I32));
     RFT_TRY(rft_check_same_device(op, "pred", logits, pred));
     RFT_TRY(rft_tensor_resize(pred, 1, logits->shape));
-    const rft_backend *b = rft_backend_of(logits);
-    if (!b->argmax_rows) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->argmax_rows(logits, pred);
+    RFT_DISPATCH(op, logits, argmax_rows, logits, pred);
 }
 
+RFT_CLONES
 int rft_cpu_argmax_rows(const rft_tensor *logits, rft_tensor *pred)
 {
     const int64_t n = logits->shape[0], K = logits->shape[1];

@@ -33,11 +33,12 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
             return rft_fail(RFT_EARG, "%s: dlogits shares memory with logits", op);
         RFT_TRY(rft_tensor_resize(dlogits, 2, logits->shape));
     }
-    const rft_backend *b = rft_backend_of(logits);
-    if (!b->cross_entropy) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->cross_entropy(logits, labels, row0, row1, scale, loss, dlogits);
+    RFT_TRY(RFT_CALL(op, logits, cross_entropy, logits, labels, row0, row1, scale, loss, dlogits));
+    *loss = rft_canonical(*loss);
+    return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
                           float scale, double *loss, rft_tensor *dlogits)
 {

@@ -21,11 +21,12 @@ int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double
                         "of rows >= 2)", rft_shape_str(f));
     if (!(a->eps >= 0)) return rft_fail(RFT_EARG, "fma: eps = %g, expected >= 0", a->eps);
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    const rft_backend *be = rft_backend_of(f);
-    if (!be->fma_loss) return rft_fail(RFT_EDEVICE, "fma: not available on %s", be->name);
-    return be->fma_loss(a, scale, f, loss, grad);
+    RFT_TRY(RFT_CALL("fma", f, fma_loss, a, scale, f, loss, grad));
+    *loss = rft_canonical(*loss);   /* a NaN map gives the quiet NaN, never a payload (rft.h) */
+    return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad)
 {
     int64_t b = f->shape[0] / 2, kappa = f->numel / f->shape[0];

@@ -75,9 +75,9 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
     if (grad->storage == f->storage)
         return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient pass reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    const rft_backend *be = rft_backend_of(f);
-    if (!be->invariance_loss) return rft_fail(RFT_EDEVICE, "invariance: not available on %s", be->name);
-    return be->invariance_loss(weight, f, groups, classes, loss, value, grad);
+    RFT_TRY(RFT_CALL("invariance", f, invariance_loss, weight, f, groups, classes, loss, value, grad));
+    *loss = rft_canonical(*loss); *value = rft_canonical(*value);   /* Lua reads them (rft.h) */
+    return RFT_OK;
 }
 
 int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
@@ -94,9 +94,7 @@ int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tenso
     if (grad->storage == f->storage)
         return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient pass reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
-    const rft_backend *be = rft_backend_of(f);
-    if (!be->invariance_loss_async) return rft_fail(RFT_EDEVICE, "invariance: not available on %s", be->name);
-    return be->invariance_loss_async(weight, f, groups, classes, out, slot, grad);
+    RFT_DISPATCH("invariance", f, invariance_loss_async, weight, f, groups, classes, out, slot, grad);
 }
 
 int rft_invariance_read(const rft_tensor *out, int64_t n, double *values)
@@ -113,7 +111,7 @@ int rft_invariance_read(const rft_tensor *out, int64_t n, double *values)
     for (int64_t s = 0; rc == RFT_OK && s < n; s++) {
         const char *why = rft_invariance_refusal((int)host[2 * s + 1]);
         if (why) rc = rft_fail(RFT_EARG, "%s", why);
-        values[s] = host[2 * s];
+        values[s] = rft_canonical(host[2 * s]);      /* Lua reads them (rft.h) */
     }
     free(host);
     return rc;
@@ -210,7 +208,7 @@ static void *inv_workspace(size_t n)
 /* One row into a running mean (Welford): the row is the cnt-th of its set; m (n values) the set's
  * mean so far, updated; returns the row's addition to the set's sum of squares about its mean,
  * (a - m_old) . (a - m_new), summed in float over runs of INV_BLOCK values and in double across. */
-static double inv_welford(const float *a, float *m, int64_t n, int32_t cnt)
+static inline __attribute__((always_inline)) double inv_welford(const float *a, float *m, int64_t n, int32_t cnt)
 {
     if (cnt == 1) { memcpy(m, a, sizeof(float) * (size_t)n); return 0; }
     const float inv = 1.0f / (float)cnt;
@@ -230,6 +228,9 @@ static double inv_welford(const float *a, float *m, int64_t n, int32_t cnt)
 }
 
 /* The loss and its gradient for one map; *value = L. */
+/* Its own clones (RFT_CLONES): OpenMP outlines its parallel regions from it, and they are cloned
+   with the function that holds them, not with a caller. */
+RFT_CLONES
 static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad)
 {
     const int64_t b = p->b, dim = f->numel / b, ng = p->ng, nm = p->nc;
@@ -382,8 +383,7 @@ int rft_invariance_stats(const rft_tensor *f, rft_tensor *stats)
         return rft_fail(RFT_ESHAPE, "invariance stats: stats %s must hold %lld values (the mean of %lld features, "
                         "the count, the mean squared distance) for features %s", rft_shape_str(stats),
                         (long long)(dim + 2), (long long)dim, rft_shape_str(f));
-    if (!be->invariance_stats) return rft_fail(RFT_EDEVICE, "invariance stats: not available on %s", be->name);
-    return be->invariance_stats(f, stats);
+    RFT_DISPATCH("invariance stats", f, invariance_stats, f, stats);
 }
 
 int rft_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
@@ -413,11 +413,10 @@ int rft_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_ten
         return rft_fail(RFT_ESHAPE, "invariance score: out %s is too small for %lld scores at offset %lld, stride %lld",
                         rft_shape_str(out), (long long)n, (long long)offset, (long long)stride);
     if (n == 0) return RFT_OK;
-    const rft_backend *be = rft_backend_of(f);
-    if (!be->invariance_score) return rft_fail(RFT_EDEVICE, "invariance score: not available on %s", be->name);
-    return be->invariance_score(f, g, stats, out, offset, stride);
+    RFT_DISPATCH("invariance score", f, invariance_score, f, g, stats, out, offset, stride);
 }
 
+RFT_CLONES
 int rft_cpu_invariance_stats(const rft_tensor *f, rft_tensor *stats)
 {
     const int64_t nb = f->shape[0], dim = f->numel / nb;
@@ -461,6 +460,7 @@ int rft_cpu_invariance_stats(const rft_tensor *f, rft_tensor *stats)
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
                              int64_t offset, int64_t stride)
 {

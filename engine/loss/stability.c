@@ -23,9 +23,9 @@ int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, do
         return rft_fail(RFT_ESHAPE, "stability: logits %s must hold a two-view batch [x ; x~] (an even number "
                         "of rows >= 2)", rft_shape_str(logits));
     RFT_TRY(rft_tensor_resize(grad, 2, logits->shape));
-    const rft_backend *be = rft_backend_of(logits);
-    if (!be->stability_loss) return rft_fail(RFT_EDEVICE, "stability: not available on %s", be->name);
-    return be->stability_loss(a, logits, loss, grad);
+    RFT_TRY(RFT_CALL("stability", logits, stability_loss, a, logits, loss, grad));
+    *loss = rft_canonical(*loss);   /* Lua reads it (rft.h) */
+    return RFT_OK;
 }
 
 /* log-softmax of one row into out */
@@ -38,6 +38,7 @@ static void log_softmax(const float *z, int64_t k, double *out)
     for (int64_t j = 0; j < k; j++) out[j] = (double)z[j] - lse;
 }
 
+RFT_CLONES
 int rft_cpu_stability_loss(const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad)
 {
     int64_t b = logits->shape[0] / 2, k = logits->shape[1];

@@ -61,9 +61,7 @@ int rft_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor 
     if (y != x) RFT_TRY(rft_tensor_resize(y, 4, x->shape));
     RFT_TRY(rft_tensor_resize(save_mean, 1, &c));
     RFT_TRY(rft_tensor_resize(save_invstd, 1, &c));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->batchnorm2d_forward_train) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->batchnorm2d_forward_train(a, x, weight, bias, running_mean, running_var, y, save_mean, save_invstd);
+    RFT_DISPATCH(op, x, batchnorm2d_forward_train, a, x, weight, bias, running_mean, running_var, y, save_mean, save_invstd);
 }
 
 int rft_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
@@ -79,9 +77,7 @@ int rft_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *
     RFT_TRY(ops_channel_vector(op, "running_var", running_var, c, x));
     RFT_TRY(ops_f32_like(op, "output", y, x));
     if (y != x) RFT_TRY(rft_tensor_resize(y, 4, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->batchnorm2d_forward_eval) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->batchnorm2d_forward_eval(a, x, weight, bias, running_mean, running_var, y);
+    RFT_DISPATCH(op, x, batchnorm2d_forward_eval, a, x, weight, bias, running_mean, running_var, y);
 }
 
 /* The checks both backward passes share: dy like x, dx resized (may be dy), dweight/dbias [C]. */
@@ -111,9 +107,7 @@ int rft_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, cons
     RFT_TRY(ops_channel_vector(op, "save_mean", save_mean, x->shape[1], x));
     RFT_TRY(ops_channel_vector(op, "save_invstd", save_invstd, x->shape[1], x));
     RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->batchnorm2d_backward) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->batchnorm2d_backward(x, weight, save_mean, save_invstd, dy, scale, dx, dweight, dbias);
+    RFT_DISPATCH(op, x, batchnorm2d_backward, x, weight, save_mean, save_invstd, dy, scale, dx, dweight, dbias);
 }
 
 int rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
@@ -126,9 +120,7 @@ int rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight,
     RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
     RFT_TRY(ops_channel_vector(op, "running_var", running_var, x->shape[1], x));
     RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->batchnorm2d_backward_eval) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->batchnorm2d_backward_eval(x, weight, running_mean, running_var, eps, dy, scale, dx, dweight, dbias);
+    RFT_DISPATCH(op, x, batchnorm2d_backward_eval, x, weight, running_mean, running_var, eps, dy, scale, dx, dweight, dbias);
 }
 
 /* ---- CPU ------------------------------------------------------------------------------------- */
@@ -159,6 +151,7 @@ static inline double plane_dot_dev(const float *g, const float *x, int64_t n, fl
 static inline float weight_of(const rft_tensor *w, int64_t c) { return w ? rft_f32(w)[c] : 1.0f; }
 static inline float bias_of(const rft_tensor *b, int64_t c) { return b ? rft_f32(b)[c] : 0.0f; }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
                                       const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
                                       rft_tensor *y, rft_tensor *save_mean, rft_tensor *save_invstd)
@@ -195,6 +188,7 @@ int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_ten
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
                                      const rft_tensor *bias, const rft_tensor *running_mean,
                                      const rft_tensor *running_var, rft_tensor *y)
@@ -215,6 +209,7 @@ int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tens
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
                                  const rft_tensor *save_invstd, const rft_tensor *dy, float scale, rft_tensor *dx,
                                  rft_tensor *dweight, rft_tensor *dbias)
@@ -248,6 +243,7 @@ int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, 
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
                                       const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
                                       rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)

@@ -92,11 +92,6 @@ static int check_out(const char *arg, rft_tensor *out, const rft_tensor *x, cons
     return RFT_OK;
 }
 
-static int unavailable(const rft_tensor *x)
-{
-    return rft_fail(RFT_EDEVICE, "conv2d: not available on %s", rft_device_name(x->device));
-}
-
 /* ---- public entry points --------------------------------------------------------------------- */
 
 int rft_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
@@ -108,8 +103,7 @@ int rft_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_
     RFT_TRY(check_out("output", y, x, w, b));
     int64_t shape[4] = {s.n, s.cout, s.ho, s.wo};
     RFT_TRY(rft_tensor_resize(y, 4, shape));
-    const rft_backend *be = rft_backend_of(x);
-    return be->conv2d_forward ? be->conv2d_forward(a, x, w, b, y) : unavailable(x);
+    RFT_DISPATCH("conv2d", x, conv2d_forward, a, x, w, b, y);
 }
 
 int rft_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
@@ -120,8 +114,7 @@ int rft_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, con
     RFT_TRY(check_grad_output(dy, x, &s));
     RFT_TRY(check_out("grad_input", dx, x, w, dy));
     RFT_TRY(rft_tensor_resize(dx, 4, x->shape));
-    const rft_backend *be = rft_backend_of(x);
-    return be->conv2d_backward_input ? be->conv2d_backward_input(a, x, w, dy, dx) : unavailable(x);
+    RFT_DISPATCH("conv2d", x, conv2d_backward_input, a, x, w, dy, dx);
 }
 
 int rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
@@ -133,8 +126,7 @@ int rft_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, co
     RFT_TRY(check_out("grad_weight", dw, x, dy, NULL));
     RFT_TRY(check_bias("grad_bias", db, x, s.cout));
     if (db) RFT_TRY(check_out("grad_bias", db, x, dy, NULL));
-    const rft_backend *be = rft_backend_of(x);
-    return be->conv2d_backward_params ? be->conv2d_backward_params(a, x, dy, scale, dw, db) : unavailable(x);
+    RFT_DISPATCH("conv2d", x, conv2d_backward_params, a, x, dy, scale, dw, db);
 }
 
 /* ---- CPU: oneDNN ----------------------------------------------------------------------------- */
@@ -311,6 +303,7 @@ static int64_t tap(const conv_shape *s, const rft_conv2d_args *a, int64_t p, int
 }
 
 /* w: (Cout,Cin,kh,kw) -> wd: (Cout*Ho*Wo, Cin*H*W), wd[(o,p),(i,q)] = w[o,i,tap(p,q)] or 0 */
+RFT_CLONES
 static void dense_weights(const conv_shape *s, const rft_conv2d_args *a, const float *w, float *wd)
 {
     int64_t np = s->ho * s->wo, nq = s->h * s->w, kk = (int64_t)a->kh * a->kw, k = s->cin * nq;
@@ -326,6 +319,7 @@ static void dense_weights(const conv_shape *s, const rft_conv2d_args *a, const f
 }
 
 /* a: (r,c) -> at: (c,r), in 32x32 tiles */
+RFT_CLONES
 static void transpose(const float *a, int64_t r, int64_t c, float *at)
 {
     #pragma omp parallel for
@@ -342,6 +336,7 @@ static int sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float 
     return st == dnnl_success ? RFT_OK : rft_dnnl_fail("conv2d", "sgemm", st);
 }
 
+RFT_CLONES
 static int dense_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w, const rft_tensor *b,
                          rft_tensor *y)
 {
@@ -377,6 +372,7 @@ static int dense_backward_input(const rft_conv2d_args *a, const rft_tensor *x, c
     return sgemm('N', 'N', s.n, k, m, rft_f32(dy), m, wd, k, 0.0f, rft_f32(dx), k);
 }
 
+RFT_CLONES
 static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy, float scale,
                                  rft_tensor *dw, rft_tensor *db)
 {

@@ -25,9 +25,7 @@ int rft_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset
     RFT_TRY(rft_check_same_device("dropout", "mask", x, mask));
     if (y != x) RFT_TRY(rft_tensor_resize(y, x->ndim, x->shape));
     RFT_TRY(rft_tensor_resize(mask, x->ndim, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->dropout_forward) return rft_fail(RFT_EDEVICE, "dropout: not available on %s", b->name);
-    return b->dropout_forward(p, seed, stream, offset, x, y, mask);
+    RFT_DISPATCH("dropout", x, dropout_forward, p, seed, stream, offset, x, y, mask);
 }
 
 int rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx)
@@ -38,11 +36,10 @@ int rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, 
     RFT_TRY(ops_f32_like("dropout_backward", "dx", dx, mask));
     RFT_TRY(ops_same_shape("dropout_backward", "dy", dy, "the mask", mask));
     if (dx != dy) RFT_TRY(rft_tensor_resize(dx, dy->ndim, dy->shape));
-    const rft_backend *b = rft_backend_of(dy);
-    if (!b->dropout_backward) return rft_fail(RFT_EDEVICE, "dropout_backward: not available on %s", b->name);
-    return b->dropout_backward(p, mask, dy, dx);
+    RFT_DISPATCH("dropout_backward", dy, dropout_backward, p, mask, dy, dx);
 }
 
+RFT_CLONES
 int rft_cpu_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t offset, const rft_tensor *x,
                             rft_tensor *y, rft_tensor *mask)
 {
@@ -58,6 +55,7 @@ int rft_cpu_dropout_forward(float p, uint64_t seed, uint64_t stream, uint64_t of
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy, rft_tensor *dx)
 {
     const float s = rft_dropout_scale(p);

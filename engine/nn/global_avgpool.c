@@ -21,9 +21,7 @@ int rft_global_avgpool_forward(const rft_tensor *x, rft_tensor *y)
     RFT_TRY(ops_f32_like("global_avgpool", "output", y, x));
     int64_t shape[2] = { x->shape[0], x->shape[1] };
     RFT_TRY(rft_tensor_resize(y, 2, shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->global_avgpool_forward) return rft_fail(RFT_EDEVICE, "global_avgpool: not available on %s", b->name);
-    return b->global_avgpool_forward(x, y);
+    RFT_DISPATCH("global_avgpool", x, global_avgpool_forward, x, y);
 }
 
 int rft_global_avgpool_backward(const rft_tensor *x, const rft_tensor *dy, rft_tensor *dx)
@@ -36,12 +34,10 @@ int rft_global_avgpool_backward(const rft_tensor *x, const rft_tensor *dy, rft_t
                         rft_shape_str(dy), (long long)x->shape[0], (long long)x->shape[1], rft_shape_str(x));
     if (dx == dy) return rft_fail(RFT_EARG, "global_avgpool_backward: dx must not be dy");
     RFT_TRY(rft_tensor_resize(dx, 4, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->global_avgpool_backward)
-        return rft_fail(RFT_EDEVICE, "global_avgpool_backward: not available on %s", b->name);
-    return b->global_avgpool_backward(dy, dx);
+    RFT_DISPATCH("global_avgpool_backward", x, global_avgpool_backward, dy, dx);
 }
 
+RFT_CLONES
 int rft_cpu_global_avgpool_forward(const rft_tensor *x, rft_tensor *y)
 {
     const int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
@@ -57,6 +53,7 @@ int rft_cpu_global_avgpool_forward(const rft_tensor *x, rft_tensor *y)
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_global_avgpool_backward(const rft_tensor *dy, rft_tensor *dx)
 {
     /* dy: (N,C) -> dx: (N,C,H,W) */

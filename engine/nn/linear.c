@@ -64,11 +64,6 @@ static int check_out(const char *arg, rft_tensor *out, const rft_tensor *x, cons
     return RFT_OK;
 }
 
-static int unavailable(const rft_tensor *x)
-{
-    return rft_fail(RFT_EDEVICE, "linear: not available on %s", rft_device_name(x->device));
-}
-
 /* ---- public entry points --------------------------------------------------------------------- */
 
 int rft_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y)
@@ -78,8 +73,7 @@ int rft_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tenso
     RFT_TRY(check_out("output", y, x, w, b));
     int64_t shape[2] = {x->shape[0], w->shape[0]};
     RFT_TRY(rft_tensor_resize(y, 2, shape));
-    const rft_backend *be = rft_backend_of(x);
-    return be->linear_forward ? be->linear_forward(x, w, b, y) : unavailable(x);
+    RFT_DISPATCH("linear", x, linear_forward, x, w, b, y);
 }
 
 int rft_linear_backward_input(const rft_tensor *x, const rft_tensor *w, const rft_tensor *dy, rft_tensor *dx)
@@ -88,8 +82,7 @@ int rft_linear_backward_input(const rft_tensor *x, const rft_tensor *w, const rf
     RFT_TRY(check_grad_output(dy, x, w->shape[0]));
     RFT_TRY(check_out("grad_input", dx, x, w, dy));
     RFT_TRY(rft_tensor_resize(dx, 2, x->shape));
-    const rft_backend *be = rft_backend_of(x);
-    return be->linear_backward_input ? be->linear_backward_input(x, w, dy, dx) : unavailable(x);
+    RFT_DISPATCH("linear", x, linear_backward_input, x, w, dy, dx);
 }
 
 int rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
@@ -100,8 +93,7 @@ int rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float 
     RFT_TRY(check_out("grad_weight", dw, x, dy, NULL));
     RFT_TRY(check_bias("grad_bias", db, x, dw->shape[0]));
     if (db) RFT_TRY(check_out("grad_bias", db, x, dy, NULL));
-    const rft_backend *be = rft_backend_of(x);
-    return be->linear_backward_params ? be->linear_backward_params(x, dy, scale, dw, db) : unavailable(x);
+    RFT_DISPATCH("linear", x, linear_backward_params, x, dy, scale, dw, db);
 }
 
 /* ---- CPU ------------------------------------------------------------------------------------- */
@@ -120,6 +112,7 @@ static int sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha,
 }
 
 /* x: (N,in), w: (out,in), b: (out) or NULL -> y: (N,out) = x wᵀ + b */
+RFT_CLONES
 int rft_cpu_linear_forward(const rft_tensor *x, const rft_tensor *w, const rft_tensor *b, rft_tensor *y)
 {
     int64_t n = x->shape[0], in = x->shape[1], out = w->shape[0];
@@ -141,6 +134,7 @@ int rft_cpu_linear_backward_input(const rft_tensor *x, const rft_tensor *w, cons
 }
 
 /* x: (N,in), dy: (N,out) -> dw: (out,in) += scale dyᵀ x, db: (out) += scale * column sums of dy */
+RFT_CLONES
 int rft_cpu_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float scale, rft_tensor *dw,
                                    rft_tensor *db)
 {

@@ -46,9 +46,7 @@ int rft_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_ten
     int64_t shape[4] = { x->shape[0], x->shape[1], oh, ow };
     RFT_TRY(rft_tensor_resize(y, 4, shape));
     RFT_TRY(rft_tensor_resize(argmax, 4, shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->maxpool2d_forward) return rft_fail(RFT_EDEVICE, "maxpool2d: not available on %s", b->name);
-    return b->maxpool2d_forward(a, x, y, argmax);
+    RFT_DISPATCH("maxpool2d", x, maxpool2d_forward, a, x, y, argmax);
 }
 
 int rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const rft_tensor *argmax,
@@ -69,13 +67,12 @@ int rft_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *x, const 
     RFT_TRY(ops_same_shape("maxpool2d_backward", "argmax", argmax, "dy", dy));
     if (dx == dy) return rft_fail(RFT_EARG, "maxpool2d_backward: dx must not be dy");
     RFT_TRY(rft_tensor_resize(dx, 4, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->maxpool2d_backward) return rft_fail(RFT_EDEVICE, "maxpool2d_backward: not available on %s", b->name);
-    return b->maxpool2d_backward(a, argmax, dy, dx);
+    RFT_DISPATCH("maxpool2d_backward", x, maxpool2d_backward, a, argmax, dy, dx);
 }
 
 /* The common 2x2 stride-2 unpadded window, branch-light: same results as the general loop (first
  * maximum wins, NaN wins), several times faster. */
+RFT_CLONES
 static void pool2x2(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const float *xs, float *ys,
                     int32_t *is)
 {
@@ -97,6 +94,7 @@ static void pool2x2(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow
     }
 }
 
+RFT_CLONES
 int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax)
 {
     /* x: (N,C,H,W) -> y, argmax: (N,C,OH,OW) */
@@ -139,6 +137,7 @@ int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
                                rft_tensor *dx)
 {

@@ -11,9 +11,7 @@ int rft_relu_forward(const rft_tensor *x, rft_tensor *y)
     RFT_TRY(rft_check_dtype("relu", "input", x, RFT_F32));
     RFT_TRY(ops_f32_like("relu", "output", y, x));
     if (y != x) RFT_TRY(rft_tensor_resize(y, x->ndim, x->shape));
-    const rft_backend *b = rft_backend_of(x);
-    if (!b->relu_forward) return rft_fail(RFT_EDEVICE, "relu: not available on %s", b->name);
-    return b->relu_forward(x, y);
+    RFT_DISPATCH("relu", x, relu_forward, x, y);
 }
 
 int rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
@@ -23,11 +21,10 @@ int rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
     RFT_TRY(ops_f32_like("relu_backward", "dx", dx, y));
     RFT_TRY(ops_same_shape("relu_backward", "dy", dy, "the output y", y));
     if (dx != dy) RFT_TRY(rft_tensor_resize(dx, y->ndim, y->shape));
-    const rft_backend *b = rft_backend_of(y);
-    if (!b->relu_backward) return rft_fail(RFT_EDEVICE, "relu_backward: not available on %s", b->name);
-    return b->relu_backward(y, dy, dx);
+    RFT_DISPATCH("relu_backward", y, relu_backward, y, dy, dx);
 }
 
+RFT_CLONES
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
     const float *a = rft_f32(x);
@@ -39,6 +36,7 @@ int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
 {
     const float *o = rft_f32(y), *g = rft_f32(dy);

@@ -35,11 +35,10 @@ int rft_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, 
                             rft_shape_str(momentum_buf), (long long)momentum_buf->numel, rft_shape_str(param),
                             (long long)param->numel);
     }
-    const rft_backend *b = rft_backend_of(param);
-    if (!b->sgd_step) return rft_fail(RFT_EDEVICE, "%s: not available on %s", op, b->name);
-    return b->sgd_step(a, first_step, grad, param, a->momentum > 0 ? momentum_buf : NULL);
+    RFT_DISPATCH(op, param, sgd_step, a, first_step, grad, param, a->momentum > 0 ? momentum_buf : NULL);
 }
 
+RFT_CLONES
 int rft_cpu_sgd_step(const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,
                      rft_tensor *momentum_buf)
 {

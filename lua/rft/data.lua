@@ -35,12 +35,14 @@ local function read_classes(dir)
   local path = dir .. '/batches.meta.txt'
   local f, err = io.open(path, 'r')
   if not f then error('cifar10: cannot open ' .. err, 0) end
+  local text, rerr = f:read('*a')
+  f:close()
+  if not text then error('cifar10: cannot read ' .. path .. ': ' .. tostring(rerr) .. ' (expected a text file)', 0) end
   local classes = {}
-  for line in f:lines() do
+  for line in text:gmatch('[^\n]+') do
     line = line:gsub('%s+$', '')
     if line ~= '' then classes[#classes + 1] = line end
   end
-  f:close()
   if #classes ~= 10 then
     error(string.format('cifar10: %s names %d classes, expected 10 (one a line)', path, #classes), 0)
   end
@@ -48,7 +50,9 @@ local function read_classes(dir)
 end
 
 --- rft.data.cifar10{dir=DIR, split='train'|'test'} --> {images=u8 [N,3,32,32], labels=i32 [N],
---- classes={'airplane', ...}, dir=DIR, split=...}. Labels are 0-based as stored.
+--- classes={'airplane', ...}, dir=DIR, split=...}. Labels are 0-based as stored. Each batch file of
+--- the official layout holds exactly 10,000 records; records=false accepts any count (small
+--- hand-made folders).
 function M.cifar10(opts)
   opts = opts or {}
   local split = opts.split or 'train'
@@ -62,8 +66,13 @@ function M.cifar10(opts)
   end
   local dir = M.find_cifar10(opts.dir)
   local images, labels = {}, {}
+  local want = opts.records == nil and 10000 or opts.records
   for i, name in ipairs(files) do
     images[i], labels[i] = F.call_new2(2, C.rft_cifar10_read, dir .. '/' .. name)
+    if want and #labels[i] ~= want then
+      error(string.format('cifar10: %s/%s has %d records, a CIFAR-10 batch file holds exactly %d (a foreign or '
+        .. 'damaged file?)', dir, name, #labels[i], want), 2)
+    end
   end
   local d = {
     dir = dir, split = split, classes = read_classes(dir),

@@ -107,6 +107,19 @@ function M.call_new2(level, f, ...)
   return owned(box[0]), owned(box2[0])
 end
 
+--- v if it is a whole number in [lo, hi], else an error naming `what` and the range (level: as
+--- error's, counted from the caller of whole). For values an FFI call would otherwise wrap around
+--- (an int field given 2^31) or refuse with a raw conversion message (a seed given a string).
+function M.whole(v, what, lo, hi, level)
+  if type(v) ~= 'number' or v % 1 ~= 0 or v < lo or v > hi then
+    error(string.format('%s = %s is not a whole number in %.0f..%.0f', what, type(v) == 'string' and
+      string.format('%q', v) or tostring(v), lo, hi), (level or 2) + 1)
+  end
+  return v
+end
+M.INT_MAX = 2147483647
+M.SEED_MAX = 2 ^ 53 - 1      -- seeds are uint64 in C; beyond 2^53 a Lua number is not whole-exact
+
 M.dtypes = { f32 = C.RFT_F32, u8 = C.RFT_U8, i32 = C.RFT_I32 }
 M.devices = { cpu = C.RFT_CPU, cuda = C.RFT_CUDA }
 

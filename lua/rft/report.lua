@@ -18,22 +18,37 @@ end
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
 
---- Run a gnuplot script that writes `png`; returns true, or false after a one-line note.
+--- Run a gnuplot script that writes `png`; returns true, or false after a one-line note, and the
+--- script's text either way.
 function M.gnuplot_script(png, script)
+  local text = 'set terminal pngcairo size 900,560 font ",10"\nset output ' .. quote(png .. '.tmp') .. '\n'
+    .. script .. '\nunset output\n'
   if not have_gnuplot() then
     print('note: gnuplot not found, so ' .. png .. ' was not drawn (apt-get install gnuplot-nox); the CSV beside it has the numbers')
-    return false
+    return false, text
   end
   local tmp = png .. '.gp'
-  util.write_atomic(tmp, 'set terminal pngcairo size 900,560 font ",10"\nset output ' .. quote(png .. '.tmp') .. '\n'
-    .. script .. '\nunset output\n')
+  util.write_atomic(tmp, text)
   local ok = os.execute('gnuplot ' .. tmp .. ' 2>/dev/null') == 0
   os.remove(tmp)
   if ok then os.rename(png .. '.tmp', png) else os.remove(png .. '.tmp'); print('note: gnuplot failed to draw ' .. png) end
-  return ok
+  return ok, text
 end
 
---- Line plot of CSV columns against column o.x: o.ys (names), o.title, o.ylabel.
+-- Ten colours told apart also by most colour-blind readers (Tableau 10), and markers in an order
+-- whose length (13) shares no factor with 10: curve i gets colour i mod 10 and marker i mod 13, so
+-- no two of the first 130 curves of a plot look alike, and the first ten differ in both.
+local colours = { '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f',
+                  '#bcbd22', '#17becf' }
+local markers = { 7, 5, 9, 11, 13, 1, 2, 3, 4, 6, 8, 10, 12 }
+
+--- gnuplot style of the i-th curve of a plot (1-based): 'lc rgb "#..." pt N'.
+function M.curve_style(i)
+  return string.format('lc rgb "%s" pt %d', colours[(i - 1) % #colours + 1], markers[(i - 1) % #markers + 1])
+end
+
+--- Line plot of CSV columns against column o.x: o.ys (names), o.title, o.ylabel; each curve its own
+--- colour and marker (curve_style). Returns what gnuplot_script returns, or false when nothing to plot.
 function M.plot_csv(csv, png, o)
   local f = io.open(csv)
   if not f then return false end
@@ -44,7 +59,8 @@ function M.plot_csv(csv, png, o)
   local plots = {}
   for _, y in ipairs(o.ys) do
     if index[y] then
-      plots[#plots + 1] = string.format('%s using %d:%d with linespoints title %s', quote(csv), index[o.x], index[y], quote(y))
+      plots[#plots + 1] = string.format('%s using %d:%d with linespoints %s title %s', quote(csv), index[o.x],
+        index[y], M.curve_style(#plots + 1), quote(y))
     end
   end
   if #plots == 0 then return false end

@@ -8,6 +8,7 @@ local C, check = F.C, F.check
 local M = {}
 local dtype_names = { [C.RFT_F32] = 'f32', [C.RFT_U8] = 'u8', [C.RFT_I32] = 'i32' }
 local ctypes = { f32 = 'float', u8 = 'uint8_t', i32 = 'int32_t' }
+local int_range = { u8 = { 0, 255 }, i32 = { -2147483648, 2147483647 } }
 local default_device = 'cpu'
 
 local function dtype_code(name, what)
@@ -54,7 +55,12 @@ function M.new(opts)
 end
 
 --- rft.from_table({1,2,3,4,5,6}, {2,3}, 'f32'): a tensor holding the values, row-major.
+--- Every value must be a number; for u8 and i32 a whole one within the dtype's range (no silent
+--- truncation or wrap-around).
 function M.from_table(values, shape, dtype, device)
+  if type(values) ~= 'table' then
+    error('rft.from_table: values must be a table of numbers, got ' .. type(values), 2)
+  end
   dtype = dtype or 'f32'
   shape = shape or { #values }
   local t = M.new { shape = shape, dtype = dtype, device = device }
@@ -62,6 +68,18 @@ function M.from_table(values, shape, dtype, device)
   if #values ~= n then
     error(string.format('rft.from_table: %d values given for shape %s (%d elements)', #values,
                         '{' .. table.concat(shape, ',') .. '}', n), 2)
+  end
+  local range = int_range[dtype]
+  for i = 1, n do
+    local v = values[i]
+    if type(v) ~= 'number' then
+      error(string.format('rft.from_table: values[%d] is a %s (%s), expected a number', i, type(v),
+                          tostring(v)), 2)
+    end
+    if range and not (v % 1 == 0 and v >= range[1] and v <= range[2]) then
+      error(string.format('rft.from_table: values[%d] = %s is not a whole number in %d..%d (dtype %s)', i,
+                          tostring(v), range[1], range[2], dtype), 2)
+    end
   end
   local buf = ffi.new(ctypes[dtype] .. '[?]', math.max(n, 1))
   for i = 1, n do buf[i - 1] = values[i] end
@@ -88,6 +106,12 @@ end
 
 --- Rows i..j-1 along the first dimension (0-based, half-open), sharing memory: no copy.
 function Tensor:view(i, j)
+  if type(i) ~= 'number' or i % 1 ~= 0 or math.abs(i) > 2 ^ 53 then
+    error('view: i = ' .. tostring(i) .. ' is not a whole row index', 2)
+  end
+  if j ~= nil and (type(j) ~= 'number' or j % 1 ~= 0 or math.abs(j) > 2 ^ 53) then
+    error('view: j = ' .. tostring(j) .. ' is not a whole row index', 2)
+  end
   return F.call_new(2, C.rft_tensor_view, self, i, j or i + 1)
 end
 
@@ -125,6 +149,7 @@ function Tensor:host(buf)
 end
 
 function Tensor:fill(v)
+  if type(v) ~= 'number' then error('fill: value is a ' .. type(v) .. ', expected a number', 2) end
   check(C.rft_tensor_fill(self, v), 2)
   return self
 end
@@ -141,6 +166,7 @@ function Tensor:to_table()
   local n, dt = self:numel(), self:dtype()
   local buf = ffi.new(ctypes[dt] .. '[?]', math.max(n, 1))
   check(C.rft_tensor_copy_to_host(self, buf, n * ffi.sizeof(ctypes[dt])), 2)
+  if dt == 'f32' then C.rft_host_f32_canonicalize(buf, n) end      -- see Tensor:data
   local out = {}
   for i = 1, n do out[i] = tonumber(buf[i - 1]) end
   return out
@@ -157,10 +183,30 @@ function Tensor:max() return select(2, self:stats()) end
 function Tensor:mean() return select(3, self:stats()) end
 
 --- The host address of element 0 as a typed pointer (CPU tensors only), for fast reads from Lua.
+--- An f32 tensor's NaNs are first made the one quiet NaN, in place: LuaJIT NaN-tags its values, so a
+--- NaN with a payload (from a file, or a kernel) read through the pointer could be taken for a value
+--- of another type. Take the pointer again after an op has written the tensor.
 function Tensor:data()
   local p = C.rft_tensor_data(self)
   if p == nil then error('data: the tensor is on ' .. self:device() .. ', not the cpu', 2) end
-  return ffi.cast(ctypes[self:dtype()] .. '*', p)
+  local dt = self:dtype()
+  if dt == 'f32' then C.rft_host_f32_canonicalize(p, C.rft_tensor_numel(self)) end
+  return ffi.cast(ctypes[dt] .. '*', p)
+end
+
+local nonfinite_at = ffi.new('int64_t[1]')
+--- The first element that is NaN or +-Inf: its flat 0-based index and value, or nil when every
+--- element is finite (any device; i32 and u8 tensors are always finite).
+function Tensor:nonfinite()
+  if self:dtype() ~= 'f32' or self:numel() == 0 then return nil end
+  local h = self:host()
+  check(C.rft_tensor_find_nonfinite(h, nonfinite_at), 2)
+  local i = tonumber(nonfinite_at[0])
+  if i < 0 then return nil end
+  local bits = ffi.cast('const uint32_t *', C.rft_tensor_data(h))[i]     -- never read as a float
+  if bits == 0x7f800000 then return i, math.huge end
+  if bits == 0xff800000 then return i, -math.huge end
+  return i, 0 / 0
 end
 
 local function fmt(v)

@@ -1,11 +1,13 @@
 -- rft.viz: pictures of what a network does with a distortion, for the REPL and for reports.
 --   rft.viz.feature_maps(net, x, x_tilde, {layer='relu3', path='fm.png', image=0, channels=16})
 -- writes, for one image, the clean feature maps, the distorted ones and their normalised difference
--- (f(x) - f(x~)) / mean(f(x)), the quantity the FMA loss penalises (paper eq. 6), channel by channel,
--- and beside it (<path>_layers.png) the FMA term of every tapped layer as a bar plot.
+-- (f(x) - f(x~)) / mean(f(x)), the quantity the FMA loss penalises (paper eq. 6), channel by channel
+-- (rows named clean, distorted, difference on the left; each column headed by its channel number),
+-- and beside it (<path>_layers.png) the FMA term of every tapped layer as a bar plot from zero.
 local rft = require 'rft'
 local report = require 'rft.report'
 local util = require 'rft.util'
+local figure = require 'rft.aug.figure'
 
 local M = {}
 
@@ -19,8 +21,9 @@ end
 
 --- x, x_tilde: f32 [N,3,H,W] (the clean and distorted batch); o.image (0-based row, default 0),
 --- o.layer (tap name, default the first), o.channels (how many, default 16: those whose normalised
---- difference is largest), o.path (PNG), o.scale (pixel upscaling, default 3).
---- Returns {layer=, channels={...}, fma={name=J_l}, path=, layers_path=}.
+--- difference is largest), o.path (PNG), o.scale (pixel upscaling, default 3, more for maps under
+--- 11 pixels wide).
+--- Returns {layer=, channels={...}, fma={name=J_l}, path=, layers_path=, layers_script= (gnuplot's)}.
 function M.feature_maps(net, x, xt, o)
   o = o or {}
   local i = o.image or 0
@@ -69,17 +72,29 @@ function M.feature_maps(net, x, xt, o)
   end
   local maps = rft.from_table(pix, { 3 * n, 1, s[3], s[4] })
   util.mkdir_p(util.dirname(path))
-  rft.image.save_grid(maps, path, { cols = n, scale = o.scale or 3, margin = 2, background = 128 })
+  local scale = o.scale or math.max(3, math.ceil(32 / s[4]))   -- deep layers' 4x4 maps drawn 32 pixels wide
+  local grid = rft.image.grid(maps, { cols = n, scale = scale, margin = 2, background = 128 })
+  -- rows named on the left, each column headed by its channel (0-based, as in the tap tensor);
+  -- where a cell is too narrow for "12", every other column keeps its number
+  local cell = s[4] * scale
+  local names, widest = {}, 0
+  for r = 1, n do widest = math.max(widest, figure.text_width(tostring(order[r] - 1), 1)) end
+  local every = widest <= cell and 1 or math.ceil((widest + 2) / (cell + 2))
+  for r = 1, n do names[r] = (r - 1) % every == 0 and tostring(order[r] - 1) or '' end
+  rft.image.write_png(figure.labelled(grid, {
+    rows = { 'clean', 'distorted', 'difference' }, cols = names, corner = 'channel',
+    cell_w = cell, cell_h = s[3] * scale, margin = 2,
+  }), path)
 
   local layers_path = path:gsub('%.png$', '') .. '_layers.png'
   local csv = path:gsub('%.png$', '') .. '_layers.csv'
   local lines = { 'layer,fma' }
   for _, t in ipairs(taps) do lines[#lines + 1] = string.format('%s,%.6g', t.name, per_layer[t.name]) end
   util.write_atomic(csv, table.concat(lines, '\n') .. '\n')
-  report.gnuplot_script(layers_path, table.concat({
+  local _, layers_script = report.gnuplot_script(layers_path, table.concat({
     'set datafile separator ","', 'set style fill solid 0.8', 'set boxwidth 0.7', 'set grid ytics',
     "set title 'FMA term per layer (one image): 1/kappa ||(f(x) - f(x~)) / mean f(x)||^2' noenhanced",
-    "set ylabel 'J_l' noenhanced", 'set xtics rotate by -45', 'unset key',
+    "set ylabel 'J_l' noenhanced", 'set xtics rotate by -45', 'unset key', 'set yrange [0:*]',
     string.format("plot '%s' using 0:2:xtic(1) with boxes", csv),
   }, '\n'))
   if was then net:train() end
@@ -87,7 +102,8 @@ function M.feature_maps(net, x, xt, o)
   for r = 1, n do chans[r] = order[r] - 1 end
   print(string.format('%s: rows clean | distorted | |normalised difference| (max %.3g), channels %s; %s',
     tap.name, dtop, table.concat(chans, ','), path))
-  return { layer = tap.name, channels = chans, fma = per_layer, path = path, layers_path = layers_path }
+  return { layer = tap.name, channels = chans, fma = per_layer, path = path, layers_path = layers_path,
+           layers_script = layers_script }
 end
 
 return M

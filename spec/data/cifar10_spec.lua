@@ -52,9 +52,9 @@ describe('the CIFAR-10 reader', function()
     assert.near(4.5, d.labels:mean(), 0.05)
   end)
 
-  it('reads a well-formed file of any length', function()
+  it('reads a well-formed file of any length when asked (records = false)', function()
     local dir = fake_dir { ['test_batch.bin'] = record(3, 7) .. record(9, 200) }
-    local d = rft.data.cifar10 { dir = dir, split = 'test' }
+    local d = rft.data.cifar10 { dir = dir, split = 'test', records = false }
     assert.same({ 3, 9 }, d.labels:to_table())
     assert.same({ 2, 3, 32, 32 }, d.images:shape())
     assert.equal(7, d.images:view(0, 1):max()); assert.equal(200, d.images:view(1, 2):min())
@@ -74,7 +74,7 @@ describe('the CIFAR-10 reader', function()
 
   it('names a missing batch file', function()
     local dir = fake_dir { ['data_batch_1.bin'] = record(0, 0) }
-    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'train' } end,
+    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'train', records = false } end,
       'cifar10: cannot open .*/data_batch_2.bin: No such file')
   end)
 
@@ -82,8 +82,28 @@ describe('the CIFAR-10 reader', function()
     local dir = fake_dir { ['test_batch.bin'] = '' }
     assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test' } end, 'has 0 bytes')
     dir = fake_dir({ ['test_batch.bin'] = record(0, 0) }, 'cat\ndog\n')
-    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test' } end,
+    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test', records = false } end,
       'batches.meta.txt names 2 classes, expected 10')
+  end)
+
+  it('refuses a batch file of the wrong record count, naming it and the count', function()
+    local dir = fake_dir { ['test_batch.bin'] = record(3, 7) .. record(9, 200) }
+    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test' } end,
+      'cifar10: .*/test_batch.bin has 2 records, a CIFAR%-10 batch file holds exactly 10000')
+    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test', records = 3 } end,
+      'has 2 records, a CIFAR%-10 batch file holds exactly 3')
+  end)
+
+  it('names a batch file or a class list that is a directory', function()
+    local dir = fake_dir {}
+    os.execute("mkdir '" .. dir .. "/test_batch.bin'")
+    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test' } end,
+      'cifar10: .*/test_batch.bin is not a regular file %(a directory%?%)')
+    dir = fake_dir { ['test_batch.bin'] = record(0, 0) }
+    os.remove(dir .. '/batches.meta.txt')
+    os.execute("mkdir '" .. dir .. "/batches.meta.txt'")
+    assert.error_matches(function() rft.data.cifar10 { dir = dir, split = 'test', records = false } end,
+      'cifar10: cannot read .*/batches.meta.txt: Is a directory')
   end)
 
   it('says where it looked and how to get the data when there is no folder', function()

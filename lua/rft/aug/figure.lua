@@ -69,6 +69,40 @@ function M.draw_text(img, text, x, y, o)
   return img
 end
 
+--- Put a grid image (u8 [C,H,W], cells of cell_w x cell_h pixels, `margin` pixels around and
+--- between them, as rft.image.grid draws it) inside labels: o.rows (a name for each row of cells,
+--- written to the left of it), o.cols (a name for each column, written above it), o.corner (text
+--- above the row names, e.g. what the column names are), o.font (scale; default 1), white bands.
+--- --> u8 [C, H + header, W + left].
+function M.labelled(grid, o)
+  local margin, fs = o.margin or 2, o.font or 1
+  local gc, gh, gw = grid:size(1), grid:size(2), grid:size(3)
+  local pad = 3 * fs
+  local left = 0
+  for _, name in ipairs(o.rows or {}) do left = math.max(left, M.text_width(name, fs) + 2 * pad) end
+  if o.corner then left = math.max(left, M.text_width(o.corner, fs) + 2 * pad) end
+  local header = (o.cols or o.corner) and 7 * fs + 2 * pad or 0
+  local out = T.new { shape = { gc, gh + header, gw + left }, dtype = 'u8', device = 'cpu' }
+  out:fill(255)
+  local src, dst = grid:data(), out:data()
+  local ow = gw + left
+  for k = 0, gc - 1 do
+    for yy = 0, gh - 1 do
+      ffi.copy(dst + (k * (gh + header) + header + yy) * ow + left, src + (k * gh + yy) * gw, gw)
+    end
+  end
+  for i, name in ipairs(o.rows or {}) do
+    local cy = header + margin + (i - 1) * (o.cell_h + margin) + o.cell_h / 2
+    M.draw_text(out, name, pad, math.floor(cy - 3.5 * fs + 0.5), { scale = fs })
+  end
+  for j, name in ipairs(o.cols or {}) do
+    local cx = left + margin + (j - 1) * (o.cell_w + margin) + o.cell_w / 2
+    M.draw_text(out, name, math.floor(cx - M.text_width(name, fs) / 2 + 0.5), pad, { scale = fs })
+  end
+  if o.corner then M.draw_text(out, o.corner, pad, pad, { scale = fs }) end
+  return out
+end
+
 --- aug.figure{images=x (f32 [R,3,H,W]), columns={{'clean', pipeline_or_nil}, {'B+', p}, ...},
 ---   seed=0, ids=nil, scale=2, margin=2, font=nil (font scale; default 1, or 2 for wide cells)}
 --- --> u8 [3, H', W']: R rows x #columns images under a header line of column names.

@@ -134,12 +134,15 @@ function Sequential:device()
 end
 
 --- Moves every parameter and gradient into one flat buffer each, the modules keeping views into
---- them; returns the two flat tensors (also self.flat_params, self.flat_grads).
+--- them, each view 64-byte aligned; returns the two flat tensors (also self.flat_params, self.flat_grads).
 function Sequential:flatten()
   if self.flat_params then return self.flat_params, self.flat_grads end
+  -- Each parameter starts on a 64-byte boundary (16 floats; the gaps hold zeros in both buffers and
+  -- stay zero under SGD): cuDNN and vector loops get aligned views, not arbitrary 4-byte offsets.
+  local function padded(n) return math.ceil(n / 16) * 16 end
   local ps = self:parameters()
   local total = 0
-  for _, p in ipairs(ps) do total = total + p:numel() end
+  for _, p in ipairs(ps) do total = total + padded(p:numel()) end
   local dev = self:device()
   local fp, fg = T.new { shape = { total }, device = dev }, T.new { shape = { total }, device = dev }
   local off = 0
@@ -154,7 +157,7 @@ function Sequential:flatten()
       if p and m[pair[2]] then
         m[pair[1]] = place(fp, p)
         m[pair[2]] = place(fg, m[pair[2]])
-        off = off + p:numel()
+        off = off + padded(p:numel())
       end
     end
   end
@@ -198,7 +201,9 @@ end
 
 --- Copies tensors into the network; every name, shape and dtype must match. PyTorch's
 --- `num_batches_tracked` entries are accepted and ignored. Lists every mismatch in one error.
-function Sequential:load_state_dict(tensors)
+--- A NaN or Inf in the weights is refused naming the tensor unless o.nonfinite is 'warn' or 'allow'.
+function Sequential:load_state_dict(tensors, o)
+  local nf = o and o.nonfinite or 'error'    -- NaN/Inf in the weights: 'error' | 'warn' | 'allow'
   local problems, mine = {}, self:state_dict()
   local names = {}
   for name in pairs(mine) do names[#names + 1] = name end
@@ -220,6 +225,14 @@ function Sequential:load_state_dict(tensors)
   if #problems > 0 then
     table.sort(problems)
     error('load_state_dict: ' .. table.concat(problems, '; '), 2)
+  end
+  local bad, at, v
+  if nf ~= 'allow' then bad, at, v = require('rft.safetensors').nonfinite(tensors) end
+  if bad then
+    local msg = string.format("load_state_dict: tensor '%s' holds %s at element %d (the first non-finite "
+      .. "value); pass {nonfinite='warn'} or 'allow' to load it anyway", bad, tostring(v), at)
+    if nf ~= 'warn' then error(msg, 2) end
+    io.stderr:write('warning: ', msg, '\n')
   end
   for name, t in pairs(mine) do t:copy_from(tensors[name]) end
   return self

@@ -12,12 +12,19 @@ local L = {}
 
 local function param(shape) return T.new { shape = shape, device = T.default_device() } end
 
+-- Seeds and streams are uint64 in C: checked here, or the FFI wraps or refuses them in its own words.
+local function seeds(seed, stream, what)
+  return F.whole(seed, what .. ': seed', 0, F.SEED_MAX, 3), F.whole(stream or 0, what .. ': stream', 0, F.SEED_MAX, 3)
+end
+
 --- Kaiming-normal (He et al. 2015, fan-in, ReLU gain) and Glorot-uniform initialisation from Philox.
 function L.kaiming_normal(t, fan_in, seed, stream)
+  seed, stream = seeds(seed, stream, 'kaiming_normal')
   check(C.rft_rand_normal(t, seed, stream, 0, 0, math.sqrt(2 / fan_in)), 2)
   return t
 end
 function L.glorot_uniform(t, fan_in, fan_out, seed, stream)
+  seed, stream = seeds(seed, stream, 'glorot_uniform')
   local a = math.sqrt(6 / (fan_in + fan_out))
   check(C.rft_rand_uniform(t, seed, stream, 0, -a, a), 2)
   return t
@@ -33,6 +40,7 @@ function Conv2d:__init(o)
   assert(o and o.cin and o.cout and o.k, 'nn.Conv2d: cin, cout and k are required')
   self.cin, self.cout, self.k = o.cin, o.cout, o.k
   self.stride, self.pad = o.stride or 1, o.pad or 0
+  for _, k in ipairs { 'cin', 'cout', 'k', 'stride', 'pad' } do F.whole(self[k], 'nn.Conv2d: ' .. k, 0, F.INT_MAX, 3) end
   self.args = ffi.new('rft_conv2d_args', { self.k, self.k, self.stride, self.stride, self.pad, self.pad })
   self.weight, self.gradWeight = param { o.cout, o.cin, o.k, o.k }, param { o.cout, o.cin, o.k, o.k }
   if o.bias ~= false then self.bias, self.gradBias = param { o.cout }, param { o.cout } end
@@ -40,6 +48,7 @@ function Conv2d:__init(o)
 end
 
 function Conv2d:reset(seed, stream)
+  seed, stream = seeds(seed, stream, 'nn.Conv2d:reset')
   L.kaiming_normal(self.weight, self.cin * self.k * self.k, seed, stream)
   if self.bias then self.bias:fill(0) end
 end
@@ -83,6 +92,7 @@ function Linear:__init(o)
   self.output, self.gradInput = self:buffer(), self:buffer()
 end
 function Linear:reset(seed, stream)
+  seed, stream = seeds(seed, stream, 'nn.Linear:reset')
   L.glorot_uniform(self.weight, self.cin, self.cout, seed, stream)
   if self.bias then self.bias:fill(0) end
 end
