@@ -2,27 +2,27 @@
 -- and reports validation (5,000 held out, seed 0) and test accuracy. Writes to --out (default:
 -- the folder the robustness recipes look for, runs/baseline_<model>_w<width>[_bn]_e<epochs>_s<seed>):
 -- train.csv, train.png, checkpoint.safetensors (a killed run resumes from it), model.safetensors,
--- results.json.
+-- results.json. Every flag is checked before any data is read or any folder made.
 --   rftlua recipes/baseline_cifar.lua [--model fast|vgg16|allcnn_c] [--width W] [--epochs N] ...
 local experiment = require 'rft.experiment'
+local cli = require 'rft.cli'
 local rft = require 'rft'
 
 local b = experiment.baseline_defaults
-local p = require('argparse')('baseline_cifar', 'Train a baseline CIFAR-10 model.')
-p:option('--model', 'fast, vgg16 or allcnn_c', b.model)
-p:option('--width', 'width multiplier', tostring(b.width), tonumber)
-p:option('--bn', 'batch norm (vgg16, allcnn_c; fast always has it)', tostring(b.bn))
-p:option('--epochs', 'training epochs', tostring(b.epochs), tonumber)
-p:option('--batch', 'batch size', tostring(b.batch), tonumber)
-p:option('--lr', 'peak learning rate (one-cycle: linear warm-up, linear decay)', tostring(b.lr), tonumber)
-p:option('--weight-decay', 'L2 weight decay', tostring(b.weight_decay), tonumber)
-p:option('--seed', 'seed for initialisation, shuffling and augmentation', tostring(b.seed), tonumber)
-p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
-experiment.device_option(p)
-p:option('--out', 'output folder (default: the cache folder of this configuration)')
+local p = cli.parser('baseline_cifar', 'Train a baseline CIFAR-10 model.')
+p:choice('--model', 'architecture', b.model, cli.models())
+p:number('--width', 'width multiplier', b.width, { above = 0, max = 16 })
+p:boolean('--bn', 'batch norm (vgg16, allcnn_c; fast always has it)', b.bn)
+p:integer('--epochs', 'training epochs', b.epochs, { min = 1, max = 10000 })
+p:integer('--batch', 'batch size', b.batch, { min = 1, max = 45000 })
+p:number('--lr', 'peak learning rate (one-cycle: linear warm-up, linear decay)', b.lr, { above = 0, max = 10 })
+p:number('--weight-decay', 'L2 weight decay', b.weight_decay, { min = 0, max = 1 })
+p:integer('--seed', 'seed for initialisation, shuffling and augmentation', b.seed, { min = 0, max = 2 ^ 31 - 1 })
+p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+p:device()
+p:string('--out', 'output folder (default: the cache folder of this configuration)')
 p:flag('--fresh', 'ignore an existing checkpoint instead of resuming from it')
 local o = p:parse(arg)
-o.bn = o.bn == 'true'
 o.out = o.out or experiment.baseline_dir(o)
 
 if o.fresh then os.remove(o.out .. '/checkpoint.safetensors') end

@@ -1,40 +1,41 @@
 -- ia_cifar: the IA strategy (paper Table 2): one fine-tuning per distortion and method, each seeing
 -- only that distortion; reports clean and distorted test accuracy before and after.
 --   rftlua recipes/ia_cifar.lua [--augs B+,GN,...] [--methods FMA,ST,AT] [--epochs 2] ...
-local experiment = require 'rft.experiment'
-local report = require 'rft.report'
-local aug = require 'rft.aug'
 local rft = require 'rft'
+local ex = require 'rft.experiment'
+local aug = require 'rft.aug'
+local methods = require 'rft.methods'
+local distortions = require 'rft.aug.distortions'
+local report = require 'rft.report'
 
-local args = experiment.parser('ia_cifar', 'Fine-tuning with one distortion at a time (paper Table 2).',
-  function(p)
-    p:option('--augs', 'distortions, comma-separated', 'B+,B-,GB,GN,SAP,S+,S-')
-    p:option('--methods', 'methods, comma-separated', 'FMA,ST,AT')
-    p:option('--gamma', 'FMA weight', '0.03', tonumber)
-    p:option('--alpha', 'ST weight', '0.1', tonumber)
-  end):parse(arg)
-local o = experiment.options(args)
+local p = ex.parser('ia_cifar', 'Fine-tuning with one distortion at a time (paper Table 2).')
+p:list('--augs', 'distortions', distortions.names, distortions.names)
+p:list('--methods', 'methods', { 'FMA', 'ST', 'AT' }, methods.names())
+local args = p:parse(arg)
+local o = ex.options(args, p)
 
-local d = experiment.cifar(o.data)
-local net0, _, dir = experiment.baseline(o.baseline, d)
-local presets = experiment.strengths(net0, d, o, dir)
+-- data, baseline, strengths, and the baseline's rows on the test set
+local d = ex.cifar(o.data)
+local net0, _, dir = ex.baseline(o.baseline, d)
+local presets = ex.strengths(net0, d, o, dir)
 local base_state = rft.safetensors.load(dir .. '/model.safetensors')
-net0:evaluate()
-local before = experiment.evaluate_rows(net0, d.test, presets)
+local before = ex.baseline_rows(net0, d.test, presets, dir)
 
+-- one fine-tuning per distortion and method, from the same baseline
 local results, lines = { before = before, runs = {} }, {}
-lines[1] = string.format('%-6s %-6s %10s %10s %10s %10s', 'aug', 'method', 'clean', 'clean→', 'aug', 'aug→')
-for fam in args.augs:gmatch('[^,]+') do
-  for method in args.methods:gmatch('[^,]+') do
-    local net = experiment.build(o.baseline):load_state_dict(base_state)
-    local ft = setmetatable({ presets = presets, lr = experiment.finetune_lr(o.lr, o.epochs),
-                              out = string.format('%s/%s_%s', o.out, method, fam:gsub('[+]', 'plus'):gsub('-', 'minus')) },
-                            { __index = o })
-    experiment.finetune(method, net, d, aug.schedule.fixed(presets[fam]), ft)
+lines[1] = string.format('%-6s %-13s %10s %10s %10s %10s', 'aug', 'method', 'clean', 'clean→', 'aug', 'aug→')
+for _, fam in ipairs(args.augs) do
+  for _, name in ipairs(args.methods) do
+    local net = ex.build(o.baseline):load_state_dict(base_state)
+    local ft = setmetatable({ method_options = methods.options(name, args),
+      out = string.format('%s/%s_%s', o.out, ex.flags.slug(name), fam:gsub('[+]', 'plus'):gsub('-', 'minus')) },
+      { __index = o })
+    ex.finetune(name, net, d, aug.schedule.fixed(presets[fam]), ft, presets)
     net:evaluate()
-    local after = experiment.evaluate_rows(net, d.test, presets)
-    results.runs[#results.runs + 1] = { aug = fam, method = method .. '/IA', after = after }
-    lines[#lines + 1] = string.format('%-6s %-6s %10.2f %10.2f %10.2f %10.2f', fam, method, before.clean, after.clean,
+    local after = ex.evaluate_rows(net, d.test, presets, name .. '/IA ' .. fam)
+    results.runs[#results.runs + 1] = { aug = fam, method = name .. '/IA', options = methods.config(name, ft.method_options),
+                                        after = after }
+    lines[#lines + 1] = string.format('%-6s %-13s %10.2f %10.2f %10.2f %10.2f', fam, name, before.clean, after.clean,
       before[fam], after[fam])
     print(lines[#lines])
   end

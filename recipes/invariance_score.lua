@@ -4,30 +4,33 @@
 --   rftlua recipes/invariance_score.lua --checkpoint runs/fma_ca_cifar/model.safetensors --model fast
 --   ... --g combined_plus   (or B+, GN, ..., Combined-: the paper-1 presets) [--images 10000]
 local rft = require 'rft'
-local experiment = require 'rft.experiment'
+local cli = require 'rft.cli'
 local report = require 'rft.report'
 local util = require 'rft.util'
 
-local p = require('argparse')('invariance_score', 'Per-layer invariance scores of a checkpoint.')
-p:option('--checkpoint', 'a safetensors state dict (model.safetensors or checkpoint.safetensors)'):count(1)
-p:option('--model', 'fast, vgg16 or allcnn_c', 'fast')
-p:option('--width', 'width multiplier', '1', tonumber)
-p:option('--bn', 'batch norm (true/false; fast always has it)', 'true')
-p:option('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset name (B+, GN, Combined+, ...)", 'paper')
-p:option('--images', 'test images scored', '10000', tonumber)
-p:option('--draws', 'draws of G per image', '5', tonumber)
-p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
-experiment.device_option(p)
-p:option('--out', 'output folder', 'runs/invariance_score')
+local gs = { 'paper' }
+for _, n in ipairs(require('rft.aug.distortions').names) do gs[#gs + 1] = n end
+gs[#gs + 1], gs[#gs + 2] = 'Combined+', 'Combined-'
+local p = cli.parser('invariance_score', 'Per-layer invariance scores of a checkpoint.')
+p:string('--checkpoint', 'a safetensors state dict (model.safetensors or checkpoint.safetensors; required)')
+p:choice('--model', 'architecture', 'fast', cli.models())
+p:number('--width', 'width multiplier', 1, { above = 0, max = 16 })
+p:boolean('--bn', 'batch norm (fast always has it)', true)
+p:choice('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset", 'paper', gs)
+p:integer('--images', 'test images scored', 10000, { min = 1, max = 10000 })
+p:integer('--draws', 'draws of G per image', 5, { min = 1, max = 1000 })
+p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+p:device()
+p:string('--out', 'output folder', 'runs/invariance_score')
 local o = p:parse(arg)
+if not o.checkpoint then p:fail('--checkpoint is required: the safetensors file of the model to score') end
 local t0 = rft.train.now()
 
-local net = rft.models.build(o.model, { width = o.width, bn = o.bn == 'true' })
+local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
 local tensors = rft.safetensors.load(o.checkpoint)
 for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
 net:load_state_dict(tensors)
 local G = o.g == 'paper' and rft.aug.G() or rft.aug.paper.cifar10[o.g]
-  or error("unknown --g '" .. o.g .. "' (paper, B+, B-, S+, S-, GN, GB, SAP, Combined+, Combined-)", 0)
 print('G: ' .. tostring(G))
 local test = rft.data.cifar10 { dir = o.data, split = 'test' }
 local scores, names = rft.invariance.layer_scores(net, test, G, { draws = o.draws, images = o.images })

@@ -4,12 +4,12 @@
 local rft = require 'rft'
 local util = require 'rft.util'
 
-local args = require('argparse')('show_cifar', 'Write a grid of CIFAR-10 images, one class a row.')
-args:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
-args:option('--split', 'train or test', 'test')
-args:option('--per-class', 'images of each class', '10', tonumber)
-args:option('--scale', 'pixel upscaling', '2', tonumber)
-args:option('--out', 'PNG to write', 'runs/show_cifar/cifar10.png')
+local args = require('rft.cli').parser('show_cifar', 'Write a grid of CIFAR-10 images, one class a row.')
+args:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+args:choice('--split', 'which split', 'test', { 'train', 'test' })
+args:integer('--per-class', 'images of each class', 10, { min = 1, max = 1000 })
+args:integer('--scale', 'pixel upscaling', 2, { min = 1, max = 16 })
+args:string('--out', 'PNG to write', 'runs/show_cifar/cifar10.png')
 local opt = args:parse(arg)
 
 local d = rft.data.cifar10 { dir = opt.data, split = opt.split }

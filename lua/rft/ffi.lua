@@ -73,6 +73,26 @@ function M.check(rc, level)
   if rc ~= 0 then error(ffi.string(C.rft_last_error()), level or 3) end
 end
 
+-- The few C library calls the front end makes (a monotonic clock, whether a stream is a terminal,
+-- SIGKILL for the training loop's kill test), declared here so that no other module reaches ffi.C.
+for _, decl in ipairs { 'int isatty(int fd);', 'int clock_gettime(int clk, void *ts);', 'int kill(int pid, int sig);',
+                        'int getpid(void);' } do
+  pcall(ffi.cdef, decl)
+end
+local timespec = ffi.new('struct { long s, ns; }')
+
+--- Seconds on a monotonic clock.
+function M.now()
+  ffi.C.clock_gettime(1, timespec)     -- CLOCK_MONOTONIC
+  return tonumber(timespec.s) + tonumber(timespec.ns) * 1e-9
+end
+
+--- Whether file descriptor fd (1: stdout) is a terminal.
+function M.isatty(fd) return ffi.C.isatty(fd) == 1 end
+
+--- Kill this process with SIGKILL: no handler runs, nothing is flushed (a crash, for tests).
+function M.kill_self() ffi.C.kill(ffi.C.getpid(), 9) end
+
 local box = ffi.new('rft_tensor*[1]')
 local box2 = ffi.new('rft_tensor*[1]')
 

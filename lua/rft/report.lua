@@ -71,4 +71,27 @@ function M.plot_csv(csv, png, o)
   }, '\n'))
 end
 
+--- Box plots of the same columns (one box group per column name in `columns`, in that order) from
+--- several CSVs side by side, one colour per CSV: csvs and labels are lists of equal length; o.title,
+--- o.ylabel. The paper's Figure 1 draws per-layer invariance scores this way.
+function M.boxplot_csvs(png, csvs, labels, columns, o)
+  o = o or {}
+  local colours = { '#4060c0', '#c04040', '#40a040', '#a060c0', '#c08020' }
+  local n, plots, xt = #csvs, {}, {}
+  for i, k in ipairs(columns) do
+    xt[i] = string.format('%s %d', quote(k), i)
+    for j, csv in ipairs(csvs) do
+      local dx = 0.36 * ((j - 1) / math.max(1, n - 1) - 0.5) * (n > 1 and 1 or 0)
+      plots[#plots + 1] = string.format('%s using (%d%+.3f):%d with boxplot lc rgb %s title %s', quote(csv), i, dx, i,
+        quote(colours[(j - 1) % #colours + 1]), quote(i == 1 and labels[j] or ''))
+    end
+  end
+  return M.gnuplot_script(png, table.concat({
+    'set datafile separator ","', 'set style data boxplot', 'set style boxplot nooutliers',
+    string.format('set boxwidth %.3f', 0.6 / math.max(1, n)), 'set xtics (' .. table.concat(xt, ', ') .. ')',
+    'set ylabel ' .. quote(o.ylabel or ''), 'set grid ytics', 'set title ' .. quote(o.title or ''), 'set key top left',
+    'plot ' .. table.concat(plots, ', '),
+  }, '\n'))
+end
+
 return M

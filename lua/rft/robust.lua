@@ -1,13 +1,13 @@
--- rft.robust: the two-view fine-tuning step shared by FMA, ST and AT (DESIGN.md §1, §4).
--- One forward pass over [x ; x~]; the methods differ only in which loss reads the logits and taps:
---   FMA: J0(x) + gamma * J_FMA(taps)       ST: J0(x) + alpha * L_stab(logits)
---   AT:  J0 over x and x~ alike             (none: J0(x), the plain fine-tuning control)
+-- rft.robust: the fine-tuning step every method of rft.methods shares (DESIGN.md §1, §4). One
+-- forward pass over what the method puts through the network ([x ; x~], x or x~), the method's loss
+-- reading the logits and taps, one backward pass with the tap gradients injected. The methods
+-- themselves (FMA, ST, AT, AT-distorted, clean, ...) are values in lua/rft/methods/.
 -- Batch norm is frozen (evaluation mode) so both views see the same statistics.
 local ffi = require 'ffi'
 local F = require 'rft.ffi'
 local T = require 'rft.tensor'
-local loss = require 'rft.loss'
 local train = require 'rft.train'
+local methods = require 'rft.methods'
 local C, check = F.C, F.check
 
 local M = {}
@@ -32,34 +32,40 @@ local function concat(a, b, key, dtype)
   return out
 end
 
+--- y += a * x (same shape and device): methods add one loss's gradient to another's.
+function M.axpy(a, x, y)
+  check(C.rft_tensor_axpy(a, x, y), 2)
+  return y
+end
+
 --- One step's forward, loss and backward (gradients accumulate in net; the caller steps the
---- optimizer). method: 'FMA' | 'ST' | 'AT' | 'none'; o: gamma, alpha, fma options, stability
---- options. Returns the total loss, the number of correct clean predictions, and the loss parts.
+--- optimizer). method: a method value or its name in rft.methods ('FMA', 'ST', 'AT', 'AT-distorted',
+--- 'clean', ...); xt may be nil for a method that does not read it; o: the method's options
+--- (rft.methods.options fills what o leaves out). Returns the total loss, the number of correct
+--- predictions on the first view put through, and the loss parts {j0=, extra=, ...}.
 function M.step(method, net, x, xt, y, o)
+  local m = methods.get(method)
   o = o or {}
-  local b = #x
-  local xx = concat(x, xt, 'xx', 'f32')
-  local logits = net:forward(xx)
-  local j0, grad, extra, tap_grads
-  if method == 'AT' then
-    j0, grad = loss.cross_entropy(logits, concat(y, y, 'yy', 'i32'))
-  else
-    j0, grad = loss.cross_entropy(logits, y, { from = 0, to = b })
-  end
-  if method == 'ST' then
-    local g
-    extra, g = loss.stability(logits, { alpha = o.alpha or 1, kl = o.kl, clean_const = o.clean_const })
-    check(C.rft_tensor_axpy(1, g, grad), 2)
-  elseif method == 'FMA' then
-    extra, tap_grads = loss.fma(net:taps(), { gamma = o.gamma or 1, eps = o.eps, layers = o.layers,
-                                             weights = o.weights, exact_normalizer = o.exact_normalizer })
-  elseif method ~= 'AT' and method ~= 'none' then
-    error("rft.robust.step: method must be 'FMA', 'ST', 'AT' or 'none', got " .. tostring(method), 2)
-  end
-  net:backward(xx, grad, tap_grads)
-  local clean = logits:view(0, b)
-  local correct = train.correct(clean, y)
-  return j0 + (extra or 0), correct, { j0 = j0, extra = extra or 0 }
+  local b = #y
+  local inputs = m.inputs
+  if m.distorted and xt == nil then error('rft.robust.step: method ' .. m.name .. ' needs the distorted batch xt', 2) end
+  local input
+  if #inputs == 2 then input = concat(x, xt, 'xx', 'f32')
+  elseif inputs[1] == 'xt' then input = xt
+  else input = x end
+  local logits = net:forward(input)
+  local out = {
+    logits = logits, y = y, rows = b, net = net,
+    taps = function() return net:taps() end,
+    labels = function() return #inputs == 2 and concat(y, y, 'yy', 'i32') or y end,
+  }
+  local total, grad, tap_grads, terms = m.loss(out, o)
+  net:backward(input, grad, tap_grads)
+  local correct = train.correct(logits:view(0, b), y)
+  terms = terms or {}
+  terms.j0 = terms.j0 or total
+  terms.extra = terms.extra or (total - terms.j0)
+  return total, correct, terms
 end
 
 return M

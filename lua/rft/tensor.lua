@@ -140,6 +140,14 @@ function Tensor:copy_from(src)
   return self
 end
 
+--- Rows of this tensor picked by idx (i32 [K], on this tensor's device) into out (resized to
+--- [K, ...]; made when nil, same dtype and device): out[k] = self[idx[k]].
+function Tensor:gather(idx, out)
+  out = out or M.new { shape = { 0 }, dtype = self:dtype(), device = self:device() }
+  check(C.rft_tensor_gather(self, idx, out), 2)
+  return out
+end
+
 --- This tensor's values on the CPU: itself if it is there, else copied into buf (a CPU tensor of
 --- the same dtype, resized to fit; made when nil). Reuse buf to avoid an allocation per call.
 function Tensor:host(buf)

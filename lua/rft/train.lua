@@ -12,15 +12,11 @@ local C, check = F.C, F.check
 
 local M = {}
 
-pcall(ffi.cdef, 'int isatty(int fd); int clock_gettime(int clk, void *ts);')
-local tty = ffi.C.isatty(1) == 1
-local timespec = ffi.new('struct { long s, ns; }')
+local bit = require 'bit'
+local tty = F.isatty(1)
 
 --- Seconds on a monotonic clock.
-function M.now()
-  ffi.C.clock_gettime(1, timespec)     -- CLOCK_MONOTONIC
-  return tonumber(timespec.s) + tonumber(timespec.ns) * 1e-9
-end
+M.now = F.now
 local now = M.now
 
 local function hms(s)
@@ -120,19 +116,160 @@ function M.progress(line, final)
 end
 local progress = M.progress
 
---- Train a network. o: net, train (dataset), val (dataset, optional), epochs, batch (128),
---- lr (schedule, see lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0), crop (4),
---- flip (true), out (folder for train.csv and checkpoint.safetensors), resume (true; only from a
---- checkpoint written with the same o.key, a string naming the configuration), columns (extra
---- CSV columns that on_epoch fills),
---- step (function(net, x, y, ctx) -> loss, correct; default ce_step; ctx holds epoch, batch and the
---- batch's dataset ids), mode (function(net) putting the net in its training mode; default
---- net:train()), on_epoch(epoch, row) (may add columns to row before it is logged).
+-- ---- batch sources --------------------------------------------------------------------------
+
+-- One epoch's batches from dataset d: yields the batch number, x, y, ids and a table of extra step
+-- context (groups, for copies). `steps` batches, however many passes over the data that takes (pass
+-- p > 0 shuffles anew, keyed by epoch + p * 2^20).
+local function epoch_batches(d, o, epoch, steps, device)
+  local copies = o.copies
+  local crop, flip = o.crop or (copies and 0 or 4), o.flip
+  if flip == nil then flip = not copies end
+  local b, pass, it = 0, 0, nil
+  local labels, extra = nil, {}
+  local function start()
+    it = data.batches(d, { batch = o.batch or 128, shuffle = true, seed = o.seed or 0, epoch = epoch + pass * 1048576,
+                           crop = crop, flip = flip, device = device })
+  end
+  start()
+  return function()
+    if b >= steps then return nil end
+    local x, y, ids = it()
+    if not x then pass = pass + 1; start(); x, y, ids = it() end
+    b = b + 1
+    if copies then
+      local xs, groups, cids = copies:apply(x, { seed = (o.seed or 0) * 7919 + epoch, ids = ids })
+      labels = y:gather(groups, labels)
+      extra.groups = groups
+      return b, xs, labels, cids, extra
+    end
+    return b, x, y, ids, extra
+  end
+end
+
+-- ---- checks ---------------------------------------------------------------------------------
+
+local nonfinite_bits = 0x7f800000   -- an f32 whose exponent bits are all set is NaN or +-Inf
+
+--- The name of the first tensor (in name order) of {name = tensor} holding a NaN or an Inf, and
+--- the element's index (0-based); nil when all are finite. rft.safetensors.nonfinite answers where
+--- it exists; otherwise the f32 bits are read, never the values, so a NaN with any payload is found
+--- without becoming a Lua number.
+function M.first_nonfinite(tensors)
+  if st.nonfinite then           -- the reader's own report, where the safetensors module has one
+    local name, at = st.nonfinite(tensors)
+    return name, at
+  end
+  local names = {}
+  for k, t in pairs(tensors) do if T.is_tensor(t) and t:dtype() == 'f32' then names[#names + 1] = k end end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    local t = tensors[k]
+    if t:numel() > 0 then
+      local h = t:device() == 'cpu' and t or t:copy('cpu')
+      local p, n = ffi.cast('const uint32_t *', h:data()), h:numel()
+      for i = 0, n - 1 do
+        if bit.band(p[i], nonfinite_bits) == nonfinite_bits then return k, i end
+      end
+    end
+  end
+  return nil
+end
+
+local function whole(v, lo) return type(v) == 'number' and v == v and v % 1 == 0 and v >= lo and v < 2^53 end
+
+local function check_options(o)
+  local function bad(what) error('rft.train.fit: ' .. what, 3) end
+  if type(o) ~= 'table' then bad('expects a table of options, got ' .. type(o)) end
+  if type(o.net) ~= 'table' or type(o.net.forward) ~= 'function' then bad('net must be a network (nn.Sequential)') end
+  if type(o.train) ~= 'table' or type(o.train.n) ~= 'number' or o.train.n < 1 then
+    bad('train must be a dataset with at least one image (a table with n, images, labels)')
+  end
+  local epochs = o.epochs or M.schedule_epochs(o.lr)
+  if not whole(epochs, 1) then bad('epochs must be a whole number >= 1, got ' .. tostring(epochs)) end
+  if o.batch ~= nil and not whole(o.batch, 1) then bad('batch must be a whole number >= 1, got ' .. tostring(o.batch)) end
+  if o.steps_per_epoch ~= nil and not whole(o.steps_per_epoch, 1) then
+    bad('steps_per_epoch must be a whole number >= 1, got ' .. tostring(o.steps_per_epoch))
+  end
+  if o.crop ~= nil and not whole(o.crop, 0) then bad('crop must be a whole number of pixels >= 0, got ' .. tostring(o.crop)) end
+  if o.flip ~= nil and type(o.flip) ~= 'boolean' then bad('flip must be true or false, got ' .. tostring(o.flip)) end
+  if o.copies ~= nil and (type(o.copies) ~= 'table' or type(o.copies.apply) ~= 'function' or not o.copies.m) then
+    bad('copies must be an rft.aug.copies(pipeline, M) value, got ' .. tostring(o.copies))
+  end
+  local lr = o.lr
+  if type(lr) == 'number' and (lr ~= lr or lr < 0 or lr == math.huge) then bad('lr must be a finite number >= 0, got ' .. tostring(lr)) end
+  if type(lr) ~= 'number' and type(lr) ~= 'function' and type(lr) ~= 'table' then
+    bad('lr must be a number, a list of {lr=, epochs=} pieces or function(t), got ' .. type(lr))
+  end
+  if o.out ~= nil and (type(o.out) ~= 'string' or o.out == '') then bad('out must be a folder name, got ' .. tostring(o.out)) end
+  return epochs
+end
+
+-- ---- the run folder ---------------------------------------------------------------------------
+
+local function exists(path) return os.rename(path, path) ~= nil end
+
+--- Remove the `*.tmp` files (writes a killed run left unfinished) directly in folder dir; returns
+--- their names. A missing folder has none.
+function M.remove_stale_tmp(dir)
+  local removed = {}
+  if not exists(dir) then return removed end
+  local q = "'" .. dir:gsub("'", "'\\''") .. "'"
+  local f = io.popen('find ' .. q .. ' -maxdepth 1 -type f -name "*.tmp" 2>/dev/null')
+  for path in f:lines() do
+    if os.remove(path) then removed[#removed + 1] = path end
+  end
+  f:close()
+  return removed
+end
+
+local base_columns = { 'epoch', 'lr', 'train_loss', 'train_accuracy', 'val_accuracy', 'images_per_s', 'seconds' }
+
+-- CSV columns: the loop's own, then o.columns, then any other key of the rows in name order.
+local function columns(rows, extra)
+  local cols, seen = {}, {}
+  local function add(c) if not seen[c] then seen[c] = true; cols[#cols + 1] = c end end
+  for _, c in ipairs(base_columns) do add(c) end
+  for _, c in ipairs(extra or {}) do add(c) end
+  local rest = {}
+  for _, r in ipairs(rows) do for k in pairs(r) do if not seen[k] then seen[k] = true; rest[#rest + 1] = k end end end
+  table.sort(rest)
+  for _, c in ipairs(rest) do cols[#cols + 1] = c end
+  return cols
+end
+
+-- A test hook standing for `kill -9` at a chosen moment: RFT_TRAIN_KILL_AT='epoch,batch' makes the
+-- process kill itself with SIGKILL just before that batch's step (nothing flushed, nothing cleaned).
+local kill_at = os.getenv('RFT_TRAIN_KILL_AT')
+local kill_epoch, kill_batch = (kill_at or ''):match('^(%d+),(%d+)$')
+kill_epoch, kill_batch = tonumber(kill_epoch), tonumber(kill_batch)
+
+--- Train a network. o:
+---   net, train (dataset), val (dataset, optional: val_accuracy each epoch), epochs, lr (schedule, see
+---   lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0);
+---   the batch source: batch (128) shuffled images (crop 4, flip true by default), or with
+---   copies = rft.aug.copies(pipeline, M), batch seed images each turned into M distorted copies
+---   (batches of batch*M rows; crop 0, flip false by default; the step's ctx.groups holds each row's
+---   seed image, y each copy's label); steps_per_epoch (default: one pass over the images);
+---   step (function(net, x, y, ctx) -> either loss, correct or a table of metrics {loss=, correct=,
+---   name=value...}; default ce_step; ctx holds epoch, batch, ids, opt and, for copies, groups):
+---   metrics are averaged over the epoch's rows into its CSV row, loss as train_loss, correct as
+---   train_accuracy (%), others under their own names;
+---   out (folder for train.csv and checkpoint.safetensors, created at the first write), resume (true;
+---   only from a checkpoint written with the same o.key, a string naming the configuration; one holding
+---   NaN or Inf is refused unless allow_nonfinite), columns (CSV columns to put first after the loop's
+---   own), mode (function(net) putting the net in its training mode; default net:train()),
+---   on_epoch(epoch, row) (may add columns to row before it is logged), name (prefix of progress lines).
+--- The checkpoint is written before the CSV row that refers to it; at the start stale *.tmp files
+--- in out are removed and train.csv is cut back to the checkpoint's epochs. A loss or metric that is
+--- not finite, or weights that are not, stop the run with an error naming the epoch and batch.
 --- Returns the rows of the per-epoch log and the seconds this call spent.
 function M.fit(o)
+  local epochs = check_options(o)
   local net, d = o.net, o.train
-  local epochs = o.epochs or M.schedule_epochs(o.lr) or error('rft.train.fit: epochs is required', 2)
   local bs = o.batch or 128
+  local rows_per_batch = bs * (o.copies and o.copies.m or 1)
+  local steps = o.steps_per_epoch or math.ceil(d.n / rows_per_batch)
   local params, grads = net:flatten()
   local opt = optim.sgd { params = params, grads = grads, lr = 0, momentum = o.momentum or 0.9,
                           nesterov = o.nesterov, weight_decay = o.weight_decay or 5e-4 }
@@ -140,10 +277,10 @@ function M.fit(o)
   local ctx = { dlogits = T.new { shape = { 0 }, device = net:device() }, opt = opt }
   local ckpt = o.out and (o.out .. '/checkpoint.safetensors')
   local csv = o.out and (o.out .. '/train.csv')
-  if o.out then util.mkdir_p(o.out) end
+  local label = o.name and (o.name .. ' ') or ''
 
   local rows, start = {}, 1
-  local resumable = ckpt and o.resume ~= false and io.open(ckpt, 'rb')
+  local resumable = ckpt and o.resume ~= false and exists(ckpt)
   local tensors, meta
   if resumable then
     tensors, meta = st.load(ckpt)
@@ -153,58 +290,98 @@ function M.fit(o)
     end
   end
   if resumable then
+    local bad, at = M.first_nonfinite(tensors)
+    if bad and not o.allow_nonfinite then
+      error(string.format('rft.train.fit: checkpoint %s holds NaN or Inf (tensor %s, element %d); not resuming '
+        .. 'from it. Remove it to train afresh, or allow it explicitly (allow_nonfinite = true, a recipe\'s '
+        .. '--allow-nonfinite)', ckpt, bad, at), 2)
+    elseif bad then
+      print(string.format('resuming from %s although it holds NaN or Inf (tensor %s), as asked', ckpt, bad))
+    end
     local mstate, ostate = {}, {}
     for k, v in pairs(tensors) do
       if k:match('^optim%.') then ostate[k] = v else mstate[k] = v end
     end
-    net:load_state_dict(mstate)
+    net:load_state_dict(mstate, bad and { nonfinite = 'allow' } or nil)
     opt:load_state(ostate)
     start = tonumber(meta.epoch) + 1
     local ok, decoded = pcall(require('cjson').decode, meta.rows or '[]')
     rows = ok and decoded or {}
     print(string.format('resuming from %s: epoch %d of %d done', ckpt, start - 1, epochs))
   end
+  if o.out then
+    for _, path in ipairs(M.remove_stale_tmp(o.out)) do print('removed ' .. path .. ', left by an unfinished write') end
+    -- the CSV says no more than the checkpoint: rows of epochs it does not hold go
+    if #rows > 0 then M.write_csv(csv, rows, columns(rows, o.columns)) else os.remove(csv) end
+  end
 
-  local batches_per_epoch = math.ceil(d.n / bs)
-  local t_run = now()
+  local t_run, t_line = now(), now()
   for epoch = start, epochs do
     if o.mode then o.mode(net) else net:train() end
-    local t0, seen, loss_sum, right = now(), 0, 0, 0
-    for x, y, ids, b in data.batches(d, { batch = bs, shuffle = true, seed = o.seed or 0, epoch = epoch,
-                                           crop = o.crop or 4, flip = o.flip ~= false, device = net:device() }) do
-      ctx.epoch, ctx.batch, ctx.ids = epoch, b, ids
-      opt.lr = M.lr_at(o.lr, epoch - 1 + (b - 1) / batches_per_epoch)
+    local t0, seen, loss_sum, right, sums, order = now(), 0, 0, 0, {}, {}
+    for b, x, y, ids, extra in epoch_batches(d, o, epoch, steps, net:device()) do
+      if epoch == kill_epoch and b == kill_batch then F.kill_self() end
+      ctx.epoch, ctx.batch, ctx.ids, ctx.groups = epoch, b, ids, extra.groups
+      opt.lr = M.lr_at(o.lr, epoch - 1 + (b - 1) / steps)
       net:zero_grad()
       local loss, correct = step(net, x, y, ctx)
+      local metrics = type(loss) == 'table' and loss or nil
+      if metrics then loss, correct = metrics.loss, metrics.correct end
+      if type(loss) ~= 'number' then
+        error(string.format('rft.train.fit: the step returned %s for the loss at epoch %d, batch %d; expected '
+          .. 'loss, correct or a table {loss=, correct=, ...}', type(loss), epoch, b), 0)
+      end
       if loss ~= loss or loss == math.huge or loss == -math.huge then
         error(string.format('training stopped: the loss is %s at epoch %d, batch %d (lr %g); lower the '
           .. 'learning rate or check the data', tostring(loss), epoch, b, opt.lr), 0)
       end
       opt:step()
-      seen, loss_sum, right = seen + #y, loss_sum + loss * #y, right + (correct or 0)
-      if tty or b == batches_per_epoch then
-        local el = now() - t0
-        local left = (batches_per_epoch - b) * el / b + (epochs - epoch) * el * batches_per_epoch / b
-        progress(string.format('epoch %d/%d  batch %d/%d  %.0f img/s  loss %.4f  acc %.2f%%  lr %.3g  ETA %s',
-          epoch, epochs, b, batches_per_epoch, seen / el, loss_sum / seen, 100 * right / seen, opt.lr, hms(left)))
+      local n = #y
+      seen, loss_sum, right = seen + n, loss_sum + loss * n, right + (correct or 0)
+      for k, v in pairs(metrics or {}) do
+        if k ~= 'loss' and k ~= 'correct' then
+          if type(v) ~= 'number' or v ~= v or v == math.huge or v == -math.huge then
+            error(string.format('training stopped: metric %s is %s at epoch %d, batch %d (lr %g)', k, tostring(v),
+              epoch, b, opt.lr), 0)
+          end
+          if not sums[k] then sums[k] = 0; order[#order + 1] = k end
+          sums[k] = sums[k] + v * n
+        end
       end
+      local t = now()
+      if tty or t - t_line >= 30 then      -- in a log, a plain line every half minute
+        t_line = t
+        local el = t - t0
+        local left = (steps - b) * el / b + (epochs - epoch) * el * steps / b
+        local line = string.format('%sepoch %d/%d  batch %d/%d  %.0f img/s  loss %.4f  acc %.2f%%  lr %.3g  ETA %s',
+          label, epoch, epochs, b, steps, seen / el, loss_sum / seen, 100 * right / seen, opt.lr, hms(left))
+        if tty then progress(line) else io.stdout:write(line, '\n'); io.stdout:flush() end
+      end
+    end
+    local bad = M.first_nonfinite { weights = params }
+    if not bad then bad = M.first_nonfinite(net:state_dict()) end
+    if bad then
+      error(string.format('training stopped: the network holds NaN or Inf (%s) after epoch %d, batch %d (lr %g); '
+        .. 'lower the learning rate or check the data', bad, epoch, steps, opt.lr), 0)
     end
     local secs = now() - t0
     local row = { epoch = epoch, lr = opt.lr, train_loss = loss_sum / seen, train_accuracy = 100 * right / seen,
                   images_per_s = seen / secs, seconds = secs }
+    for _, k in ipairs(order) do row[k] = sums[k] / seen end
     if o.val then row.val_accuracy = M.evaluate(net, o.val) end
     if o.on_epoch then o.on_epoch(epoch, row) end
-    progress(string.format('epoch %d/%d  %.0f img/s  loss %.4f  train %.2f%%%s  %s', epoch, epochs,
+    progress(string.format('%sepoch %d/%d  %.0f img/s  loss %.4f  train %.2f%%%s  %s', label, epoch, epochs,
       row.images_per_s, row.train_loss, row.train_accuracy,
       row.val_accuracy and string.format('  val %.2f%%', row.val_accuracy) or '', hms(secs)), true)
+    t_line = now()
     rows[#rows + 1] = row
     if o.out then
-      local cols = { 'epoch', 'lr', 'train_loss', 'train_accuracy', 'val_accuracy', 'images_per_s', 'seconds' }
-      for _, c in ipairs(o.columns or {}) do cols[#cols + 1] = c end
-      M.write_csv(csv, rows, cols)
+      util.mkdir_p(o.out)
       local tensors = net:state_dict()
       for k, v in pairs(opt:state()) do tensors[k] = v end
+      -- checkpoint first: a kill between the two writes leaves the CSV behind it, never ahead
       st.save(ckpt, tensors, { epoch = epoch, rows = rows, model = net.name or '', key = o.key or '' })
+      M.write_csv(csv, rows, columns(rows, o.columns))
     end
   end
   return rows, now() - t_run

@@ -62,7 +62,7 @@ describe('the two-view step', function()
     local st_total, _, st_parts = rft.robust.step('ST', net, x, xt, y, { alpha = 0.5 })
     assert.near(st_parts.j0 + st_parts.extra, st_total, 1e-9)
     assert.near(ce, st_parts.j0, 1e-5)
-    assert.error_matches(function() rft.robust.step('XYZ', net, x, xt, y) end, "method must be 'FMA', 'ST', 'AT' or 'none'")
+    assert.error_matches(function() rft.robust.step('XYZ', net, x, xt, y) end, "unknown method 'XYZ' %(expected one of .*FMA")
   end)
 
   it('keeps batch-norm statistics unchanged while fine-tuning', function()

@@ -3,37 +3,27 @@
 -- family's neutral strength and its bound. Accuracy is assumed to fall as the strength moves away
 -- from neutral. S- stops at alpha = 0; when even the bound does not cost the target, the result says
 -- so (reached = false) with the accuracy at the bound.
-local S = require 'rft.aug.steps'
+local R = require 'rft.aug.distortions'
 local T = require 'rft.tensor'
 
 local M = {}
 
--- One strength (the named parameter's value) -> a pipeline. zero: the neutral strength; bound: the
--- strongest the search tries; tol: default resolution.
-M.families = {
-  ['B+'] = { param = 'delta', zero = 0, bound = 1, tol = 0.002,
-             make = function(s) return S.brightness { delta = s } end },
-  ['B-'] = { param = 'delta', zero = 0, bound = -1, tol = 0.002,
-             make = function(s) return S.brightness { delta = s } end },
-  ['S+'] = { param = 'alpha', zero = 1, bound = 50, tol = 0.02,
-             make = function(s) return S.saturation { alpha = s } end },
-  ['S-'] = { param = 'alpha', zero = 1, bound = 0, tol = 0.002,
-             make = function(s) return S.saturation { alpha = s } end },
-  ['GN'] = { param = 'sigma', zero = 0, bound = 1, tol = 0.001,
-             make = function(s) return S.gaussian_noise { sigma = s } end },
-  -- size stays 3 as in the paper's Table 1, so the strongest blur is close to a 3x3 box filter
-  ['GB'] = { param = 'sigma', zero = 0, bound = 10, tol = 0.005, size = 3,
-             make = function(s) return S.gaussian_blur { size = 3, sigma = s } end },
-  ['SAP'] = { param = 'p', zero = 0, bound = 1, tol = 0.0005, q = 0.5, rho = 0.5,
-              make = function(s) return S.salt_pepper { p = s, q = 0.5, rho = 0.5 } end },
-}
-M.order = { 'B+', 'B-', 'S+', 'S-', 'GN', 'GB', 'SAP' }
+-- One strength (the named parameter's value) -> a pipeline, for each distortion of the registry
+-- (rft.aug.distortions): zero: the neutral strength; bound: the strongest the search tries; tol:
+-- default resolution.
+M.families = {}
+for _, d in ipairs(R.list) do
+  M.families[d.name] = { param = d.param, zero = d.zero, bound = d.bound, tol = d.tol,
+                         make = function(s) return R.make(d.name, s) end }
+end
+M.order = R.names
 
 --- The pipeline of a family at a strength: aug.family('GN', 0.08).
 function M.family(name, strength)
-  local f = M.families[name]
-  if not f then error("aug.family: unknown family '" .. tostring(name) .. "' (expected B+, B-, S+, S-, GN, GB or SAP)", 2) end
-  return f.make(strength):named(name)
+  if not M.families[name] then
+    error("aug.family: unknown family '" .. tostring(name) .. "' (expected " .. table.concat(R.names, ', ') .. ')', 2)
+  end
+  return M.families[name].make(strength)
 end
 
 local function evaluator(o)
@@ -62,7 +52,7 @@ function M.calibrate(o)
   if type(o) ~= 'table' then error('aug.calibrate: expected a table of options', 2) end
   local fam = o.family and M.families[o.family]
   if o.family and not fam then
-    error("aug.calibrate: unknown family '" .. tostring(o.family) .. "' (expected B+, B-, S+, S-, GN, GB or SAP)", 2)
+    error("aug.calibrate: unknown family '" .. tostring(o.family) .. "' (expected " .. table.concat(R.names, ', ') .. ')', 2)
   end
   fam = fam or {}
   local lo, hi = o.lo or fam.zero, o.hi or fam.bound

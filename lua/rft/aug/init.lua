@@ -11,6 +11,7 @@ local P = require 'rft.aug.pipeline'
 local S = require 'rft.aug.steps'
 local D = require 'rft.aug.dist'
 local presets = require 'rft.aug.presets'
+local distortions = require 'rft.aug.distortions'
 
 local aug = {
   -- steps
@@ -23,7 +24,7 @@ local aug = {
   bernoulli = D.bernoulli, is_dist = D.is_dist,
   -- presets
   paper = presets.paper, heavier = presets.heavier, G = presets.G, build = presets.build,
-  rows = presets.rows,
+  rows = presets.rows, distortions = distortions,
 }
 
 -- schedule, calibrate and figure load on first use
@@ -45,16 +46,14 @@ setmetatable(aug, {
 --- Presets built from a calibration result (as recipes/calibrate_cifar.lua saves it): {rows = {
 --- {family='B+', strength=...}, ...}} or {['B+']=strength, ...}; missing rows keep the CIFAR-10 values.
 function aug.from_calibration(cal)
-  local v = {}
-  for k, x in pairs(presets.paper.cifar10.values) do v[k] = x end
+  local v = presets.table1_values('cifar10')
   local function put(name, s)
-    if name == 'B+' then v.B_plus = s elseif name == 'B-' then v.B_minus = s
-    elseif name == 'S+' then v.S_plus = s elseif name == 'S-' then v.S_minus = s
-    elseif name == 'GN' then v.GN = s elseif name == 'GB' then v.GB = { size = 3, sigma = s }
-    elseif name == 'SAP' then v.SAP = { p = s, q = 0.5, rho = 0.5 } end
+    local d = distortions.by_name[name]
+    if not d or type(s) ~= 'number' then return end
+    if type(v[d.field]) == 'table' then v[d.field][d.param] = s else v[d.field] = s end
   end
   for _, r in ipairs(cal.rows or {}) do put(r.family, r.strength) end
-  for k, s in pairs(cal) do if type(s) == 'number' then put(k, s) end end
+  for k, s in pairs(cal) do put(k, s) end
   return presets.build(v)
 end
 

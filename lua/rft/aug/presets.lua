@@ -1,6 +1,7 @@
 -- rft.aug.presets: the papers' augmentations as ready pipelines. aug.paper.cifar10 and
 -- aug.paper.imagenet hold the seven Table 1 augmentations of the first paper and the two combined
--- pipelines, in the order B, S, GB, GN, SAP (DESIGN.md §4); aug.heavier{} is the second paper's
+-- pipelines (rft.aug.distortions holds the list and the values; combined order B, S, GB, GN, SAP,
+-- DESIGN.md §4); aug.heavier{} is the second paper's
 -- random scheme and aug.G() its invariance probe (every range halved, parameters at the extremes).
 -- The Table 1 values are presets, not truths for another model: aug.calibrate finds a model's own.
 local P = require 'rft.aug.pipeline'
@@ -9,37 +10,53 @@ local D = require 'rft.aug.dist'
 
 local M = {}
 
--- The row names of the robustness tables, in the paper's order.
-M.rows = { 'B+', 'B-', 'S+', 'S-', 'GN', 'GB', 'SAP' }
+local R = require 'rft.aug.distortions'
+
+-- The row names of the seven distortions (rft.aug.distortions' order) and of the combined pipelines.
+M.rows = R.names
 M.combined_rows = { 'Combined+', 'Combined-' }
 
---- A preset set from the seven strengths: t = {B_plus=, B_minus=, S_plus=, S_minus=, GN=, GB=
---- {size=, sigma=}, SAP={p=, q=, rho=}}. Entries are reachable by field (B_plus) and by row name ('B+').
+--- A preset set from the seven strengths, keyed by rft.aug.distortions' fields: t = {B_plus=,
+--- B_minus=, S_plus=, S_minus=, GN=, GB={size=, sigma=}, SAP={p=, q=, rho=}} (a number is the
+--- strength alone; the other parameters keep Table 1's CIFAR-10 values). Entries are reachable by
+--- field (B_plus) and by row name ('B+'); the two combined pipelines too (combined_plus, 'Combined+').
 function M.build(t)
-  local s = {
-    B_plus = S.brightness { delta = t.B_plus }:named('B+'),
-    B_minus = S.brightness { delta = t.B_minus }:named('B-'),
-    S_plus = S.saturation { alpha = t.S_plus }:named('S+'),
-    S_minus = S.saturation { alpha = t.S_minus }:named('S-'),
-    GN = S.gaussian_noise { sigma = t.GN }:named('GN'),
-    GB = S.gaussian_blur { size = t.GB.size or 3, sigma = t.GB.sigma }:named('GB'),
-    SAP = S.salt_pepper { p = t.SAP.p, q = t.SAP.q or 0.5, rho = t.SAP.rho or 0.5 }:named('SAP'),
-  }
-  -- photometric first, then blur, then noise
-  s.combined_plus = P.chain({ s.B_plus, s.S_plus, s.GB, s.GN, s.SAP }, { name = 'Combined+' })
-  s.combined_minus = P.chain({ s.B_minus, s.S_minus, s.GB, s.GN, s.SAP }, { name = 'Combined-' })
-  s['B+'], s['B-'], s['S+'], s['S-'] = s.B_plus, s.B_minus, s.S_plus, s.S_minus
-  s['Combined+'], s['Combined-'] = s.combined_plus, s.combined_minus
+  local s = {}
+  for _, d in ipairs(R.list) do
+    local v = t[d.field]
+    if v == nil then error('aug.build: no value for ' .. d.field .. ' (' .. d.name .. ')', 2) end
+    s[d.field] = R.make(d.name, v)
+    s[d.name] = s[d.field]
+  end
+  for _, c in ipairs(R.combined) do
+    local steps = {}
+    for i, n in ipairs(c.parts) do steps[i] = s[n] end
+    s[c.field] = P.chain(steps, { name = c.name })
+    s[c.name] = s[c.field]
+  end
   s.values = t
   return s
 end
 
+--- The Table 1 values of a dataset ('cifar10' or 'imagenet') in the shape M.build takes.
+function M.table1_values(dataset)
+  local t = {}
+  for _, d in ipairs(R.list) do
+    local p = d[dataset]
+    local n = 0
+    for _ in pairs(p) do n = n + 1 end
+    if n == 1 then t[d.field] = p[d.param] else
+      t[d.field] = {}
+      for k, v in pairs(p) do t[d.field][k] = v end
+    end
+  end
+  return t
+end
+
 M.paper = {
   -- paper 1, Table 1 (CIFAR-10) and the ImageNet values of its text
-  cifar10 = M.build { B_plus = 0.39, B_minus = -0.36, S_plus = 6.0, S_minus = 0.0, GN = 0.075,
-                      GB = { size = 3, sigma = 0.675 }, SAP = { p = 0.025, q = 0.5, rho = 0.5 } },
-  imagenet = M.build { B_plus = 0.43, B_minus = -0.32, S_plus = 4.0, S_minus = 0.2, GN = 0.08,
-                       GB = { size = 3, sigma = 1.175 }, SAP = { p = 0.01, q = 0.7, rho = 0.7 } },
+  cifar10 = M.build(M.table1_values('cifar10')),
+  imagenet = M.build(M.table1_values('imagenet')),
 }
 
 -- The heavier scheme's half-ranges around the centre of each parameter.

@@ -1,0 +1,64 @@
+-- rft.experiment.finetune: fine-tuning a baseline with a method (rft.methods) under a schedule (an
+-- rft.aug schedule: which pipeline distorts each epoch's batches), batch norm frozen, with the ten
+-- rows evaluated on a test subset after every epoch for the curves (paper Figure 4).
+local rft = require 'rft'
+local aug = require 'rft.aug'
+local methods = require 'rft.methods'
+local protocol = require 'rft.experiment.protocol'
+
+local M = {}
+
+--- The learning-rate pieces of a fine-tuning of e epochs at lr: 1/2, 1/4, 1/4 of the epochs at
+--- lr, lr/100, lr/10^4 (the paper's 20/10/10 epochs at 1e-2, 1e-4, 1e-6).
+function M.lr(lr, e)
+  local a = math.max(1, math.floor(e / 2 + 0.5))
+  local b = math.max(0, math.floor((e - a) / 2 + 0.5))
+  local pieces = { { lr = lr, epochs = a } }
+  if b > 0 then pieces[#pieces + 1] = { lr = lr / 100, epochs = b } end
+  if e - a - b > 0 then pieces[#pieces + 1] = { lr = lr / 1e4, epochs = e - a - b } end
+  return pieces
+end
+
+-- A canonical text of a value (keys sorted), naming a configuration for resuming.
+local function canonical(v)
+  if type(v) ~= 'table' then return type(v) == 'string' and string.format('%q', v) or tostring(v) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. '=' .. canonical(v[k]) end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+--- Fine-tune net with `method` (a value or name in rft.methods) under `schedule`. o: epochs,
+--- lr_schedule or lr (pieces as M.lr gives, or any rft.train schedule), batch, seed, weight_decay,
+--- train_images, curve_images, presets
+--- (the ten rows' pipelines for the curves), out (train.csv and checkpoint), method_options (the
+--- method's options; default: its flags' defaults). Per-epoch accuracy on every row of the first
+--- curve_images test images goes to the rows (and train.csv). Returns the rows.
+function M.run(method, net, d, schedule, o)
+  local m = methods.get(method)
+  local mo = o.method_options or methods.options(m, o)
+  local curve = protocol.head(d.test, o.curve_images)
+  local lr = o.lr_schedule or o.lr
+  local key = canonical { method = m.name, options = mo, schedule = tostring(schedule), epochs = o.epochs,
+    lr = lr, batch = o.batch, seed = o.seed, train_images = o.train_images, weight_decay = o.weight_decay }
+  return (rft.train.fit {
+    key = key, net = net, train = protocol.head(d.train, o.train_images), epochs = o.epochs, batch = o.batch,
+    seed = o.seed + 1, lr = lr, momentum = 0.9, weight_decay = o.weight_decay, out = o.out,
+    columns = protocol.rows, mode = rft.robust.freeze_bn,
+    step = function(n, x, y, ctx)
+      local xt
+      if m.distorted then
+        xt = aug.schedule.at(schedule, ctx.epoch, ctx.batch):apply(x, { seed = o.seed * 7919 + ctx.epoch, ids = ctx.ids })
+      end
+      return rft.robust.step(m, n, x, xt, y, mo)
+    end,
+    on_epoch = function(epoch, row)
+      local acc = protocol.evaluate_rows(net, curve, o.presets, string.format('epoch %d curve', epoch))
+      for r, a in pairs(acc) do row[r] = a end
+    end,
+  })
+end
+
+return M
