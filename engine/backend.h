@@ -63,4 +63,9 @@ RFT_BACKEND_OPS(RFT_CPU_PROTOTYPE)
 /* Adds a deferred call's loss and count to the CPU's totals (engine/loss/metrics.c). */
 void rft_cpu_defer(double loss, int64_t correct);
 
+/* Shared by both backends (engine/loss/invariance.c): the refusal codes an asynchronous invariance
+   loss leaves in its out slot, and their sentences (NULL for 0 or an unknown code). */
+enum { RFT_INV_NO_SEED_PAIRS = 1, RFT_INV_NO_CLASS_PAIRS = 2 };
+const char *rft_invariance_refusal(int code);
+
 #endif

@@ -72,6 +72,11 @@
     X(stability_loss, (const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad))  \
     X(invariance_loss, (float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,  \
                         double *loss, double *value, rft_tensor *grad))                                         \
+    X(invariance_loss_async, (float weight, const rft_tensor *f, const rft_tensor *groups,                      \
+                              const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad))      \
+    X(invariance_stats, (const rft_tensor *f, rft_tensor *stats))                                               \
+    X(invariance_score, (const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,    \
+                         int64_t offset, int64_t stride))                                                       \
     /* optimizers (engine/optim/) */                                                                            \
     X(sgd_step, (const rft_sgd_args *a, int first_step, const rft_tensor *grad, rft_tensor *param,              \
                  rft_tensor *momentum_buf))                                                                     \

@@ -1,208 +1,346 @@
-/* invariance.cu: the CUDA twin of engine/loss/invariance.c, the data-augmentation invariance loss
- * (Hernandez-Garcia et al., eq. 3) for one tapped layer, from the Gram matrix of the batch:
- *   F: (B,D) rows f_i; G = F F^T; n_i = G_ii; d_ij = (n_i + n_j - 2 G_ij) / D
- *   pair weights (symmetric, zero diagonal), P_g = the copies of seed g, K' = seeds with P_g >= 2:
- *     A:  w_ij = [g_i = g_j] 2 / (K' P_g (P_g - 1))           (mean over seeds of the mean over pairs)
- *     Bw: w_ij = 1 / P over all P pairs, or [c_i = c_j] / P_same over same-class pairs (classes given)
- *   S(W) = (1/D) sum_ij w_ij (n_i - G_ij),  r_i = sum_j w_ij,  L = S(A) / S(Bw)
- *   grad (overwritten) = weight (2/D) M F,  M = [(diag(r_A) - A) - L (diag(r_B) - Bw)] / S(Bw)
- *   loss += weight L, *value = L; S(Bw) <= 0 (every row identical) is taken as 1e-30 (L = 0, grad 0).
- * The two GEMMs (G = F F^T, then M F) are cuBLAS SGEMMs on the context's stream, so the pairwise work
- * does not grow with D. The B x B work is ours: one block per row i finds P_{g_i} and the row's
- * four sums (sum_j w_ij (n_i - G_ij) for A and Bw, r_A, r_B) in double, one block adds the rows up
- * into S(A), S(Bw), L, and a grid-stride kernel writes M in float as the CPU rounds it.
- *
- * The groups (and classes) come to the host first: the pair counts K' and P (or P_same) and their
- * two refusals are the CPU's, word for word, before anything is written. cuBLAS and the CPU's oneDNN
- * sum the Gram matrix in different orders: L agrees to ~1e-6 relative for features whose pairwise
- * distances are not tiny against their norms (d_ij subtracts G_ij from n_i), the gradient likewise.
+/* invariance.cu: the CUDA twin of engine/loss/invariance.c: the data-augmentation invariance loss
+ * (Hernandez-Garcia et al., eq. 3) for one tapped layer in O(B D), and the invariance score's
+ * running statistics and scores (eq. 2). The formulas are the CPU file's header; in short, with
+ * W_k, T, V_c the sums of squares about the seed-group, batch and class means,
+ *   N = (2 / (K' D)) sum_{M_k >= 2} W_k / (M_k - 1),  Den = 2T / ((B - 1) D)  or  sum_c n_c V_c / (P D),
+ *   L = N / Den,  grad_i = weight (dN_i (a_i - mean_k) - L dDen_i (a_i - mean_ref)) / Den.
+ * Five launches a tap and no host synchronisation (rft_invariance_loss_async):
+ *   plan    one block: each row's group and class (its first row with the same id, and the count),
+ *           K', P and the refusal code, from the ids on the device (O(B^2) integer compares);
+ *   means   a thread per column: the group and class (or batch) means in float, rows summed in
+ *           order as the CPU sums them, kept at the slot of each group's first row;
+ *   parts   per row and column chunk, the squared distances to the row's two means (double);
+ *   finish  one block: N, Den, L and each row's two coefficients; the value and refusal code go
+ *           to the caller's out slot (and to a double the synchronous entry reads);
+ *   grad    element-wise.
+ * rft_invariance_loss (synchronous) runs the same and reads {L, code} once. A refusal writes L = NaN
+ * and a zero gradient and fails when read, with the CPU's sentence.
  *
  * Not here: the layer weights (the caller's `weight`) or the choice of layers.
  */
 #include "cuda_util.h"
 #include "reduce.cuh"
 #include <limits.h>
-#include <stdlib.h>
 
-/* ---- kernels -------------------------------------------------------------------------------- */
+/* The batch's structure and the loss, in the scratch block. */
+typedef struct { double kprime, pairs; int code; } inv_head;
+typedef struct { double l; int code; } inv_result;
 
-/* One row's sums: sum_j w_ij (n_i - G_ij) for A and Bw, and r_A, r_B. */
-typedef struct { double sa, sb, ra, rb; } inv_row;
+/* ---- loss kernels ------------------------------------------------------------------------------ */
 
-/* The totals: S(A), S(Bw) (clamped) and L. */
-typedef struct { double sa, sb, l; } inv_result;
-
-/* The pair weights of (i, j), given P_{g_i} - 1 = same_i; the CPU's expressions. */
-__device__ __forceinline__ double inv_wa(const int32_t *g, int64_t i, int64_t j, int same_i, double seeds)
+/* One block. grep/gcnt: each row's group (first row with its id) and size; crep/ccnt: its class's,
+ * or row 0 and b for every row without classes. */
+__global__ void inv_plan_kernel(const int32_t *g, const int32_t *c, int64_t b, int32_t *grep, int32_t *gcnt,
+                                int32_t *crep, int32_t *ccnt, inv_head *head)
 {
-    return j != i && g[j] == g[i] ? 2.0 / (seeds * (double)same_i * (double)(same_i + 1)) : 0.0;
-}
-
-__device__ __forceinline__ double inv_wb(const int32_t *c, int64_t i, int64_t j, double den_pairs)
-{
-    return j != i && (!c || c[i] == c[j]) ? 1.0 / den_pairs : 0.0;
-}
-
-/* gram: (b,b), g, c: (b) i32 (c may be NULL); rows: (b), same: (b) = P_{g_i} - 1; a block per row */
-__global__ void inv_rows_kernel(const float *gram, const int32_t *g, const int32_t *c, int64_t b, double seeds,
-                                double den_pairs, inv_row *rows, int *same)
-{
-    for (int64_t i = blockIdx.x; i < b; i += gridDim.x) {
-        int cnt = 0;
-        for (int64_t j = threadIdx.x; j < b; j += blockDim.x) cnt += j != i && g[j] == g[i];
-        cnt = rft_block_sum(cnt);
-        const double ni = gram[i * b + i];
-        double sa = 0, sb = 0, ra = 0, rb = 0;
-        for (int64_t j = threadIdx.x; j < b; j += blockDim.x) {
-            /* the diagonal term too, weight 0, as the CPU sums it (0 * inf stays NaN) */
-            const double wa = inv_wa(g, i, j, cnt, seeds), wb = inv_wb(c, i, j, den_pairs), gij = gram[i * b + j];
-            sa += wa * (ni - gij);
-            sb += wb * (ni - gij);
-            ra += wa;
-            rb += wb;
-        }
-        sa = rft_block_sum(sa);
-        sb = rft_block_sum(sb);
-        ra = rft_block_sum(ra);
-        rb = rft_block_sum(rb);
-        if (threadIdx.x == 0) {
-            rows[i].sa = sa; rows[i].sb = sb; rows[i].ra = ra; rows[i].rb = rb;
-            same[i] = cnt;
+    double kp = 0, pairs = 0;
+    for (int64_t i = threadIdx.x; i < b; i += blockDim.x) {
+        int64_t r = i, cnt = 0;
+        for (int64_t j = 0; j < b; j++)
+            if (g[j] == g[i]) { cnt++; if (j < r) r = j; }
+        grep[i] = (int32_t)r;
+        gcnt[i] = (int32_t)cnt;
+        kp += r == i && cnt >= 2;
+        if (c) {
+            int64_t rc = i, cc = 0;
+            for (int64_t j = 0; j < b; j++)
+                if (c[j] == c[i]) { cc++; if (j < rc) rc = j; }
+            crep[i] = (int32_t)rc;
+            ccnt[i] = (int32_t)cc;
+            if (rc == i) pairs += 0.5 * (double)cc * (double)(cc - 1);
+        } else {
+            crep[i] = 0;
+            ccnt[i] = (int32_t)b;
         }
     }
-}
-
-/* rows: (b) -> *res; one block */
-__global__ void inv_total_kernel(const inv_row *rows, int64_t b, int64_t dim, inv_result *res)
-{
-    double sa = 0, sb = 0;
-    for (int64_t i = threadIdx.x; i < b; i += blockDim.x) { sa += rows[i].sa; sb += rows[i].sb; }
-    sa = rft_block_sum(sa);
-    sb = rft_block_sum(sb);
+    kp = rft_block_sum(kp);
+    pairs = rft_block_sum(pairs);
     if (threadIdx.x == 0) {
-        sa /= (double)dim;
-        sb /= (double)dim;
-        if (sb <= 0) sb = 1e-30;
-        res->sa = sa;
-        res->sb = sb;
-        res->l = sa / sb;
+        if (!c) pairs = 0.5 * (double)b * (double)(b - 1);
+        head->kprime = kp;
+        head->pairs = pairs;
+        head->code = kp == 0 ? RFT_INV_NO_SEED_PAIRS : pairs == 0 ? RFT_INV_NO_CLASS_PAIRS : 0;
     }
 }
 
-/* m: (b,b) f32 = ((diag(r_A) - A) - L (diag(r_B) - Bw)) / S(Bw), element by element as the CPU */
-__global__ void inv_m_kernel(const int32_t *g, const int32_t *c, const int *same, const inv_row *rows,
-                             const inv_result *res, int64_t b, double seeds, double den_pairs, float *m)
+/* A thread per column: gmean[grep_i] and rmean[crep_i] (rows of dim floats) = the means. */
+__global__ void inv_means_kernel(const float *x, int64_t b, int64_t dim, const int32_t *grep, const int32_t *gcnt,
+                                 const int32_t *crep, const int32_t *ccnt, float *gmean, float *rmean)
 {
-    const double l = res->l, sb = res->sb;
-    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < b * b; e += (int64_t)blockDim.x * gridDim.x) {
-        const int64_t i = e / b, j = e - i * b;
-        const double a_ij = (i == j ? rows[i].ra : 0) - inv_wa(g, i, j, same[i], seeds);
-        const double b_ij = (i == j ? rows[i].rb : 0) - inv_wb(c, i, j, den_pairs);
-        m[e] = (float)(__dsub_rn(a_ij, __dmul_rn(l, b_ij)) / sb);    /* two roundings, as the CPU */
-    }
-}
-
-/* ---- launchers ------------------------------------------------------------------------------ */
-
-/* The CPU's pair counts from the host copies of groups and classes: seeds with >= 2 copies, and the
- * pairs of the denominator. */
-static void inv_counts(const int32_t *g, const int32_t *c, int64_t b, int64_t *seeds, int64_t *den_pairs)
-{
-    *seeds = 0;
-    *den_pairs = 0;
-    for (int64_t i = 0; i < b; i++) {
-        int64_t same = 0, first = 1;
-        for (int64_t j = 0; j < b; j++) {
-            if (j != i && g[j] == g[i]) { same++; if (j < i) first = 0; }
-            if (j > i && (!c || c[i] == c[j])) (*den_pairs)++;
+    for (int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; d < dim; d += (int64_t)blockDim.x * gridDim.x) {
+        for (int64_t i = 0; i < b; i++) {
+            if (grep[i] == i) gmean[i * dim + d] = 0.0f;
+            if (crep[i] == i) rmean[i * dim + d] = 0.0f;
         }
-        if (same > 0 && first) (*seeds)++;
+        for (int64_t i = 0; i < b; i++) {
+            const float v = x[i * dim + d];
+            gmean[grep[i] * dim + d] += v;
+            rmean[crep[i] * dim + d] += v;
+        }
+        for (int64_t i = 0; i < b; i++) {
+            if (grep[i] == i) gmean[i * dim + d] *= 1.0f / (float)gcnt[i];
+            if (crep[i] == i) rmean[i * dim + d] *= 1.0f / (float)ccnt[i];
+        }
     }
 }
 
-/* Reads groups (and classes) to the host and counts; fails as the CPU does. */
-static int inv_check(const rft_tensor *groups, const rft_tensor *classes, int64_t b, int64_t *seeds,
-                     int64_t *den_pairs)
+/* grid (nblk, rows): parts[i * nblk + blk] = (|a_i - gmean|^2, |a_i - rmean|^2) over the block's columns. */
+__global__ void inv_parts_kernel(const float *x, int64_t b, int64_t dim, const int32_t *grep, const int32_t *crep,
+                                 const float *gmean, const float *rmean, int nblk, double2 *parts)
 {
-    int32_t *host = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)b);
-    if (!host) return rft_fail(RFT_ENOMEM, "invariance: out of memory");
-    int32_t *g = host, *c = classes ? host + b : NULL;
-    int rc = rft_cuda_copy(g, RFT_CPU, rft_i32(groups), RFT_CUDA, sizeof(int32_t) * (size_t)b);
-    if (rc == RFT_OK && c) rc = rft_cuda_copy(c, RFT_CPU, rft_i32(classes), RFT_CUDA, sizeof(int32_t) * (size_t)b);
-    if (rc == RFT_OK) inv_counts(g, c, b, seeds, den_pairs);
-    free(host);
-    RFT_TRY(rc);
-    if (*seeds == 0)
-        return rft_fail(RFT_EARG, "invariance: no seed image has two copies in the batch (groups all differ)");
-    if (*den_pairs == 0)
-        return rft_fail(RFT_EARG, "invariance: no pair of rows shares a class for the same-class denominator");
-    return RFT_OK;
+    for (int64_t i = blockIdx.y; i < b; i += gridDim.y) {
+        const float *a = x + i * dim, *gm = gmean + grep[i] * dim, *rm = rmean + crep[i] * dim;
+        double sw = 0, sr = 0;
+        for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < dim; e += (int64_t)blockDim.x * nblk) {
+            const float u = __fsub_rn(a[e], gm[e]), v = __fsub_rn(a[e], rm[e]);
+            sw += (double)u * u;
+            sr += (double)v * v;
+        }
+        sw = rft_block_sum(sw);
+        sr = rft_block_sum(sr);
+        if (threadIdx.x == 0) parts[i * nblk + blockIdx.x] = make_double2(sw, sr);
+    }
 }
+
+/* One block: L and each row's coefficients (coef[i] = (weight dN_i / Den, weight L dDen_i / Den)). */
+__global__ void inv_finish_kernel(const double2 *parts, int nblk, int64_t b, int64_t dim, const int32_t *gcnt,
+                                  const int32_t *ccnt, int cls, const inv_head *head, float weight, float2 *coef,
+                                  inv_result *res, float *out, int64_t slot)
+{
+    const double kp = head->kprime, pairs = head->pairs;
+    const int code = head->code;
+    double num = 0, den = 0;
+    for (int64_t i = threadIdx.x; i < b; i += blockDim.x) {
+        double w = 0, r = 0;
+        for (int k = 0; k < nblk; k++) { w += parts[i * nblk + k].x; r += parts[i * nblk + k].y; }
+        if (gcnt[i] >= 2) num += w / (double)(gcnt[i] - 1);
+        den += cls ? (double)ccnt[i] * r : r;
+    }
+    num = rft_block_sum(num);
+    den = rft_block_sum(den);
+    num *= 2.0 / (kp * (double)dim);
+    den *= cls ? 1.0 / (pairs * (double)dim) : 2.0 / ((double)(b - 1) * (double)dim);
+    if (den <= 0) den = 1e-30;           /* every row identical: L is 0/0; report 0 with zero gradient */
+    const double l = code ? (double)NAN : num / den;
+    for (int64_t i = threadIdx.x; i < b; i += blockDim.x) {
+        const double dn = gcnt[i] >= 2 ? 4.0 / (kp * (double)dim * (double)(gcnt[i] - 1)) : 0.0;
+        const double dd = cls ? 2.0 * (double)ccnt[i] / (pairs * (double)dim) : 4.0 / ((double)(b - 1) * (double)dim);
+        coef[i] = code ? make_float2(0.0f, 0.0f) : make_float2((float)(weight * dn / den), (float)(weight * l * dd / den));
+    }
+    if (threadIdx.x == 0) {
+        res->l = l;
+        res->code = code;
+        if (out) { out[2 * slot] = (float)l; out[2 * slot + 1] = (float)code; }
+    }
+}
+
+__global__ void inv_grad_kernel(const float *x, int64_t b, int64_t dim, const int32_t *grep, const int32_t *crep,
+                                const float *gmean, const float *rmean, const float2 *coef, float *g)
+{
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < b * dim; e += (int64_t)blockDim.x * gridDim.x) {
+        const int64_t i = e / dim, d = e - i * dim;
+        const float a = x[e], gm = gmean[grep[i] * dim + d], rm = rmean[crep[i] * dim + d];
+        const float2 cf = coef[i];
+        g[e] = __fsub_rn(__fmul_rn(cf.x, __fsub_rn(a, gm)), __fmul_rn(cf.y, __fsub_rn(a, rm)));
+    }
+}
+
+/* ---- loss launchers ---------------------------------------------------------------------------- */
 
 /* Where each array lives in the one scratch block. */
-typedef struct { float *gram, *m; inv_row *rows; int *same; inv_result *res; size_t bytes; } inv_scratch;
+typedef struct {
+    float *gmean, *rmean;
+    int32_t *grep, *gcnt, *crep, *ccnt;
+    double2 *parts;
+    float2 *coef;
+    inv_head *head;
+    inv_result *res;
+    size_t bytes;
+} inv_scratch;
 
-static inv_scratch inv_layout(char *base, int64_t b)
+static inv_scratch inv_layout(char *base, int64_t b, int64_t dim, int cls, int nblk)
 {
     inv_scratch s;
-    size_t off = 0, bb = (size_t)b * (size_t)b;
-    s.gram = (float *)(base + off); off += rft_align256(bb * sizeof(float));
-    s.m = (float *)(base + off); off += rft_align256(bb * sizeof(float));
-    s.rows = (inv_row *)(base + off); off += rft_align256((size_t)b * sizeof(inv_row));
-    s.same = (int *)(base + off); off += rft_align256((size_t)b * sizeof(int));
+    size_t off = 0, ib = rft_align256((size_t)b * sizeof(int32_t));
+    s.gmean = (float *)(base + off); off += rft_align256((size_t)(b * dim) * sizeof(float));
+    s.rmean = (float *)(base + off); off += rft_align256((size_t)((cls ? b : 1) * dim) * sizeof(float));
+    s.grep = (int32_t *)(base + off); off += ib;
+    s.gcnt = (int32_t *)(base + off); off += ib;
+    s.crep = (int32_t *)(base + off); off += ib;
+    s.ccnt = (int32_t *)(base + off); off += ib;
+    s.parts = (double2 *)(base + off); off += rft_align256((size_t)b * (size_t)nblk * sizeof(double2));
+    s.coef = (float2 *)(base + off); off += rft_align256((size_t)b * sizeof(float2));
+    s.head = (inv_head *)(base + off); off += rft_align256(sizeof(inv_head));
     s.res = (inv_result *)(base + off); off += rft_align256(sizeof(inv_result));
     s.bytes = off;
     return s;
 }
 
-static int inv_run(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
-                   rft_tensor *grad, int64_t seeds, int64_t den_pairs, const inv_scratch *s, inv_result *res)
+/* Column blocks per row for the partial sums: enough to fill the device, none without work. */
+static int inv_blocks_per_row(int64_t b, int64_t dim)
+{
+    int64_t want = (dim + RFT_CUDA_THREADS - 1) / RFT_CUDA_THREADS;
+    int64_t fill = ((int64_t)rft_cuda.sm_count * 8 + b - 1) / b;
+    if (want > fill) want = fill;
+    if (want > 1024) want = 1024;
+    return (int)(want > 0 ? want : 1);
+}
+
+static int inv_launch(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
+                      rft_tensor *grad, const inv_scratch *s, int nblk, float *out, int64_t slot)
 {
     const int64_t b = f->shape[0], dim = f->numel / b;
-    const int nb = (int)b, nd = (int)dim;
-    const float one = 1.0f, zero = 0.0f;
+    const int cls = classes != NULL;
     const float *x = rft_f32(f);
-    const int32_t *g = rft_i32(groups), *c = classes ? rft_i32(classes) : NULL;
-    /* G = F F^T: row-major F (b,dim) is column-major F^T (dim,b), ld dim; G is symmetric */
-    RFT_CUDA_CHECK(cublasSgemm(rft_cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, nb, nb, nd, &one, x, nd, x, nd, &zero,
-                               s->gram, nb));
-    RFT_LAUNCH(inv_rows_kernel, (unsigned)(b < 65535 ? b : 65535), RFT_CUDA_THREADS, s->gram, g, c, b,
-               (double)seeds, (double)den_pairs, s->rows, s->same);
-    RFT_LAUNCH(inv_total_kernel, 1, RFT_CUDA_THREADS, s->rows, b, dim, s->res);
-    RFT_LAUNCH(inv_m_kernel, rft_cuda_blocks(b * b), RFT_CUDA_THREADS, g, c, s->same, s->rows, s->res, b,
-               (double)seeds, (double)den_pairs, s->m);
-    /* grad (b,dim) = scale M F: column-major grad^T (dim,b) = scale F^T (dim,b) M^T (b,b) */
-    const float scale = (float)(weight * 2.0 / (double)dim);
-    RFT_CUDA_CHECK(cublasSgemm(rft_cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, nd, nb, nb, &scale, x, nd, s->m, nb, &zero,
-                               rft_f32(grad), nd));
-    RFT_CUDA_CHECK(cudaMemcpyAsync(res, s->res, sizeof *res, cudaMemcpyDeviceToHost, rft_cuda.stream));
-    RFT_CUDA_CHECK(cudaStreamSynchronize(rft_cuda.stream));
+    RFT_LAUNCH(inv_plan_kernel, 1, RFT_CUDA_THREADS, rft_i32(groups), cls ? rft_i32(classes) : NULL, b, s->grep,
+               s->gcnt, s->crep, s->ccnt, s->head);
+    if (dim > 0) {
+        RFT_LAUNCH(inv_means_kernel, rft_cuda_blocks(dim), RFT_CUDA_THREADS, x, b, dim, s->grep, s->gcnt, s->crep,
+                   s->ccnt, s->gmean, s->rmean);
+        dim3 grid((unsigned)nblk, (unsigned)(b < 65535 ? b : 65535));
+        RFT_LAUNCH(inv_parts_kernel, grid, RFT_CUDA_THREADS, x, b, dim, s->grep, s->crep, s->gmean, s->rmean, nblk,
+                   s->parts);
+    }
+    RFT_LAUNCH(inv_finish_kernel, 1, RFT_CUDA_THREADS, s->parts, dim > 0 ? nblk : 0, b, dim, s->gcnt, s->ccnt, cls,
+               s->head, weight, s->coef, s->res, out, slot);
+    if (dim > 0)
+        RFT_LAUNCH(inv_grad_kernel, rft_cuda_blocks(b * dim), RFT_CUDA_THREADS, x, b, dim, s->grep, s->crep, s->gmean,
+                   s->rmean, s->coef, rft_f32(grad));
     return RFT_OK;
+}
+
+/* Runs the loss; with `res`, waits and copies {L, code} there. */
+static int inv_run(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
+                   rft_tensor *grad, float *out, int64_t slot, inv_result *res)
+{
+    const int64_t b = f->shape[0], dim = f->numel / b;
+    if (b > INT_MAX)                                     /* row indices are int32 on the device */
+        return rft_fail(RFT_ESHAPE, "invariance: feature map %s has more than %d rows", rft_shape_str(f), INT_MAX);
+    const int nblk = inv_blocks_per_row(b, dim);
+    inv_scratch s = inv_layout(NULL, b, dim, classes != NULL, nblk);
+    void *scratch;
+    RFT_TRY(rft_cuda_block(s.bytes, &scratch));
+    s = inv_layout((char *)scratch, b, dim, classes != NULL, nblk);
+    int rc = inv_launch(weight, f, groups, classes, grad, &s, nblk, out, slot);
+    if (rc == RFT_OK && res) {
+        cudaError_t e = cudaMemcpyAsync(res, s.res, sizeof *res, cudaMemcpyDeviceToHost, rft_cuda.stream);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(rft_cuda.stream);
+        if (e != cudaSuccess) rc = rft_cuda_fail(e, "reading the invariance loss", __FILE__, __LINE__);
+    }
+    rft_cuda_free(scratch);     /* the cache hands it out again only to work queued after this */
+    return rc;
 }
 
 int rft_cuda_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
                              double *loss, double *value, rft_tensor *grad)
 {
-    const int64_t b = f->shape[0], dim = f->numel / b;
-    if (b > INT_MAX || dim > INT_MAX)                    /* cuBLAS takes int sizes */
-        return rft_fail(RFT_ESHAPE, "invariance: feature map %s is beyond cuBLAS's sizes (at most %d rows of at "
-                        "most %d values)", rft_shape_str(f), INT_MAX, INT_MAX);
-    int64_t seeds = 0, den_pairs = 0;
-    RFT_TRY(inv_check(groups, classes, b, &seeds, &den_pairs));
-    if (dim == 0) {                                      /* the CPU's 0/0: NaN, and a grad with no values */
-        *value = NAN;
-        *loss += weight * *value;
-        return RFT_OK;
-    }
-    inv_scratch s = inv_layout(NULL, b);
-    void *scratch;
-    RFT_TRY(rft_cuda_block(s.bytes, &scratch));
-    s = inv_layout((char *)scratch, b);
     inv_result res;
-    int rc = inv_run(weight, f, groups, classes, grad, seeds, den_pairs, &s, &res);
-    rft_cuda_free(scratch);
-    RFT_TRY(rc);
+    RFT_TRY(inv_run(weight, f, groups, classes, grad, NULL, 0, &res));
+    const char *why = rft_invariance_refusal(res.code);
+    if (why) return rft_fail(RFT_EARG, "%s", why);
     *value = res.l;
     *loss += weight * res.l;
+    return RFT_OK;
+}
+
+int rft_cuda_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                   const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad)
+{
+    return inv_run(weight, f, groups, classes, grad, rft_f32(out), slot, NULL);
+}
+
+/* ---- invariance score: running statistics and scores ------------------------------------------ */
+
+/* A thread per column: mb[d] = the batch's mean of column d (double, rows in order as the CPU). */
+__global__ void inv_col_mean_kernel(const float *x, int64_t nb, int64_t dim, double *mb)
+{
+    for (int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; d < dim; d += (int64_t)blockDim.x * gridDim.x) {
+        double s = 0;
+        for (int64_t i = 0; i < nb; i++) s += x[i * dim + d];
+        mb[d] = s / (double)nb;
+    }
+}
+
+/* grid (nblk, rows): parts[i * nblk + blk] = |f_i - mb|^2 over the block's columns. */
+__global__ void inv_col_m2_kernel(const float *x, int64_t nb, int64_t dim, const double *mb, int nblk, double *parts)
+{
+    for (int64_t i = blockIdx.y; i < nb; i += gridDim.y) {
+        double s = 0;
+        for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < dim; e += (int64_t)blockDim.x * nblk) {
+            const double u = x[i * dim + e] - mb[e];
+            s += u * u;
+        }
+        s = rft_block_sum(s);
+        if (threadIdx.x == 0) parts[i * nblk + blockIdx.x] = s;
+    }
+}
+
+/* One block: Chan et al.'s merge of stats (mean_a, n_a, S_a) with the batch (mb, nb, sum of parts). */
+__global__ void inv_merge_kernel(const double *mb, const double *parts, int64_t nparts, int64_t nb, int64_t dim,
+                                 float *st)
+{
+    const double na = st[dim], sa = st[dim + 1], nbd = (double)nb, n = na + nbd;  /* read before thread 0 writes */
+    double m2b = 0, delta2 = 0;
+    for (int64_t k = threadIdx.x; k < nparts; k += blockDim.x) m2b += parts[k];
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) { const double u = mb[d] - st[d]; delta2 += u * u; }
+    m2b = rft_block_sum(m2b);
+    delta2 = rft_block_sum(delta2);           /* synchronises: every read of st[d] is done */
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) st[d] = (float)(st[d] + (mb[d] - st[d]) * nbd / n);
+    if (threadIdx.x == 0) {
+        const double m2 = sa * na + m2b + delta2 * na * nbd / n;
+        st[dim] = (float)n;
+        st[dim + 1] = (float)(m2 / n);
+    }
+}
+
+/* A block per row: out[i stride] = 1 - |f_i - g_i|^2 / (|f_i - mean|^2 + S), 0 where that is 0. */
+__global__ void inv_score_kernel(const float *x, const float *y, const float *st, int64_t n, int64_t dim, float *out,
+                                 int64_t stride)
+{
+    const double s = st[dim + 1];
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        double num = 0, den = 0;
+        for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) {
+            const double a = x[i * dim + e], u = a - y[i * dim + e], v = a - st[e];
+            num += u * u;
+            den += v * v;
+        }
+        num = rft_block_sum(num);
+        den = rft_block_sum(den);
+        if (threadIdx.x == 0) {
+            den += s;
+            out[i * stride] = den > 0 ? (float)(1.0 - num / den) : 0.0f;
+        }
+    }
+}
+
+int rft_cuda_invariance_stats(const rft_tensor *f, rft_tensor *stats)
+{
+    const int64_t nb = f->shape[0], dim = f->numel / nb;
+    const int nblk = inv_blocks_per_row(nb, dim);
+    const int64_t nparts = dim > 0 ? nb * nblk : 0;
+    const size_t mbytes = rft_align256((size_t)(dim ? dim : 1) * sizeof(double));
+    void *scratch;
+    RFT_TRY(rft_cuda_block(mbytes + (size_t)(nparts ? nparts : 1) * sizeof(double), &scratch));
+    double *mb = (double *)scratch, *parts = (double *)((char *)scratch + mbytes);
+    int rc = RFT_OK;
+    if (dim > 0) {
+        inv_col_mean_kernel<<<rft_cuda_blocks(dim), RFT_CUDA_THREADS, 0, rft_cuda.stream>>>(rft_f32(f), nb, dim, mb);
+        dim3 grid((unsigned)nblk, (unsigned)(nb < 65535 ? nb : 65535));
+        inv_col_m2_kernel<<<grid, RFT_CUDA_THREADS, 0, rft_cuda.stream>>>(rft_f32(f), nb, dim, mb, nblk, parts);
+    }
+    inv_merge_kernel<<<1, RFT_CUDA_THREADS, 0, rft_cuda.stream>>>(mb, parts, nparts, nb, dim, rft_f32(stats));
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) rc = rft_cuda_fail(e, "invariance stats kernels<<<...>>>", __FILE__, __LINE__);
+    rft_cuda_free(scratch);
+    return rc;
+}
+
+int rft_cuda_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
+                              int64_t offset, int64_t stride)
+{
+    const int64_t n = f->shape[0], dim = f->numel / n;
+    RFT_LAUNCH(inv_score_kernel, (unsigned)(n < 65535 ? n : 65535), RFT_CUDA_THREADS, rft_f32(f), rft_f32(g),
+               rft_f32(stats), n, dim, rft_f32(out) + offset, stride);
     return RFT_OK;
 }

@@ -238,15 +238,38 @@ int rft_stability_loss(const rft_stability_args *a, const rft_tensor *logits, do
                        rft_tensor *grad /* [out] */);
 
 /* Data-augmentation invariance, second paper eq. 3, for one tapped layer of a batch of K seed
-   images x M augmented copies: f (B,...), groups i32 [B] the seed of each row, d(a,b) = mean of
-   (a-b)^2 over the layer's D values, pairs i<j:
-     L_inv = [mean over seeds of mean_{i<j same seed} d] / [mean_{i<j} d over all pairs, or over
-             same-class pairs when classes (i32 [B]) is given (the authors' released code)]
-   computed from the Gram matrix F F^T (one GEMM), never from B x B x D differences.
-   loss += weight * L_inv; *value = L_inv; grad (like f) [out] = weight * dL_inv/df. */
+   images x M augmented copies: f (B,...), groups i32 [B] the seed of each row (any values), d(a,b) =
+   mean of (a-b)^2 over the layer's D values, pairs i<j:
+     L_inv = [mean over seeds with >= 2 copies of mean_{i<j same seed} d] / [mean_{i<j} d over all
+             pairs, or over same-class pairs when classes (i32 [B]) is given (the authors' released code)]
+   computed in O(B D) from sums of squares about the seed-group, class and batch means (DESIGN.md §4),
+   never from a B x B matrix. loss += weight * L_inv; *value = L_inv; grad (like f) [out] =
+   weight * dL_inv/df. On a device this waits for the device once (to read L_inv). */
 int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups,
                         const rft_tensor *classes /* [optional] */, double *loss /* [accumulates] */,
                         double *value /* [out] */, rft_tensor *grad /* [out] */);
+/* The same without waiting for the device: out (f32 on f's device, at least 2 slot + 2 values)
+   receives out[2 slot] = L_inv and out[2 slot + 1] = 0, or a refusal code when the batch has no seed
+   with two copies, or no same-class pair (the CPU refuses at once, a device when read). Call it for
+   every tap, each with its slot, then rft_invariance_read once. */
+int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
+                              const rft_tensor *classes /* [optional] */, rft_tensor *out /* [out] */,
+                              int64_t slot, rft_tensor *grad /* [out] */);
+/* values[s] = L_inv of slot s, s < n, from out (one copy to the host: waits for the device); fails
+   with the loss's own sentence if a slot holds a refusal. */
+int rft_invariance_read(const rft_tensor *out, int64_t n, double *values /* [out] */);
+
+/* Invariance score, second paper eq. 2, with the N x N denominator in O(N D): features f (N,...) of
+   a dataset's images x_j, D values a row, f_bar their mean and S = mean_j |f_j - f_bar|^2, so that
+   1/N sum_j d(f_i, f_j) = (|f_i - f_bar|^2 + S) / D.
+   rft_invariance_stats folds a batch of rows into stats, f32 [D + 2] on f's device = (f_bar, n, S),
+   by Chan's pairwise update (zero, or empty: then made [D + 2] and zeroed, before the first batch).
+   rft_invariance_score: out[offset + i stride] = 1 - |f_i - g_i|^2 / (|f_i - f_bar|^2 + S) for row i of
+   f and g (G(x_i)'s features, f's shape), 0 where that denominator is 0; out f32 (an empty out with
+   offset 0 and stride 1 is made [N]). */
+int rft_invariance_stats(const rft_tensor *f, rft_tensor *stats /* [accumulates] */);
+int rft_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out /* [out] */,
+                         int64_t offset, int64_t stride);
 
 /* ---- optimizers ------------------------------------------------------------------------------- */
 /* torch.optim.SGD with dampening 0: g = grad + weight_decay * param; buf = g on the first step, else

@@ -1,28 +1,46 @@
 /* invariance.c: the data-augmentation invariance loss (Hernandez-Garcia et al., eq. 3) for one
- * tapped layer, from the Gram matrix of the batch's feature vectors.
+ * tapped layer, in O(B D): sums of squares about means, never a B x B Gram matrix (DESIGN.md §4).
  *
- *   F: (B,D) rows f_i; G = F F^T; n_i = G_ii; d_ij = (n_i + n_j - 2 G_ij) / D
- *   For symmetric pair weights W (zero diagonal, w_ij for each i<j):
- *     S(W) = sum_{i<j} w_ij d_ij = (1/D) [sum_i r_i n_i - sum_{i,j} w_ij G_ij],  r_i = sum_j w_ij
- *     dS/dF = (2/D) (diag(r) - W) F
- *   A: w_ij = [g_i = g_j] / (K' P_g)  (mean over seeds with >= 2 copies of the mean over their pairs)
- *   Bw: w_ij = 1 / P over all pairs, or [c_i = c_j] / P_same over same-class pairs
- *   L = S(A) / S(Bw);  dL/dF = (2/D) [ (diag(r_A) - A) / S(Bw) - S(A) (diag(r_B) - Bw) / S(Bw)^2 ] F
- * Two GEMMs (G, then the B x B matrix times F) through oneDNN's sgemm; pairwise work is B x B.
+ *   rows a_i in R^D; groups S_k (the copies of seed k, M_k rows), K' = groups with M_k >= 2;
+ *   classes C_c (n_c rows); W_k = sum_{i in S_k} |a_i - mean_k|^2, T = sum_i |a_i - mean|^2,
+ *   V_c = sum_{i in C_c} |a_i - mean_c|^2; since sum_{i<j in S} |a_i - a_j|^2 = |S| sum_{i in S} |a_i - mean_S|^2:
+ *     N   = (2 / (K' D)) sum_{k: M_k >= 2} W_k / (M_k - 1)
+ *     Den = 2 T / ((B - 1) D)                        all pairs
+ *         = sum_c n_c V_c / (P D),  P = sum_c n_c (n_c - 1) / 2     same-class pairs
+ *     L = N / Den
+ *     dL/da_i = (dN/da_i - L dDen/da_i) / Den,  dN/da_i = 4 (a_i - mean_k) / (K' D (M_k - 1)) (0 for a
+ *     singleton group), dDen/da_i = 4 (a_i - mean) / ((B - 1) D)  or  2 n_c (a_i - mean_c) / (P D).
+ * Passes over the map, each thread on its share of the columns:
+ *   1. row after row (streaming from memory), Welford's running means and sums of squares of the
+ *      seed groups (and of the classes when a group spans classes): W_k about the group's mean,
+ *      never as |a|^2 - M |mean|^2 (no cancellation); the squares in float over runs of 512 values,
+ *      then in double;
+ *   2. when every group lies in one class (always for all pairs), the denominator's means from the
+ *      groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
+ *      work on K means, not on B rows;
+ *   3. the gradient, row by row, element by element from the row's two coefficients.
+ * The group and class structure (dense indices, sizes, K', P) comes from one sort of the ids,
+ * O(B log B) integer work; the CUDA twin (kernels/invariance.cu) computes the same on the device.
  * Not here: layer weights (the caller's `weight`) or the choice of layers. */
 #include "backend.h"
-#include <dnnl.h>
+#include "ops_check.h"
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
-int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
-                        double *loss, double *value, rft_tensor *grad)
+/* Squares are summed in float over runs of at most this many values, then in double. */
+enum { INV_BLOCK = 512 };
+
+static int inv_check_args(const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes)
 {
     RFT_TRY(rft_check_dtype("invariance", "feature map", f, RFT_F32));
     RFT_TRY(rft_check_dtype("invariance", "groups", groups, RFT_I32));
-    RFT_TRY(rft_check_dtype("invariance", "grad", grad, RFT_F32));
     RFT_TRY(rft_check_same_device("invariance", "groups", f, groups));
-    RFT_TRY(rft_check_same_device("invariance", "grad", f, grad));
-    if (!loss || !value) return rft_fail(RFT_EARG, "invariance: loss and value are required");
+    if (f->ndim < 1) return rft_fail(RFT_ESHAPE, "invariance: the feature map must have a batch dimension");
     int64_t b = f->shape[0];
     if (groups->numel != b)
         return rft_fail(RFT_ESHAPE, "invariance: groups has %lld entries, the feature map %s has %lld rows",
@@ -35,80 +53,433 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
                             (long long)classes->numel, (long long)b);
     }
     if (b < 2) return rft_fail(RFT_ESHAPE, "invariance: needs at least 2 rows, got %s", rft_shape_str(f));
+    return RFT_OK;
+}
+
+const char *rft_invariance_refusal(int code)
+{
+    switch (code) {
+    case RFT_INV_NO_SEED_PAIRS: return "invariance: no seed image has two copies in the batch (groups all differ)";
+    case RFT_INV_NO_CLASS_PAIRS: return "invariance: no pair of rows shares a class for the same-class denominator";
+    default: return NULL;
+    }
+}
+
+int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
+                        double *loss, double *value, rft_tensor *grad)
+{
+    RFT_TRY(inv_check_args(f, groups, classes));
+    RFT_TRY(rft_check_dtype("invariance", "grad", grad, RFT_F32));
+    RFT_TRY(rft_check_same_device("invariance", "grad", f, grad));
+    if (!loss || !value) return rft_fail(RFT_EARG, "invariance: loss and value are required");
     if (grad->storage == f->storage)
-        return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient GEMM reads it)");
+        return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient pass reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
     RFT_TRY(RFT_CALL("invariance", f, invariance_loss, weight, f, groups, classes, loss, value, grad));
     *loss = rft_canonical(*loss); *value = rft_canonical(*value);   /* Lua reads them (rft.h) */
     return RFT_OK;
 }
 
+int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
+                              const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad)
+{
+    RFT_TRY(inv_check_args(f, groups, classes));
+    RFT_TRY(rft_check_dtype("invariance", "grad", grad, RFT_F32));
+    RFT_TRY(rft_check_same_device("invariance", "grad", f, grad));
+    RFT_TRY(rft_check_dtype("invariance", "out", out, RFT_F32));
+    RFT_TRY(rft_check_same_device("invariance", "out", f, out));
+    if (slot < 0 || 2 * slot + 1 >= out->numel)
+        return rft_fail(RFT_ESHAPE, "invariance: slot %lld needs out to hold at least %lld values, it has %s",
+                        (long long)slot, (long long)(2 * slot + 2), rft_shape_str(out));
+    if (grad->storage == f->storage)
+        return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient pass reads it)");
+    RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
+    RFT_DISPATCH("invariance", f, invariance_loss_async, weight, f, groups, classes, out, slot, grad);
+}
+
+int rft_invariance_read(const rft_tensor *out, int64_t n, double *values)
+{
+    RFT_TRY(rft_check_dtype("invariance", "out", out, RFT_F32));
+    if (n < 0 || 2 * n > out->numel)
+        return rft_fail(RFT_ESHAPE, "invariance: reading %lld results needs %lld values, out is %s", (long long)n,
+                        (long long)(2 * n), rft_shape_str(out));
+    if (!values && n > 0) return rft_fail(RFT_EARG, "invariance: values is required");
+    float *host = malloc(sizeof(float) * (size_t)(2 * n + 1));
+    if (!host) return rft_fail(RFT_ENOMEM, "invariance: out of memory");
+    const rft_backend *be = rft_backend_of(out);
+    int rc = be->copy(host, RFT_CPU, rft_f32(out), out->device, sizeof(float) * (size_t)(2 * n));
+    for (int64_t s = 0; rc == RFT_OK && s < n; s++) {
+        const char *why = rft_invariance_refusal((int)host[2 * s + 1]);
+        if (why) rc = rft_fail(RFT_EARG, "%s", why);
+        values[s] = rft_canonical(host[2 * s]);      /* Lua reads them (rft.h) */
+    }
+    free(host);
+    return rc;
+}
+
+/* ---- CPU ---------------------------------------------------------------------------------------- */
+
+/* The batch's structure: row -> dense group / class index, their sizes, K' and P; the class of each
+ * group (every row of a group in one class: the denominator's means come from the group sums). */
+typedef struct {
+    int64_t b, ng, nc, kprime;
+    double pairs;                 /* the denominator's pairs: B(B-1)/2, or P over same-class pairs */
+    int32_t *gi, *ci;             /* [b]; ci NULL without classes */
+    int64_t *gn, *cn;             /* [ng], [nc] */
+    int32_t *gc;                  /* [ng]: the class of group k (0 without classes) */
+    int pure;                     /* every group lies in one class */
+} inv_plan;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Dense indices 0..n-1 of ids in increasing id order; sizes[] counted. keys: scratch [b]. */
+static int64_t inv_dense(const int32_t *ids, int64_t b, int64_t *keys, int32_t *idx, int64_t *sizes)
+{
+    for (int64_t i = 0; i < b; i++) keys[i] = (int64_t)(((uint64_t)((uint32_t)ids[i] ^ 0x80000000u) << 32) | (uint64_t)i);
+    qsort(keys, (size_t)b, sizeof *keys, cmp_i64);
+    int64_t n = -1, prev = 0;
+    for (int64_t r = 0; r < b; r++) {
+        int64_t v = keys[r] >> 32, i = keys[r] & 0xffffffff;
+        if (r == 0 || v != prev) { n++; sizes[n] = 0; prev = v; }
+        idx[i] = (int32_t)n;
+        sizes[n]++;
+    }
+    return n + 1;
+}
+
+static void inv_plan_free(inv_plan *p) { free(p->gi); free(p->ci); free(p->gn); free(p->cn); free(p->gc); }
+
+static int inv_plan_make(const int32_t *g, const int32_t *c, int64_t b, inv_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->b = b;
+    int64_t *keys = malloc(sizeof(int64_t) * (size_t)b);
+    p->gi = malloc(sizeof(int32_t) * (size_t)b);
+    p->gn = malloc(sizeof(int64_t) * (size_t)b);
+    p->gc = malloc(sizeof(int32_t) * (size_t)b);
+    if (c) { p->ci = malloc(sizeof(int32_t) * (size_t)b); p->cn = malloc(sizeof(int64_t) * (size_t)b); }
+    if (!keys || !p->gi || !p->gn || !p->gc || (c && (!p->ci || !p->cn))) {
+        free(keys);
+        inv_plan_free(p);
+        return rft_fail(RFT_ENOMEM, "invariance: out of memory");
+    }
+    p->ng = inv_dense(g, b, keys, p->gi, p->gn);
+    for (int64_t k = 0; k < p->ng; k++) p->kprime += p->gn[k] >= 2;
+    p->pure = 1;
+    if (c) {
+        p->nc = inv_dense(c, b, keys, p->ci, p->cn);
+        for (int64_t k = 0; k < p->nc; k++) p->pairs += 0.5 * (double)p->cn[k] * (double)(p->cn[k] - 1);
+        for (int64_t k = 0; k < p->ng; k++) p->gc[k] = -1;
+        for (int64_t i = 0; i < b; i++) {
+            int32_t *gc = &p->gc[p->gi[i]];
+            if (*gc < 0) *gc = p->ci[i];
+            else if (*gc != p->ci[i]) p->pure = 0;
+        }
+    } else {
+        p->nc = 1;
+        p->pairs = 0.5 * (double)b * (double)(b - 1);
+        memset(p->gc, 0, sizeof(int32_t) * (size_t)p->ng);
+    }
+    free(keys);
+    const char *why = rft_invariance_refusal(p->kprime == 0 ? RFT_INV_NO_SEED_PAIRS
+                                             : p->pairs == 0 ? RFT_INV_NO_CLASS_PAIRS : 0);
+    if (why) { inv_plan_free(p); return rft_fail(RFT_EARG, "%s", why); }
+    return RFT_OK;
+}
+
+/* Scratch kept between calls (a training step calls once per tap with the same sizes): fresh pages
+ * for every call cost more in page faults than the passes themselves. */
+static _Thread_local struct { void *p; size_t n; } inv_ws;
+
+static void *inv_workspace(size_t n)
+{
+    if (n > inv_ws.n) {
+        free(inv_ws.p);
+        inv_ws.p = malloc(n);
+        inv_ws.n = inv_ws.p ? n : 0;
+    }
+    return inv_ws.p;
+}
+
+/* One row into a running mean (Welford): the row is the cnt-th of its set; m (n values) the set's
+ * mean so far, updated; returns the row's addition to the set's sum of squares about its mean,
+ * (a - m_old) . (a - m_new), summed in float over runs of INV_BLOCK values and in double across. */
+static inline __attribute__((always_inline)) double inv_welford(const float *a, float *m, int64_t n, int32_t cnt)
+{
+    if (cnt == 1) { memcpy(m, a, sizeof(float) * (size_t)n); return 0; }
+    const float inv = 1.0f / (float)cnt;
+    double total = 0;
+    for (int64_t e0 = 0; e0 < n; e0 += INV_BLOCK) {
+        const int64_t e1 = n - e0 < INV_BLOCK ? n : e0 + INV_BLOCK;
+        float acc = 0;
+        #pragma omp simd reduction(+:acc)
+        for (int64_t e = e0; e < e1; e++) {
+            const float d = a[e] - m[e];
+            m[e] += d * inv;
+            acc += d * (a[e] - m[e]);
+        }
+        total += acc;
+    }
+    return total;
+}
+
+/* The loss and its gradient for one map; *value = L. */
+/* Its own clones (RFT_CLONES): OpenMP outlines its parallel regions from it, and they are cloned
+   with the function that holds them, not with a caller. */
 RFT_CLONES
+static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad)
+{
+    const int64_t b = p->b, dim = f->numel / b, ng = p->ng, nm = p->nc;
+    const int cls = p->ci != NULL;
+    if (dim == 0) { *value = NAN; return RFT_OK; }          /* 0/0: the mean of no values */
+    const float *x = rft_f32(f);
+    float *gx = rft_f32(grad);
+    const int par = f->numel > RFT_PAR_MIN;
+    int nt = 1;
+#ifdef _OPENMP
+    if (par) nt = omp_get_max_threads();
+#endif
+    /* per thread: W_k and V_c (or the groups' between terms M_k |m_k - m_ref|^2) partial sums, and
+       the rows seen of each group and class; then the rows' coefficients; then the means: groups
+       [ng][dim], the denominator's (classes [nc][dim], or the batch [1][dim]) */
+    const int64_t ns = ng + (ng > nm ? ng : nm);          /* doubles a thread: W_k, then V_c or between terms */
+    const size_t nd = (size_t)(nt * ns + 2 * b), ni = (size_t)(nt * (ng + nm));
+    double *part = inv_workspace(nd * sizeof(double) + ni * sizeof(int32_t) + 16 +
+                                 sizeof(float) * (size_t)((ng + nm) * dim));
+    if (!part) return rft_fail(RFT_ENOMEM, "invariance: out of memory for %s", rft_shape_str(f));
+    memset(part, 0, sizeof(double) * (size_t)(nt * ns));
+    double *cg = part + nt * ns;
+    int32_t *seen = (int32_t *)(part + nd);
+    float *gmean = (float *)((uintptr_t)(seen + ni + 3) & ~(uintptr_t)15), *rmean = gmean + ng * dim;
+    /* pass 1, row after row, each thread on its share of the columns: Welford's running means and
+       sums of squares of the groups (and of the classes when a group spans classes) */
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        const int64_t d0 = dim * t / nt / 16 * 16, d1 = t == nt - 1 ? dim : dim * (t + 1) / nt / 16 * 16;
+        double *wk = part + t * ns, *vc = wk + ng;
+        int32_t *gs = seen + t * (ng + nm), *cs = gs + ng;
+        memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
+        for (int64_t i = 0; d1 > d0 && i < b; i++) {
+            const float *a = x + i * dim + d0;
+            const int32_t k = p->gi[i];
+            wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
+            if (!p->pure) {
+                const int32_t c = p->ci[i];
+                vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
+            }
+        }
+        /* the denominator's means from the groups' (pure), and each group's between term
+           |m_k - m_ref|^2: sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
+        if (p->pure && d1 > d0) {
+            for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + d0, 0, sizeof(float) * (size_t)(d1 - d0));
+            for (int64_t k = 0; k < ng; k++) {
+                const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
+                const float *gm = gmean + k * dim;
+                float *rm = rmean + p->gc[k] * dim;
+                #pragma omp simd
+                for (int64_t e = d0; e < d1; e++) rm[e] += w * gm[e];
+            }
+            for (int64_t k = 0; k < ng; k++) {
+                const float *gm = gmean + k * dim, *rm = rmean + p->gc[k] * dim;
+                double total = 0;
+                for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
+                    const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK;
+                    float acc = 0;
+                    #pragma omp simd reduction(+:acc)
+                    for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
+                    total += acc;
+                }
+                vc[k] += total;        /* the between terms, indexed by group */
+            }
+        }
+    }
+    for (int t = 1; t < nt; t++)
+        for (int64_t j = 0; j < ns; j++) part[j] += part[t * ns + j];
+    /* N, Den, L: W_k = part[k]; V_c = part[ng + c], or from the groups when pure */
+    double num = 0, den = 0;
+    for (int64_t k = 0; k < ng; k++) {
+        if (p->gn[k] >= 2) num += part[k] / (double)(p->gn[k] - 1);
+        if (p->pure) {
+            const double v = part[k] + (double)p->gn[k] * part[ng + k];
+            den += cls ? (double)p->cn[p->gc[k]] * v : v;
+        }
+    }
+    for (int64_t c = 0; !p->pure && c < nm; c++) den += (double)p->cn[c] * part[ng + c];
+    num *= 2.0 / ((double)p->kprime * (double)dim);
+    den *= cls ? 1.0 / (p->pairs * (double)dim) : 2.0 / ((double)(b - 1) * (double)dim);
+    if (den <= 0) den = 1e-30;             /* every row identical: L is 0/0; report 0 with zero gradient */
+    const double l = num / den;
+    /* per row: grad_i = cg_i (a_i - m_k) - cr_i (a_i - m_ref) */
+    for (int64_t i = 0; i < b; i++) {
+        const int64_t m = p->gn[p->gi[i]];
+        const double dn = m >= 2 ? 4.0 / ((double)p->kprime * (double)dim * (double)(m - 1)) : 0.0;
+        const double dd = cls ? 2.0 * (double)p->cn[p->ci[i]] / (p->pairs * (double)dim)
+                              : 4.0 / ((double)(b - 1) * (double)dim);
+        cg[i] = weight * dn / den;
+        cg[b + i] = weight * l * dd / den;
+    }
+    /* pass 3, row by row: whole rows stream from memory; a row's two means stay in cache for the
+       next rows of its group */
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < b; i++) {
+        const float *a = x + i * dim;
+        const float *gm = gmean + p->gi[i] * dim, *rm = rmean + (cls ? p->ci[i] : 0) * dim;
+        const float cw = (float)cg[i], cr = (float)cg[b + i];
+        float *o = gx + i * dim;
+        #pragma omp simd
+        for (int64_t e = 0; e < dim; e++) o[e] = cw * (a[e] - gm[e]) - cr * (a[e] - rm[e]);
+    }
+    *value = l;
+    return RFT_OK;
+}
+
 int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
                             double *loss, double *value, rft_tensor *grad)
 {
-    int64_t b = f->shape[0], dim = f->numel / b;
-    const int32_t *g = rft_i32(groups), *c = classes ? rft_i32(classes) : NULL;
-    float *gram = malloc(sizeof(float) * (size_t)(b * b));
-    double *wa = calloc((size_t)(b * b), sizeof(double)), *wb = calloc((size_t)(b * b), sizeof(double));
-    float *m = malloc(sizeof(float) * (size_t)(b * b));
-    int rc = RFT_OK;
-    if (!gram || !wa || !wb || !m) { rc = rft_fail(RFT_ENOMEM, "invariance: out of memory"); goto done; }
-    if (dnnl_sgemm('N', 'T', b, b, dim, 1.0f, rft_f32(f), dim, rft_f32(f), dim, 0.0f, gram, b) != dnnl_success) {
-        rc = rft_fail(RFT_EARG, "invariance: the Gram matrix GEMM failed for %s", rft_shape_str(f));
-        goto done;
+    inv_plan p;
+    RFT_TRY(inv_plan_make(rft_i32(groups), classes ? rft_i32(classes) : NULL, f->shape[0], &p));
+    int rc = inv_cpu(weight, f, &p, value, grad);
+    inv_plan_free(&p);
+    RFT_TRY(rc);
+    *loss += weight * *value;
+    return RFT_OK;
+}
+
+int rft_cpu_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                  const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad)
+{
+    double v = 0, l = 0;
+    RFT_TRY(rft_cpu_invariance_loss(weight, f, groups, classes, &l, &v, grad));
+    rft_f32(out)[2 * slot] = (float)v;
+    rft_f32(out)[2 * slot + 1] = 0;
+    return RFT_OK;
+}
+
+/* ---- invariance score (eq. 2) ------------------------------------------------------------------- */
+
+int rft_invariance_stats(const rft_tensor *f, rft_tensor *stats)
+{
+    RFT_TRY(rft_check_dtype("invariance stats", "features", f, RFT_F32));
+    RFT_TRY(rft_check_dtype("invariance stats", "stats", stats, RFT_F32));
+    RFT_TRY(rft_check_same_device("invariance stats", "stats", f, stats));
+    if (f->ndim < 1 || f->shape[0] < 1)
+        return rft_fail(RFT_ESHAPE, "invariance stats: features %s must hold at least one row", rft_shape_str(f));
+    const int64_t dim = f->numel / f->shape[0];
+    const rft_backend *be = rft_backend_of(f);
+    if (stats->numel == 0) {
+        int64_t shape[1] = { dim + 2 };
+        RFT_TRY(rft_tensor_resize(stats, 1, shape));
+        RFT_TRY(be->fill(stats, 0));
     }
-    /* pair weights: count pairs per seed, seeds with pairs, and denominator pairs */
-    int64_t seeds = 0, den_pairs = 0;
-    for (int64_t i = 0; i < b; i++) {
-        int64_t same = 0, first = 1;
-        for (int64_t j = 0; j < b; j++) {
-            if (j != i && g[j] == g[i]) { same++; if (j < i) first = 0; }
-            if (j > i && (!c || c[i] == c[j])) den_pairs++;
+    if (stats->numel != dim + 2)
+        return rft_fail(RFT_ESHAPE, "invariance stats: stats %s must hold %lld values (the mean of %lld features, "
+                        "the count, the mean squared distance) for features %s", rft_shape_str(stats),
+                        (long long)(dim + 2), (long long)dim, rft_shape_str(f));
+    RFT_DISPATCH("invariance stats", f, invariance_stats, f, stats);
+}
+
+int rft_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
+                         int64_t offset, int64_t stride)
+{
+    RFT_TRY(rft_check_dtype("invariance score", "f", f, RFT_F32));
+    RFT_TRY(rft_check_dtype("invariance score", "g", g, RFT_F32));
+    RFT_TRY(rft_check_dtype("invariance score", "stats", stats, RFT_F32));
+    RFT_TRY(rft_check_dtype("invariance score", "out", out, RFT_F32));
+    RFT_TRY(rft_check_same_device("invariance score", "g", f, g));
+    RFT_TRY(rft_check_same_device("invariance score", "stats", f, stats));
+    RFT_TRY(rft_check_same_device("invariance score", "out", f, out));
+    if (f->ndim < 1) return rft_fail(RFT_ESHAPE, "invariance score: f must have a batch dimension");
+    RFT_TRY(ops_same_shape("invariance score", "g", g, "f", f));
+    const int64_t n = f->shape[0], dim = n ? f->numel / n : 0;
+    if (stats->numel != dim + 2)
+        return rft_fail(RFT_ESHAPE, "invariance score: stats %s must hold %lld values for f %s (rft_invariance_stats "
+                        "over the same layer)", rft_shape_str(stats), (long long)(dim + 2), rft_shape_str(f));
+    if (offset < 0 || stride < 1)
+        return rft_fail(RFT_EARG, "invariance score: offset %lld must be >= 0 and stride %lld >= 1",
+                        (long long)offset, (long long)stride);
+    if (out->numel == 0 && offset == 0 && stride == 1) {
+        int64_t shape[1] = { n };
+        RFT_TRY(rft_tensor_resize(out, 1, shape));
+    }
+    if (n > 0 && offset + (n - 1) * stride >= out->numel)
+        return rft_fail(RFT_ESHAPE, "invariance score: out %s is too small for %lld scores at offset %lld, stride %lld",
+                        rft_shape_str(out), (long long)n, (long long)offset, (long long)stride);
+    if (n == 0) return RFT_OK;
+    RFT_DISPATCH("invariance score", f, invariance_score, f, g, stats, out, offset, stride);
+}
+
+RFT_CLONES
+int rft_cpu_invariance_stats(const rft_tensor *f, rft_tensor *stats)
+{
+    const int64_t nb = f->shape[0], dim = f->numel / nb;
+    const float *x = rft_f32(f);
+    float *st = rft_f32(stats);
+    double *mb = calloc((size_t)(dim ? dim : 1), sizeof(double));
+    if (!mb) return rft_fail(RFT_ENOMEM, "invariance stats: out of memory for %s", rft_shape_str(f));
+    const int par = f->numel > RFT_PAR_MIN;
+    /* the batch's mean, then its sum of squares about that mean */
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t d0 = 0; d0 < dim; d0 += INV_BLOCK) {
+        const int64_t n = dim - d0 < INV_BLOCK ? dim - d0 : INV_BLOCK;
+        for (int64_t i = 0; i < nb; i++) {
+            const float *a = x + i * dim + d0;
+            #pragma omp simd
+            for (int64_t e = 0; e < n; e++) mb[d0 + e] += a[e];
         }
-        if (same > 0 && first) seeds++;
+        for (int64_t e = 0; e < n; e++) mb[d0 + e] /= (double)nb;
     }
-    if (seeds == 0)
-        { rc = rft_fail(RFT_EARG, "invariance: no seed image has two copies in the batch (groups all differ)"); goto done; }
-    if (den_pairs == 0)
-        { rc = rft_fail(RFT_EARG, "invariance: no pair of rows shares a class for the same-class denominator"); goto done; }
-    for (int64_t i = 0; i < b; i++) {
-        int64_t same = 0;
-        for (int64_t j = 0; j < b; j++) same += j != i && g[j] == g[i];
-        for (int64_t j = 0; j < b; j++) {
-            if (j == i) continue;
-            if (g[j] == g[i]) wa[i * b + j] = 2.0 / ((double)seeds * (double)same * (double)(same + 1));
-            if (!c || c[i] == c[j]) wb[i * b + j] = 1.0 / (double)den_pairs;
+    double m2b = 0;
+    #pragma omp parallel for reduction(+:m2b) schedule(static) if (par)
+    for (int64_t i = 0; i < nb; i++) {
+        const float *a = x + i * dim;
+        double s = 0;
+        #pragma omp simd reduction(+:s)
+        for (int64_t e = 0; e < dim; e++) { const double u = a[e] - mb[e]; s += u * u; }
+        m2b += s;
+    }
+    /* Chan et al.: merge (mean_a, n_a, M2_a = n_a S_a) with the batch's (mean_b, n_b, M2_b) */
+    const double na = st[dim], nbd = (double)nb, n = na + nbd;
+    double delta2 = 0;
+    for (int64_t e = 0; e < dim; e++) {
+        const double delta = mb[e] - st[e];
+        delta2 += delta * delta;
+        st[e] = (float)(st[e] + delta * nbd / n);
+    }
+    const double m2 = (double)st[dim + 1] * na + m2b + delta2 * na * nbd / n;
+    st[dim] = (float)n;
+    st[dim + 1] = (float)(m2 / n);
+    free(mb);
+    return RFT_OK;
+}
+
+RFT_CLONES
+int rft_cpu_invariance_score(const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,
+                             int64_t offset, int64_t stride)
+{
+    const int64_t n = f->shape[0], dim = f->numel / n;
+    const float *x = rft_f32(f), *y = rft_f32(g), *mean = rft_f32(stats);
+    const double s = rft_f32(stats)[dim + 1];
+    float *o = rft_f32(out) + offset;
+    #pragma omp parallel for schedule(static) if (f->numel > RFT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        const float *a = x + i * dim, *b = y + i * dim;
+        double num = 0, den = 0;
+        #pragma omp simd reduction(+:num, den)
+        for (int64_t e = 0; e < dim; e++) {
+            const double u = (double)a[e] - b[e], v = (double)a[e] - mean[e];
+            num += u * u;
+            den += v * v;
         }
+        den += s;
+        o[i * stride] = den > 0 ? (float)(1.0 - num / den) : 0.0f;
     }
-    /* S(W) = (1/D) [sum_i r_i n_i - sum_ij w_ij G_ij] */
-    double sa = 0, sb = 0;
-    for (int64_t i = 0; i < b; i++)
-        for (int64_t j = 0; j < b; j++) {
-            double gij = gram[i * b + j], ni = gram[i * b + i];
-            sa += wa[i * b + j] * (ni - gij);
-            sb += wb[i * b + j] * (ni - gij);
-        }
-    sa /= (double)dim; sb /= (double)dim;
-    if (sb <= 0) sb = 1e-30;             /* every row identical: L is 0/0; report 0 with zero gradient */
-    double l = sa / sb;
-    /* M = (diag(r_A) - A)/S_B - L (diag(r_B) - Bw)/S_B, then grad = weight * (2/D) M F */
-    for (int64_t i = 0; i < b; i++) {
-        double ra = 0, rb = 0;
-        for (int64_t j = 0; j < b; j++) { ra += wa[i * b + j]; rb += wb[i * b + j]; }
-        for (int64_t j = 0; j < b; j++) {
-            double a_ij = (i == j ? ra : 0) - wa[i * b + j], b_ij = (i == j ? rb : 0) - wb[i * b + j];
-            m[i * b + j] = (float)((a_ij - l * b_ij) / sb);
-        }
-    }
-    float scale = (float)(weight * 2.0 / (double)dim);
-    if (dnnl_sgemm('N', 'N', b, dim, b, scale, m, b, rft_f32(f), dim, 0.0f, rft_f32(grad), dim) != dnnl_success) {
-        rc = rft_fail(RFT_EARG, "invariance: the gradient GEMM failed for %s", rft_shape_str(f));
-        goto done;
-    }
-    *value = l;
-    *loss += weight * l;
-done:
-    free(gram); free(wa); free(wb); free(m);
-    return rc;
+    return RFT_OK;
 }

@@ -1,113 +1,94 @@
 -- rft.invariance: the invariance score of the second paper (eq. 2),
 --   sigma_i = 1 - d(f(x_i), f(G(x_i))) / (1/N sum_j d(f(x_i), f(x_j))),   d = mean squared difference,
--- per layer, with the denominator in O(N D) from ||f_i||^2/D - 2 f_i.fbar/D + mean_j ||f_j||^2/D.
--- score(f, g) works on whole feature matrices; Scorer streams a test set through a network batch
--- by batch (two passes: statistics, then scores), so feature maps never sit in memory all at once.
-local ffi = require 'ffi'
+-- per layer. The engine computes it (rft_invariance_stats, rft_invariance_score: the formula lives
+-- there, once): the denominator needs only the mean feature vector and the mean squared distance to
+-- it, folded batch by batch. This module orchestrates: score(f, g) on whole feature matrices, and
+-- layer_scores streaming a dataset through a network in two passes (statistics, then scores), so
+-- feature maps never sit in memory all at once and nothing leaves the device until the end.
+local F = require 'rft.ffi'
+local T = require 'rft.tensor'
 local rft = require 'rft'
+local C, check = F.C, F.check
 
 local M = {}
 
---- f, g: f32 [N, D...] features of x_i and of G(x_i) -> f32 [N] scores.
+local function empty(like) return T.new { shape = { 0 }, device = like:device() } end
+
+--- f, g: f32 [N, D...] features of x_i and of G(x_i) (one device) -> f32 [N] scores on that device.
 function M.score(f, g)
-  local n = #f
-  local d = f:numel() / n
   if g:numel() ~= f:numel() then
     error(string.format('rft.invariance.score: g has %d values, f has %d', g:numel(), f:numel()), 2)
   end
-  f, g = f:host(), g:host()
-  local fp, gp = f:data(), g:data()
-  local mean = ffi.new('double[?]', d)
-  local sq = ffi.new('double[?]', n)
-  local msq = 0
-  for i = 0, n - 1 do
-    local s, row = 0, fp + i * d
-    for k = 0, d - 1 do local v = row[k]; s = s + v * v; mean[k] = mean[k] + v end
-    sq[i] = s; msq = msq + s
-  end
-  for k = 0, d - 1 do mean[k] = mean[k] / n end
-  msq = msq / n
-  local out = rft.tensor { shape = { n }, device = 'cpu' }
-  local op = out:data()
-  for i = 0, n - 1 do
-    local dot, num, row, grow = 0, 0, fp + i * d, gp + i * d
-    for k = 0, d - 1 do
-      dot = dot + row[k] * mean[k]
-      local t = row[k] - grow[k]; num = num + t * t
-    end
-    local den = (sq[i] - 2 * dot + msq) / d
-    op[i] = den > 0 and 1 - (num / d) / den or 0
-  end
+  if table.concat(g:shape(), ',') ~= table.concat(f:shape(), ',') then g = g:reshape(f:shape()) end
+  local stats, out = empty(f), empty(f)
+  check(C.rft_invariance_stats(f, stats), 2)
+  check(C.rft_invariance_score(f, g, stats, out, 0, 1), 2)
   return out
 end
 
-local function snapshot(taps, keep)
-  for i, t in ipairs(taps) do
-    keep[i] = keep[i] or rft.tensor { shape = { 0 }, device = 'cpu' }
-    keep[i]:resize(t.tensor:shape()):copy_from(t.tensor)
+-- A progress reporter for one pass over n images: a line each time another tenth is done (p: true,
+-- false, or a function(line)).
+local function reporter(p, pass, n, t0)
+  if p == false then return function() end end
+  local say = type(p) == 'function' and p or function(line) io.stdout:write(line, '\n'); io.stdout:flush() end
+  local step, next_at = math.max(1, math.ceil(n / 10)), 0
+  return function(done)
+    if done < next_at and done < n then return end
+    while next_at <= done do next_at = next_at + step end
+    say(string.format('invariance scores: %s %d/%d images (%.0f s)', pass, done, n, rft.train.now() - t0))
   end
-  return keep
 end
 
 --- Per-layer scores of a network over a dataset, streamed batch by batch: for every tapped layer,
---- f32 [N * draws] scores (image-major: image i's draws are rows i*draws .. i*draws+draws-1).
+--- f32 [N * draws] scores on the CPU (image-major: image i's draws are rows i*draws .. i*draws+draws-1).
 --- G: an rft.aug pipeline (default the second paper's G: rft.aug.G()); o.draws (5), o.batch (250),
---- o.seed (0), o.images (default all). Returns scores {name = tensor}, names (forward order).
+--- o.seed (0), o.images (default all), o.progress (true: a line per tenth of each pass; false; or a
+--- function(line)). Returns scores {name = tensor}, names (forward order).
 function M.layer_scores(net, d, G, o)
   o = o or {}
   G = G or rft.aug.G()
   local draws, bs = o.draws or 5, o.batch or 250
   local n = math.min(o.images or d.n, d.n)
-  local data = rft.data
   local sub = n < d.n and require('rft.experiment').head(d, n) or d
+  local dev = net:device()
+  local t0 = rft.train.now()
   net:evaluate()
-  -- pass 1: per layer, the mean feature vector and the mean squared norm
-  local means, msq, names, dims, hbuf = {}, {}, {}, {}, {}
-  for x in data.batches(sub, { batch = bs, device = net:device() }) do
+  -- pass 1: per layer, the mean feature vector and the mean squared distance to it
+  local stats, names, done = {}, {}, 0
+  local progress = reporter(o.progress, 'statistics', n, t0)
+  for x in rft.data.batches(sub, { batch = bs, device = dev }) do
     net:forward(x)
     for li, t in ipairs(net:taps()) do
-      local b = #t.tensor
-      local dd = t.tensor:numel() / b
-      if not means[li] then means[li], msq[li], names[li], dims[li] = ffi.new('double[?]', dd), 0, t.name, dd end
-      hbuf[li] = t.tensor:host(hbuf[li])
-      local p, m, s = hbuf[li]:data(), means[li], 0
-      for i = 0, b * dd - 1 do local v = p[i]; m[i % dd] = m[i % dd] + v; s = s + v * v end
-      msq[li] = msq[li] + s
+      if not stats[li] then stats[li], names[li] = T.new { shape = { 0 }, device = dev }, t.name end
+      check(C.rft_invariance_stats(t.tensor, stats[li]), 2)
     end
-  end
-  for li = 1, #names do
-    for k = 0, dims[li] - 1 do means[li][k] = means[li][k] / n end
-    msq[li] = msq[li] / n
+    done = done + #x
+    progress(done)
   end
   -- pass 2: each image against its G draws
   local scores, keep, row = {}, {}, 0
-  for _, name in ipairs(names) do scores[name] = rft.tensor { shape = { n * draws }, device = 'cpu' } end
-  for x, _, ids in data.batches(sub, { batch = bs, device = net:device() }) do
+  local xg = T.new { shape = { 0 }, device = dev }
+  progress = reporter(o.progress, 'scores', n, t0)
+  for li in ipairs(names) do scores[li] = T.new { shape = { n * draws }, device = dev } end
+  for x, _, ids in rft.data.batches(sub, { batch = bs, device = dev }) do
     net:forward(x)
-    snapshot(net:taps(), keep)
-    local b = #x
+    for li, t in ipairs(net:taps()) do
+      keep[li] = keep[li] or T.new { shape = { 0 }, device = dev }
+      keep[li]:resize(t.tensor:shape()):copy_from(t.tensor)
+    end
     for r = 1, draws do
-      local xg = G:apply(x, { seed = (o.seed or 0) * 1000 + r, ids = ids })
+      G:apply(x, { seed = (o.seed or 0) * 1000 + r, ids = ids, out = xg })
       net:forward(xg)
       for li, t in ipairs(net:taps()) do
-        local dd, m = dims[li], means[li]
-        hbuf[li] = t.tensor:host(hbuf[li])
-        local fp, gp, out = keep[li]:data(), hbuf[li]:data(), scores[names[li]]:data()
-        for i = 0, b - 1 do
-          local sq, dot, num = 0, 0, 0
-          for k = 0, dd - 1 do
-            local f = fp[i * dd + k]
-            sq = sq + f * f; dot = dot + f * m[k]
-            local t2 = f - gp[i * dd + k]; num = num + t2 * t2
-          end
-          local den = (sq - 2 * dot + msq[li]) / dd
-          out[(row + i) * draws + r - 1] = den > 0 and 1 - (num / dd) / den or 0
-        end
+        check(C.rft_invariance_score(keep[li], t.tensor, stats[li], scores[li], row * draws + r - 1, draws), 2)
       end
     end
-    row = row + b
+    row = row + #x
+    progress(row)
   end
-  return scores, names
+  local out = {}
+  for li, name in ipairs(names) do out[name] = dev == 'cpu' and scores[li] or scores[li]:copy('cpu') end
+  return out, names
 end
 
 --- Median and quartiles of each layer's scores: {name = {q1=, median=, q3=, mean=}}.

@@ -106,6 +106,7 @@ function M.stability(logits, o)
 end
 
 local inv_loss, inv_value = ffi.new('double[1]'), ffi.new('double[1]')
+local inv_values, inv_nvalues = ffi.new('double[8]'), 8
 
 --- The second paper's layer weights: alpha_l = alpha 10^((l-1)/(L-1)) / sum_k 10^((k-1)/(L-1)), the
 --- deepest layer 10 times the first, summing to alpha (0.1). names: the tap names in forward order.
@@ -120,7 +121,8 @@ end
 --- Data-augmentation invariance loss (second paper, eq. 3) over taps of a batch of K seeds x M
 --- copies: groups i32 [B] (the seed of each row). o.weights {name = w} (default: the exponential law
 --- over the taps, summing to 0.1), o.normalizer 'all' (default) or 'same_class' (then o.labels, i32
---- [B]). --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
+--- [B]). On a device the taps' values are read in one copy after the last tap (o.async = true takes
+--- that path on the CPU too). --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
 function M.invariance(taps, groups, o)
   o = o or {}
   local weights = o.weights
@@ -135,15 +137,37 @@ function M.invariance(taps, groups, o)
   elseif o.normalizer and o.normalizer ~= 'all' then
     error("rft.loss.invariance: normalizer must be 'all' or 'same_class', got " .. tostring(o.normalizer), 2)
   end
-  local total, grads, per = 0, {}, {}
+  local chosen = {}
   for _, tap in ipairs(taps) do
-    local w = weights[tap.name]
-    if w then
+    if weights[tap.name] then chosen[#chosen + 1] = tap end
+  end
+  local total, grads, per = 0, {}, {}
+  if #chosen == 0 then return total, grads, per end
+  local dev = chosen[1].tensor:device()
+  if dev == 'cpu' and not o.async then
+    for _, tap in ipairs(chosen) do
       local g = buffer(M.invariance, tap.name, tap.tensor)
       inv_loss[0] = 0
-      check(C.rft_invariance_loss(w, tap.tensor, groups, classes, inv_loss, inv_value, g), 2)
+      check(C.rft_invariance_loss(weights[tap.name], tap.tensor, groups, classes, inv_loss, inv_value, g), 2)
       total, grads[tap.name], per[tap.name] = total + inv_loss[0], g, inv_value[0]
     end
+    return total, grads, per
+  end
+  -- on a device: every tap's value goes to a slot of one device buffer, read once at the end (one
+  -- wait for the device per call, none per tap)
+  local out = buffer(M.invariance, ' values', chosen[1].tensor)
+  if out:numel() < 2 * #chosen then out:resize { 2 * #chosen } end
+  for slot, tap in ipairs(chosen) do
+    local g = buffer(M.invariance, tap.name, tap.tensor)
+    check(C.rft_invariance_loss_async(weights[tap.name], tap.tensor, groups, classes, out, slot - 1, g), 2)
+    grads[tap.name] = g
+  end
+  if inv_nvalues < #chosen then inv_values, inv_nvalues = ffi.new('double[?]', #chosen), #chosen end
+  check(C.rft_invariance_read(out, #chosen, inv_values), 2)
+  for slot, tap in ipairs(chosen) do
+    local v = inv_values[slot - 1]
+    -- the weight as the engine applies it (f32), as the CPU path's loss accumulates it
+    total, per[tap.name] = total + tonumber(ffi.new('float', weights[tap.name])) * v, v
   end
   return total, grads, per
 end

@@ -205,6 +205,16 @@ describe('aug.copies', function()
     assert.is_true(U.bits_equal(out, again))
     assert.error_matches(function() aug.copies(aug.G(), 0) end, 'aug.copies: M must be a whole number >= 1')
   end)
+
+  it('gathers copy j of image i into row i·M + j, bit for bit, before distorting it', function()
+    local x = U.batch({ 3, 2, 4, 4 }, 7)
+    local out, groups = aug.copies(aug.identity(), 3):apply(x)
+    assert.same({ 0, 0, 0, 1, 1, 1, 2, 2, 2 }, groups:to_table())
+    for r = 0, 8 do
+      local i = math.floor(r / 3)
+      assert.is_true(U.bits_equal(x:view(i, i + 1):copy(), out:view(r, r + 1):copy()), 'row ' .. r)
+    end
+  end)
 end)
 
 describe('bad input', function()

@@ -1,5 +1,7 @@
 -- The invariance score (second paper, eq. 2) and the layer weights of the invariance loss.
 local rft = require 'rft'
+local ffi = require 'ffi'
+local C = rft.C
 
 -- Brute force: the N x N mean of distances.
 local function brute(f, g)
@@ -20,17 +22,25 @@ local function brute(f, g)
   return out
 end
 
+-- Tolerance: the engine keeps the running mean and S = mean |f_j - mean|^2 in float and sums each
+-- row's squares in double, so the denominator carries a relative error of a few u = 2^-24 times
+-- kappa^2 = (max|f| / rms(f - mean))^2 (<= 10 for these features) and the score 1 - num/den an error
+-- <= (num/den) * 10 * 4u ~ 3e-6 for num/den <= 1: 1e-5 is above it.
+local TOL = 1e-5
+
 describe('the invariance score', function()
-  it('equals the brute-force N x N computation', function()
+  local function features()
     local f = rft.rand.normal(rft.tensor { shape = { 9, 2, 3 } }, { seed = 1 })
-    local g = rft.rand.normal(rft.tensor { shape = { 9, 2, 3 } }, { seed = 2, std = 0.3 })
-    g = rft.from_table((function()
-      local a, b, o = f:to_table(), g:to_table(), {}
-      for i = 1, #a do o[i] = a[i] + b[i] end
-      return o
-    end)(), { 9, 2, 3 })
+    local noise = rft.rand.normal(rft.tensor { shape = { 9, 2, 3 } }, { seed = 2, std = 0.3 })
+    local a, b, o = f:to_table(), noise:to_table(), {}
+    for i = 1, #a do o[i] = a[i] + b[i] end
+    return f, rft.from_table(o, { 9, 2, 3 })
+  end
+
+  it('equals the brute-force N x N computation', function()
+    local f, g = features()
     local got, want = rft.invariance.score(f, g):to_table(), brute(f, g)
-    for i = 1, 9 do assert.near(want[i], got[i], 1e-5) end
+    for i = 1, 9 do assert.near(want[i], got[i], TOL) end
   end)
 
   it('is 1 when G is the identity and about 0 when G gives an unrelated image', function()
@@ -39,6 +49,41 @@ describe('the invariance score', function()
     local other = rft.rand.uniform(rft.tensor { shape = { 50, 20 } }, { seed = 4 })
     local mean = rft.invariance.score(f, other):mean()
     assert.near(0, mean, 0.15)
+  end)
+
+  it('folds batches into the same running statistics as the whole set (Chan\'s update)', function()
+    local f = rft.rand.uniform(rft.tensor { shape = { 23, 7 } }, { seed = 5, lo = -1, hi = 3 })
+    local whole, parts = rft.tensor { shape = { 0 } }, rft.tensor { shape = { 0 } }
+    assert.equal(0, C.rft_invariance_stats(f, whole), ffi.string(C.rft_last_error()))
+    for _, r in ipairs { { 0, 1 }, { 1, 9 }, { 9, 10 }, { 10, 23 } } do
+      assert.equal(0, C.rft_invariance_stats(f:view(r[1], r[2]), parts), ffi.string(C.rft_last_error()))
+    end
+    -- float64 reference: mean, count, mean squared distance to the mean
+    local x, mean, s = f:to_table(), {}, 0
+    for k = 1, 7 do mean[k] = 0; for i = 0, 22 do mean[k] = mean[k] + x[i * 7 + k] / 23 end end
+    for i = 0, 22 do for k = 1, 7 do s = s + (x[i * 7 + k] - mean[k]) ^ 2 / 23 end end
+    local a, b = whole:to_table(), parts:to_table()
+    for k = 1, 7 do
+      assert.near(mean[k], a[k], 1e-6)                     -- float storage: 2^-24 of values <= 3
+      assert.near(mean[k], b[k], 1e-6)
+    end
+    assert.equal(23, a[8]); assert.equal(23, b[8])
+    assert.near(s, a[9], 1e-6 * s); assert.near(s, b[9], 1e-6 * s)
+  end)
+
+  it('writes scores at an offset with a stride, and refuses what does not fit', function()
+    local f, g = features()
+    local stats, out = rft.tensor { shape = { 0 } }, rft.tensor { shape = { 20 } }:fill(-5)
+    assert.equal(0, C.rft_invariance_stats(f, stats))
+    assert.equal(0, C.rft_invariance_score(f, g, stats, out, 1, 2), ffi.string(C.rft_last_error()))
+    local o, want = out:to_table(), rft.invariance.score(f, g):to_table()
+    for i = 1, 9 do assert.equal(want[i], o[2 * i]); assert.equal(-5, o[2 * i - 1]) end
+    assert.equal(C.RFT_ESHAPE, C.rft_invariance_score(f, g, stats, out, 4, 2))
+    assert.matches('out %[20%] is too small for 9 scores at offset 4, stride 2', ffi.string(C.rft_last_error()))
+    assert.equal(C.RFT_ESHAPE, C.rft_invariance_score(f, g:view(0, 8), stats, out, 0, 1))
+    assert.matches('^invariance score: g has shape', ffi.string(C.rft_last_error()))
+    assert.equal(C.RFT_ESHAPE, C.rft_invariance_stats(rft.tensor { shape = { 3, 5 } }, stats))
+    assert.matches('stats %[8%] must hold 7 values', ffi.string(C.rft_last_error()))
   end)
 end)
 
@@ -72,8 +117,14 @@ describe('layer scores streamed over a dataset', function()
     for i = 0, n * 3072 - 1 do dst[i] = src[i] end
     local d = { images = u8, labels = rft.tensor { shape = { n }, dtype = 'i32' }, n = n, classes = {} }
     local G = rft.aug.brightness { delta = 0.2 }
-    local s1, names = rft.invariance.layer_scores(net, d, G, { draws = 2, batch = 7 })
-    local s2 = rft.invariance.layer_scores(net, d, G, { draws = 2, batch = 24 })
+    local lines = {}
+    local s1, names = rft.invariance.layer_scores(net, d, G,
+      { draws = 2, batch = 7, progress = function(line) lines[#lines + 1] = line end })
+    -- a line per tenth of each pass (batches of 7 of 24 images: after 7, 14, 21 and 24)
+    assert.equal(8, #lines)
+    assert.matches('^invariance scores: statistics 7/24 images', lines[1])
+    assert.matches('^invariance scores: scores 24/24 images', lines[8])
+    local s2 = rft.invariance.layer_scores(net, d, G, { draws = 2, batch = 24, progress = false })
     for _, name in ipairs(names) do
       local a, b = s1[name]:to_table(), s2[name]:to_table()
       for i = 1, #a do assert.near(b[i], a[i], 1e-4) end
@@ -85,7 +136,7 @@ describe('layer scores streamed over a dataset', function()
     net:forward(G:apply(x, { seed = 1, ids = d.ids })); local g = net:taps()[1].tensor:copy()
     local want, got = rft.invariance.score(f, g):to_table(), s1[names[1]]:to_table()
     for i = 1, n do assert.near(want[i], got[(i - 1) * 2 + 1], 1e-4) end
-    local ident = rft.invariance.layer_scores(net, d, rft.aug.identity(), { draws = 1 })
+    local ident = rft.invariance.layer_scores(net, d, rft.aug.identity(), { draws = 1, progress = false })
     for _, v in ipairs(ident[names[3]]:to_table()) do assert.near(1, v, 1e-5) end
     local summary = rft.invariance.summary(ident, names)
     assert.near(1, summary[names[3]].median, 1e-5)

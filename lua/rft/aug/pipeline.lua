@@ -216,29 +216,38 @@ function M.copies(p, m)
   return setmetatable({ pipeline = p, m = m }, Copies)
 end
 
+-- The gather index of K images x M copies: row r takes image floor(r / M); on `device`, made once
+-- per (K, M, device). It is also the groups tensor (the seed image's row of each copy).
+local function copies_index(self, k, m, device)
+  local key = k .. 'x' .. m .. '@' .. device
+  self.index = self.index or {}
+  if not self.index[key] then
+    local idx = T.new { shape = { k * m }, dtype = 'i32', device = 'cpu' }
+    local p = idx:data()
+    for r = 0, k * m - 1 do p[r] = math.floor(r / m) end
+    self.index[key] = device == 'cpu' and idx or idx:copy(device)
+  end
+  return self.index[key]
+end
+
 function Copies:apply(x, o)
   o = o or {}
   local ctx = make_ctx(x, o, 'aug.copies:apply')
-  local k, m = ctx.n, self.m
-  local shape = x:shape()
-  shape[1] = k * m
-  local rep = T.new { shape = shape, dtype = 'f32', device = x:device() }
-  local groups = T.new { shape = { k * m }, dtype = 'i32', device = 'cpu' }
+  local k, m, dev = ctx.n, self.m, x:device()
+  local groups = copies_index(self, k, m, dev)
+  if not self.rep or self.rep:device() ~= dev then self.rep = T.new { shape = { 0 }, dtype = 'f32', device = dev } end
+  check(C.rft_tensor_gather(x, groups, self.rep), 2)           -- the K*M rows, in one gather
   local ids = T.new { shape = { k * m }, dtype = 'i32', device = 'cpu' }
-  local gp, ip = groups:data(), ids:data()
+  local ip = ids:data()
   local src_ids = o.ids and (o.ids:device() == 'cpu' and o.ids or o.ids:copy('cpu'))
   local sp = src_ids and src_ids:data()
-  for i = 0, k - 1 do
-    local img = x:view(i, i + 1)
-    local id = sp and sp[i] or i
-    for j = 0, m - 1 do
-      rep:view(i * m + j, i * m + j + 1):copy_from(img)
-      gp[i * m + j] = i
-      ip[i * m + j] = id * m + j
-    end
+  for r = 0, k * m - 1 do
+    local i = math.floor(r / m)
+    ip[r] = (sp and sp[i] or i) * m + r - i * m
   end
-  if x:device() ~= 'cpu' then ids, groups = ids:copy(x:device()), groups:copy(x:device()) end
-  local out = self.pipeline:apply(rep, { seed = o.seed, ids = ids, epoch = o.epoch, stream = o.stream, out = o.out })
+  if dev ~= 'cpu' then ids = ids:copy(dev) end
+  local out = self.pipeline:apply(self.rep, { seed = o.seed, ids = ids, epoch = o.epoch, stream = o.stream,
+                                              out = o.out })
   return out, groups, ids
 end
 
