@@ -44,6 +44,7 @@ typedef struct rft_backend {
     /* nn: element-wise, pooling, normalisation, dropout (engine/nn/) */
     int (*relu_forward)(const rft_tensor *x, rft_tensor *y);
     int (*relu_backward)(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx);
+    int (*relu_backward_add)(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx);
     int (*maxpool2d_forward)(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax);
     int (*maxpool2d_backward)(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
                               rft_tensor *dx);
@@ -140,6 +141,7 @@ int rft_cpu_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, fl
 /* nn: element-wise, pooling, normalisation, dropout */
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y);
 int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx);
+int rft_cpu_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx);
 int rft_cpu_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax);
 int rft_cpu_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
                                rft_tensor *dx);

@@ -171,6 +171,7 @@ static void fill_table(void)
     table.linear_backward_params = rft_cuda_linear_backward_params;
     table.relu_forward = rft_cuda_relu_forward;
     table.relu_backward = rft_cuda_relu_backward;
+    table.relu_backward_add = rft_cuda_relu_backward_add;
     table.maxpool2d_forward = rft_cuda_maxpool2d_forward;
     table.maxpool2d_backward = rft_cuda_maxpool2d_backward;
     table.global_avgpool_forward = rft_cuda_global_avgpool_forward;

@@ -116,6 +116,7 @@ int rft_cuda_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, f
    global_avgpool.cu, dropout.cu, batchnorm2d.cu) */
 int rft_cuda_relu_forward(const rft_tensor *x, rft_tensor *y);
 int rft_cuda_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx);
+int rft_cuda_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx);
 int rft_cuda_maxpool2d_forward(const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax);
 int rft_cuda_maxpool2d_backward(const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,
                                 rft_tensor *dx);

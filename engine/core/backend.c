@@ -35,6 +35,7 @@ static const rft_backend cpu_backend = {
     /* nn: element-wise, pooling, normalisation, dropout */
     .relu_forward = rft_cpu_relu_forward,
     .relu_backward = rft_cpu_relu_backward,
+    .relu_backward_add = rft_cpu_relu_backward_add,
     .maxpool2d_forward = rft_cpu_maxpool2d_forward,
     .maxpool2d_backward = rft_cpu_maxpool2d_backward,
     .global_avgpool_forward = rft_cpu_global_avgpool_forward,
@@ -123,18 +124,26 @@ static int load_cuda(void)
     return rft_fail(RFT_EDEVICE, "%s", cuda_error);
 }
 
+/* RFT_CPU2: the CPU table under the name "cpu2" (made at first use; tensors exist on a device only
+   after rft_backend_get has given its table, so rft_backend_of finds it made) */
+static rft_backend cpu2_backend;
+
 int rft_backend_get(int device, const rft_backend **out)
 {
     switch (device) {
     case RFT_CPU: *out = &cpu_backend; return RFT_OK;
     case RFT_CUDA: RFT_TRY(load_cuda()); *out = cuda_backend; return RFT_OK;
-    default: return rft_fail(RFT_EARG, "device: unknown device %d (expected cpu or cuda)", device);
+    case RFT_CPU2:
+        if (!cpu2_backend.name) { cpu2_backend = cpu_backend; cpu2_backend.name = "cpu2"; }
+        *out = &cpu2_backend;
+        return RFT_OK;
+    default: return rft_fail(RFT_EARG, "device: unknown device %d (expected cpu, cuda or cpu2)", device);
     }
 }
 
 const rft_backend *rft_backend_of(const rft_tensor *t)
 {
-    return t->device == RFT_CUDA ? cuda_backend : &cpu_backend;
+    return t->device == RFT_CUDA ? cuda_backend : t->device == RFT_CPU2 ? &cpu2_backend : &cpu_backend;
 }
 
 int rft_device_check(int device)

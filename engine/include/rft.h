@@ -23,7 +23,10 @@ enum { RFT_ABI_VERSION = 1 };
 enum { RFT_OK = 0, RFT_EARG = 1, RFT_ESHAPE = 2, RFT_EDTYPE = 3, RFT_EDEVICE = 4, RFT_ENOMEM = 5,
        RFT_EIO = 6, RFT_EFORMAT = 7, RFT_ECUDA = 8 };
 enum { RFT_F32 = 0, RFT_U8 = 1, RFT_I32 = 2 };        /* dtypes */
-enum { RFT_CPU = 0, RFT_CUDA = 1 };                   /* devices */
+/* devices; RFT_CPU2 ("cpu2") is the CPU's memory and kernels under a second tag, a stand-in for a
+   second device where no GPU is: mixing it with "cpu" fails as mixing "cpu" and "cuda" does, and its
+   data is not readable as host memory (copy it to "cpu"), so specs reproduce device mix-ups on a CPU */
+enum { RFT_CPU = 0, RFT_CUDA = 1, RFT_CPU2 = 2 };
 enum { RFT_MAX_DIMS = 4 };
 
 /* ---- library ---------------------------------------------------------------------------- */
@@ -31,7 +34,7 @@ const char *rft_version(void);                        /* "major.minor.patch" */
 int  rft_abi_version(void);                           /* RFT_ABI_VERSION of the built library */
 const char *rft_last_error(void);                     /* this thread's last failure message */
 const char *rft_dtype_name(int dtype);                /* "f32", "u8", "i32", or "?" */
-const char *rft_device_name(int device);              /* "cpu", "cuda", or "?" */
+const char *rft_device_name(int device);              /* "cpu", "cuda", "cpu2", or "?" */
 int  rft_device_check(int device);                    /* RFT_OK if usable; else why not */
 int  rft_device_synchronize(int device);              /* waits for the device's queued work (timing) */
 void rft_set_num_threads(int n);                      /* CPU threads for bulk work; n <= 0: all */
@@ -138,6 +141,11 @@ int  rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float
 int  rft_relu_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
 /* dx = dy where y > 0, else 0, from the forward's output y; dx may be dy (in place). */
 int  rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+/* dx = dy + extra where y > 0, else 0: the backward of a tapped ReLU whose tap gradient `extra` joins
+   the gradient arriving at its output, in one pass ((dy + extra) rounds as the separate sum would);
+   extra like y; dx may be dy (in place), not extra. */
+int  rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                           rft_tensor *dx /* [out] */);
 
 typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_pool2d_args;
 /* y: (N,C,OH,OW), OH = (H + 2 pad_h - kh) / stride_h + 1 (floor), likewise OW; pad <= kernel/2.
