@@ -5,7 +5,7 @@
 -- Batch norm is frozen (evaluation mode) so both views see the same statistics.
 local ffi = require 'ffi'
 local F = require 'rft.ffi'
-local T = require 'rft.tensor'
+local scratch = require 'rft.scratch'
 local loss = require 'rft.loss'
 local train = require 'rft.train'
 local C, check = F.C, F.check
@@ -21,12 +21,11 @@ function M.freeze_bn(net)
   return net
 end
 
-local two = {}                               -- reused [x ; x~] and [y ; y] buffers
 local parts = ffi.new('const rft_tensor*[2]')
 
+-- [a ; b] in the scratch buffer `key` on a's device (the [x ; x~] and [y ; y] batches)
 local function concat(a, b, key, dtype)
-  local out = two[key] or T.new { shape = { 0 }, dtype = dtype, device = a:device() }
-  two[key] = out
+  local out = scratch.get(M, key, a, dtype)
   parts[0], parts[1] = a, b
   check(C.rft_tensor_cat(2, parts, out), 3)
   return out
@@ -56,7 +55,7 @@ function M.step(method, net, x, xt, y, o)
   elseif method ~= 'AT' and method ~= 'none' then
     error("rft.robust.step: method must be 'FMA', 'ST', 'AT' or 'none', got " .. tostring(method), 2)
   end
-  net:backward(xx, grad, tap_grads)
+  net:backward(xx, grad, tap_grads, { input_grad = false })
   local clean = logits:view(0, b)
   local correct = train.correct(clean, y)
   return j0 + (extra or 0), correct, { j0 = j0, extra = extra or 0 }
