@@ -66,6 +66,15 @@ typedef struct rft_backend {
     int (*batchnorm2d_backward_eval)(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
                                      const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
                                      rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
+    /* extra may be NULL */
+    int (*batchnorm2d_relu_backward)(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                     const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
+                                     const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,
+                                     rft_tensor *dbias);
+    int (*batchnorm2d_relu_backward_eval)(const rft_tensor *x, const rft_tensor *weight,
+                                          const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                          const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                                          float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
 
     /* losses and metrics (engine/loss/); they check the labels' values */
     int (*cross_entropy)(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
@@ -162,6 +171,14 @@ int rft_cpu_batchnorm2d_backward(const rft_tensor *x, const rft_tensor *weight, 
 int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
                                       const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,
                                       rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
+int rft_cpu_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                      const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
+                                      const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,
+                                      rft_tensor *dbias);
+int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight,
+                                           const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                           const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                                           float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias);
 
 /* losses and metrics */
 int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,

@@ -182,6 +182,8 @@ static void fill_table(void)
     table.batchnorm2d_forward_eval = rft_cuda_batchnorm2d_forward_eval;
     table.batchnorm2d_backward = rft_cuda_batchnorm2d_backward;
     table.batchnorm2d_backward_eval = rft_cuda_batchnorm2d_backward_eval;
+    table.batchnorm2d_relu_backward = rft_cuda_batchnorm2d_relu_backward;
+    table.batchnorm2d_relu_backward_eval = rft_cuda_batchnorm2d_relu_backward_eval;
     table.cross_entropy = rft_cuda_cross_entropy;
     table.topk_correct = rft_cuda_topk_correct;
     table.argmax_rows = rft_cuda_argmax_rows;

@@ -46,6 +46,8 @@ static const rft_backend cpu_backend = {
     .batchnorm2d_forward_eval = rft_cpu_batchnorm2d_forward_eval,
     .batchnorm2d_backward = rft_cpu_batchnorm2d_backward,
     .batchnorm2d_backward_eval = rft_cpu_batchnorm2d_backward_eval,
+    .batchnorm2d_relu_backward = rft_cpu_batchnorm2d_relu_backward,
+    .batchnorm2d_relu_backward_eval = rft_cpu_batchnorm2d_relu_backward_eval,
 
     /* losses and metrics */
     .cross_entropy = rft_cpu_cross_entropy,

@@ -173,7 +173,10 @@ int  rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy,
    + bias, invstd = 1/sqrt(var + eps) with the biased batch variance; the running statistics become
    (1 - momentum) * old + momentum * batch value, the variance the unbiased one (PyTorch: eps 1e-5,
    momentum 0.1). weight and bias (C) are optional: without them, 1 and 0. */
-typedef struct { float eps, momentum; } rft_batchnorm_args;
+typedef struct {
+    float eps, momentum;
+    int relu;          /* 1: the ReLU that follows is fused into the forward, y = max(BN(x), 0) */
+} rft_batchnorm_args;
 int  rft_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x,
                                    const rft_tensor *weight /* [optional] */, const rft_tensor *bias /* [optional] */,
                                    rft_tensor *running_mean /* [out] updated, (C) */,
@@ -197,6 +200,23 @@ int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight
                                    const rft_tensor *dy, float scale, rft_tensor *dx /* [out] [optional] */,
                                    rft_tensor *dweight /* [accumulates] [optional] */,
                                    rft_tensor *dbias /* [accumulates] [optional] */);
+/* The backward of ReLU(BN(x)) fused (forward with a->relu): from the fused output y, the gradient
+   at the ReLU's output dy and an optional tap gradient extra joining it there, g = (dy + extra) *
+   [y > 0] is formed plane by plane and the batch-norm backward above runs on it, without writing g:
+   the same numbers as rft_relu_backward(_add) then rft_batchnorm2d_backward(_eval). dx may be dy. */
+int  rft_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                   const rft_tensor *save_mean, const rft_tensor *save_invstd, const rft_tensor *y,
+                                   const rft_tensor *dy, const rft_tensor *extra /* [optional] */, float scale,
+                                   rft_tensor *dx /* [out] [optional] */,
+                                   rft_tensor *dweight /* [accumulates] [optional] */,
+                                   rft_tensor *dbias /* [accumulates] [optional] */);
+int  rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                        const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                        const rft_tensor *y, const rft_tensor *dy,
+                                        const rft_tensor *extra /* [optional] */, float scale,
+                                        rft_tensor *dx /* [out] [optional] */,
+                                        rft_tensor *dweight /* [accumulates] [optional] */,
+                                        rft_tensor *dbias /* [accumulates] [optional] */);
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
 /* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of

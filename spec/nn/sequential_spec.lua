@@ -131,6 +131,43 @@ describe('nn.Sequential', function()
     assert.error_matches(function() net:backward(x, r, rt, 'fast') end, 'fourth argument is a scale or an options table')
   end)
 
+  it('runs batch norm + ReLU as one layer, bit for bit as the two, in both modes, taps and tap gradients included', function()
+    local x = rft.rand.uniform(rft.tensor { shape = { 3, 3, 32, 32 } }, { seed = 11 })
+    local labels = rft.from_table({ 1, 4, 7 }, { 3 }, 'i32')
+    local function run(fuse, mode)
+      local net = rft.models.fast { width = 0.25, seed = 12 }
+      net.fuse_bn_relu = fuse
+      if mode == 'train' then net:train() else rft.robust.freeze_bn(net) end
+      local out = {}
+      for step = 1, 2 do                          -- the second step reads updated running statistics
+        net:zero_grad()
+        local logits = net:forward(x)
+        local _, g = rft.loss.cross_entropy(logits, labels)
+        local tg = {}
+        for k, tap in ipairs(net:taps()) do
+          out[#out + 1] = tap.tensor:to_table()
+          tg[tap.name] = rft.rand.normal(rft.tensor { shape = tap.tensor:shape() }, { seed = 20 + k, std = 1e-3 })
+        end
+        local gx = net:backward(x, g, tg)
+        out[#out + 1] = logits:to_table()
+        out[#out + 1] = gx:to_table()
+        out[#out + 1] = net.flat_grads:to_table()
+      end
+      local sd, names = net:state_dict(), {}
+      for name in pairs(sd) do names[#names + 1] = name end
+      table.sort(names)
+      for _, name in ipairs(names) do out[#out + 1] = sd[name]:to_table() end
+      return out, net
+    end
+    for _, mode in ipairs { 'train', 'frozen' } do
+      local fused, net = run(nil, mode)
+      assert.is_true(net.fused[2] == true, 'conv, batch norm, ReLU: the batch norm (index 2) is fused')
+      local plain = run(false, mode)
+      assert.equal(#plain, #fused)
+      for k = 1, #plain do assert.same(plain[k], fused[k], mode .. ' mode, tensor ' .. k) end
+    end
+  end)
+
   it('keeps parameters in one flat buffer that the layers view', function()
     local net = small_net()
     local conv = net.modules[1]

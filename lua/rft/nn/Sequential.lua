@@ -4,6 +4,8 @@
 --   net:backward(x, dy, tap_grads) adds tap_grads[name] to the gradient arriving at that layer's
 --   output, then continues backwards: the gradient of J0 + sum of tap losses in one pass; it
 --   returns the input's gradient unless told {input_grad = false}.
+-- A batch norm followed by a ReLU runs as one layer, forward and backward (net.fuse_bn_relu = false
+-- turns that off); the ReLU's output, the tap, is the same tensor either way.
 -- Parameters live in one flat buffer (and gradients in another) with per-layer views, so an
 -- optimizer step is one call and a checkpoint one write.
 local class = require 'rft.class'
@@ -56,16 +58,38 @@ function Sequential:set_taps(rule)
   return self
 end
 
+-- The ReLU module fused with the batch norm at i, or nil: nn.BatchNorm2d then nn.ReLU, the batch
+-- norm's own output untapped, fusion not turned off (net.fuse_bn_relu = false).
+function Sequential:fusable(i)
+  local m, r = self.modules[i], self.modules[i + 1]
+  if self.fuse_bn_relu ~= false and r and m.__typename == 'nn.BatchNorm2d' and r.__typename == 'nn.ReLU'
+     and not self.tap_names[i] then
+    return r
+  end
+end
+
 function Sequential:updateOutput(x)
   self.inputs = self.inputs or {}
-  local inputs = self.inputs
-  for i, m in ipairs(self.modules) do
+  self.fused = self.fused or {}
+  local inputs, fused, mods = self.inputs, self.fused, self.modules
+  local i, n = 1, #mods
+  while i <= n do
+    local m = mods[i]
     inputs[i] = x
-    local ok, y = pcall(m.forward, m, x)
+    local relu = self:fusable(i)
+    fused[i] = relu ~= nil
+    local ok, y
+    if relu then ok, y = pcall(m.forward_relu, m, x, relu) else ok, y = pcall(m.forward, m, x) end
     if not ok then
       error(string.format('In module %d (%s) of nn.Sequential: %s', i - 1, tostring(m), tostring(y):gsub('^[^:]*:%d+: ', '')), 2)
     end
+    if relu then
+      inputs[i + 1] = y                      -- the ReLU's own input is never made; its backward is fused too
+      fused[i + 1] = false
+      i = i + 1
+    end
     x = y
+    i = i + 1
   end
   self.output = x
   return x
@@ -105,29 +129,40 @@ function Sequential:backward(x, dy, tap_grads, o)
     if not self.tap_index[name] then error('backward: no tap named ' .. tostring(name), 2) end
   end
   local g = dy
-  for i = #self.modules, 1, -1 do
+  local i = #self.modules
+  while i >= 1 do
     local m = self.modules[i]
     local name = self.tap_names[i]
     local tg = name and tap_grads[name]
-    local extra
-    if tg and m.adds_tap_grad then
-      extra = tg
-    elseif tg then
-      local buf = scratch.get(self, 'tap_grad' .. i, g)
-      buf:resize(g:shape()):copy_from(g)
-      check(C.rft_tensor_axpy(1, tg, buf), 2)
-      g = buf
+    local ok, gx
+    if i >= 2 and self.fused[i - 1] then
+      -- m is the ReLU fused with the batch norm before it: one backward for both, tap gradient included
+      local bn = self.modules[i - 1]
+      ok, gx = pcall(bn.backward_relu, bn, self.inputs[i - 1], m, g, tg, scale, want_gx or i > 2)
+      i = i - 1
+      m = bn
+    else
+      local extra
+      if tg and m.adds_tap_grad then
+        extra = tg
+      elseif tg then
+        local buf = scratch.get(self, 'tap_grad' .. i, g)
+        buf:resize(g:shape()):copy_from(g)
+        check(C.rft_tensor_axpy(1, tg, buf), 2)
+        g = buf
+      end
+      local f = m.backward
+      -- without the input's gradient, the first layer only accumulates its parameter gradients
+      if i == 1 and not want_gx and f == Module.backward and not extra then
+        f = function(mod, x1, g1, sc) mod:accGradParameters(x1, g1, sc or 1) end
+      end
+      ok, gx = pcall(f, m, self.inputs[i], g, scale, extra)
     end
-    local f = m.backward
-    -- without the input's gradient, the first layer only accumulates its parameter gradients
-    if i == 1 and not want_gx and f == Module.backward and not extra then
-      f = function(mod, x1, g1, sc) mod:accGradParameters(x1, g1, sc or 1) end
-    end
-    local ok, gx = pcall(f, m, self.inputs[i], g, scale, extra)
     if not ok then
       error(string.format('In module %d (%s) of nn.Sequential (backward): %s', i - 1, tostring(m), tostring(gx):gsub('^[^:]*:%d+: ', '')), 2)
     end
     g = gx
+    i = i - 1
   end
   if not want_gx then g = nil end
   self.gradInput = g

@@ -233,6 +233,45 @@ function BatchNorm2d:backward(x, dy, scale)
   end
   return self.gradInput
 end
+
+--- Batch norm and the ReLU that follows it in one pass (nn.Sequential calls these): y = max(BN(x), 0)
+--- written into relu's output, which becomes this module's output too (the pre-ReLU map is never
+--- made). Returns y.
+function BatchNorm2d:forward_relu(x, relu)
+  local y = relu:buffer('output', x)
+  self.args.relu = 1
+  local ok, err = pcall(BatchNorm2d.updateOutput_into, self, x, y)
+  self.args.relu = 0
+  if not ok then error(err, 0) end
+  relu.output = y
+  return y
+end
+function BatchNorm2d:updateOutput_into(x, y)
+  self.output = y
+  if self.training then
+    self.save_mean, self.save_invstd = self:buffer('save_mean', x), self:buffer('save_invstd', x)
+    check(C.rft_batchnorm2d_forward_train(self.args, x, self.weight, self.bias, self.running_mean,
+      self.running_var, y, self.save_mean, self.save_invstd))
+  else
+    check(C.rft_batchnorm2d_forward_eval(self.args, x, self.weight, self.bias, self.running_mean,
+      self.running_var, y))
+  end
+end
+--- The backward of forward_relu: dy at the ReLU's output, extra (optional) its tap gradient; the
+--- ReLU's mask and the batch-norm backward in one pass. want_dx false: parameter gradients only.
+function BatchNorm2d:backward_relu(x, relu, dy, extra, scale, want_dx)
+  local dx = want_dx ~= false and self:buffer('gradInput', x) or nil
+  if self.training then
+    check(C.rft_batchnorm2d_relu_backward(x, self.weight, self.save_mean, self.save_invstd, relu.output, dy, extra,
+      scale or 1, dx, self.gradWeight, self.gradBias))
+  else
+    check(C.rft_batchnorm2d_relu_backward_eval(x, self.weight, self.running_mean, self.running_var,
+      self.args.eps, relu.output, dy, extra, scale or 1, dx, self.gradWeight, self.gradBias))
+  end
+  self.gradInput = dx
+  return dx
+end
+
 function BatchNorm2d:parameters()
   return { self.weight, self.bias }, { self.gradWeight, self.gradBias }
 end
