@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "backend.h"
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,12 @@ static void cuda_library_path(char *path, size_t n)
     if (env && *env) { snprintf(path, n, "%s", env); return; }
     Dl_info info;
     if (dladdr((void *)rft_backend_get, &info) && info.dli_fname) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        if (slash) { snprintf(path, n, "%.*s/librft_cuda.so", (int)(slash - info.dli_fname), info.dli_fname); return; }
+        /* the absolute path, however librft was loaded (a relative path from LuaJIT's ffi.load, or
+           the run path), so that the reason CUDA is missing reads the same from every host program */
+        char full[PATH_MAX];
+        const char *name = realpath(info.dli_fname, full) ? full : info.dli_fname;
+        const char *slash = strrchr(name, '/');
+        if (slash) { snprintf(path, n, "%.*s/librft_cuda.so", (int)(slash - name), name); return; }
     }
     snprintf(path, n, "librft_cuda.so");
 }
