@@ -40,6 +40,7 @@
     /* nn: element-wise, pooling, normalisation, dropout (engine/nn/) */                                        \
     X(relu_forward, (const rft_tensor *x, rft_tensor *y))                                                       \
     X(relu_backward, (const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx))                               \
+    X(relu_backward_add, (const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx))  \
     X(maxpool2d_forward, (const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax))    \
     X(maxpool2d_backward, (const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,             \
                            rft_tensor *dx))                                                                     \
@@ -61,6 +62,15 @@
     X(batchnorm2d_backward_eval, (const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean, \
                                   const rft_tensor *running_var, float eps, const rft_tensor *dy, float scale,  \
                                   rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias))                      \
+    /* batch norm + ReLU fused (y: the fused output; extra, a tap gradient to add, may be NULL) */             \
+    X(batchnorm2d_relu_backward, (const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,   \
+                                  const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,     \
+                                  const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,    \
+                                  rft_tensor *dbias))                                                           \
+    X(batchnorm2d_relu_backward_eval, (const rft_tensor *x, const rft_tensor *weight,                           \
+                                       const rft_tensor *running_mean, const rft_tensor *running_var, float eps, \
+                                       const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,      \
+                                       float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias))    \
     /* losses and metrics (engine/loss/); they check the labels' values */                                      \
     X(cross_entropy, (const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,           \
                       float scale, double *loss, rft_tensor *dlogits))                                          \

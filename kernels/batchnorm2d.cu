@@ -15,6 +15,9 @@
  * One block per channel for the passes that need sums: it reduces, then writes its channel's
  * outputs. So y may be x and dx may be dy: a block reads all of its channel before it writes any.
  *
+ * Fused with the ReLU that follows (args.relu; the *_relu_backward kernels): the forward writes
+ * max(y, 0), and the backward reads g = (dy + extra) [y > 0] where the unfused one reads dy.
+ *
  * Not here: 1-D batch norm, cumulative running averages, other normalisations.
  */
 #include "cuda_util.h"
@@ -71,7 +74,7 @@ __device__ __forceinline__ void for_channel(int64_t ch, int64_t c, int64_t n, in
 __global__ void batchnorm2d_forward_train_kernel(const float *x, const float *weight, const float *bias,
                                                  float *running_mean, float *running_var, float *y, float *save_mean,
                                                  float *save_invstd, int64_t n, int64_t c, int64_t hw, float eps,
-                                                 float momentum)
+                                                 float momentum, int relu)
 {
     const int64_t ch = blockIdx.x, m = n * hw;
     double s = 0, none = 0;
@@ -96,19 +99,23 @@ __global__ void batchnorm2d_forward_train_kernel(const float *x, const float *we
     /* y = x (invstd w) + (b - mean invstd w), from the f32 statistics, as the CPU */
     const float k = __fmul_rn(is, weight ? weight[ch] : 1.0f);
     const float d = __fsub_rn(bias ? bias[ch] : 0.0f, __fmul_rn(mu, k));
-    for_channel(ch, c, n, hw, [&](int64_t e) { y[e] = __fadd_rn(__fmul_rn(x[e], k), d); });
+    for_channel(ch, c, n, hw, [&](int64_t e) {
+        const float v = __fadd_rn(__fmul_rn(x[e], k), d);
+        y[e] = relu && v < 0.0f ? 0.0f : v;
+    });
 }
 
 /* x, y: (N,C,H,W) as (n) elements; y = x k + d with k = w / sqrt(running_var + eps) */
 __global__ void batchnorm2d_forward_eval_kernel(const float *x, const float *weight, const float *bias,
                                                 const float *running_mean, const float *running_var, float *y,
-                                                int64_t n, int64_t c, int64_t hw, float eps)
+                                                int64_t n, int64_t c, int64_t hw, float eps, int relu)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)blockDim.x * gridDim.x) {
         const int64_t ch = i / hw % c;
         const float k = __fdiv_rn(weight ? weight[ch] : 1.0f, __fsqrt_rn(__fadd_rn(running_var[ch], eps)));
         const float d = __fsub_rn(bias ? bias[ch] : 0.0f, __fmul_rn(running_mean[ch], k));
-        y[i] = __fadd_rn(__fmul_rn(x[i], k), d);
+        const float v = __fadd_rn(__fmul_rn(x[i], k), d);
+        y[i] = relu && v < 0.0f ? 0.0f : v;
     }
 }
 
@@ -165,6 +172,67 @@ __global__ void batchnorm2d_backward_eval_kernel(const float *x, const float *we
     for_channel(ch, c, n, hw, [&](int64_t e) { dx[e] = __fmul_rn(dy[e], k); });
 }
 
+/* g = (dy + extra) [y > 0], as relu_backward(_add) writes it */
+__device__ __forceinline__ float relu_grad(const float *y, const float *dy, const float *extra, int64_t e)
+{
+    return y[e] > 0.0f ? (extra ? __fadd_rn(dy[e], extra[e]) : dy[e]) : 0.0f;
+}
+
+/* The backward of ReLU(BN(x)) from the fused output y: batchnorm2d_backward_kernel on g. */
+__global__ void batchnorm2d_relu_backward_kernel(const float *x, const float *weight, const float *save_mean,
+                                                 const float *save_invstd, const float *y, const float *dy,
+                                                 const float *extra, float scale, float *dx, float *dweight,
+                                                 float *dbias, int64_t n, int64_t c, int64_t hw)
+{
+    const int64_t ch = blockIdx.x, m = n * hw;
+    const float mu = save_mean[ch], is = save_invstd[ch];
+    double sg = 0, sgx = 0;
+    for_channel(ch, c, n, hw, [&](int64_t e) {
+        const float g = relu_grad(y, dy, extra, e);
+        sg += g;
+        sgx += __fmul_rn(g, __fsub_rn(x[e], mu));
+    });
+    block_sum2(&sg, &sgx);
+    const double sgxhat = sgx * is;
+    if (threadIdx.x == 0) {
+        if (dweight) dweight[ch] = __fadd_rn(dweight[ch], __fmul_rn(scale, (float)sgxhat));
+        if (dbias) dbias[ch] = __fadd_rn(dbias[ch], __fmul_rn(scale, (float)sg));
+    }
+    if (!dx) return;
+    const float k = __fmul_rn(weight ? weight[ch] : 1.0f, is);
+    const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
+    for_channel(ch, c, n, hw, [&](int64_t e) {
+        const float g = relu_grad(y, dy, extra, e);
+        dx[e] = __fmul_rn(k, __fsub_rn(__fsub_rn(g, g0), __fmul_rn(__fsub_rn(x[e], mu), gx)));
+    });
+}
+
+/* The same with frozen running statistics: batchnorm2d_backward_eval_kernel on g. */
+__global__ void batchnorm2d_relu_backward_eval_kernel(const float *x, const float *weight,
+                                                      const float *running_mean, const float *running_var, float eps,
+                                                      const float *y, const float *dy, const float *extra,
+                                                      float scale, float *dx, float *dweight, float *dbias,
+                                                      int64_t n, int64_t c, int64_t hw)
+{
+    const int64_t ch = blockIdx.x;
+    const float mu = running_mean[ch];
+    const float is = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(running_var[ch], eps)));
+    const float k = __fmul_rn(weight ? weight[ch] : 1.0f, is);
+    double sg = 0, sgx = 0;
+    for_channel(ch, c, n, hw, [&](int64_t e) {
+        const float g = relu_grad(y, dy, extra, e);
+        sg += g;
+        sgx += __fmul_rn(g, __fsub_rn(x[e], mu));
+    });
+    block_sum2(&sg, &sgx);                        /* every read of dy is done: dx may be dy */
+    if (threadIdx.x == 0) {
+        if (dweight) dweight[ch] = __fadd_rn(dweight[ch], __fmul_rn(scale, (float)(sgx * is)));
+        if (dbias) dbias[ch] = __fadd_rn(dbias[ch], __fmul_rn(scale, (float)sg));
+    }
+    if (!dx) return;
+    for_channel(ch, c, n, hw, [&](int64_t e) { dx[e] = __fmul_rn(relu_grad(y, dy, extra, e), k); });
+}
+
 /* ---- launchers ------------------------------------------------------------------------------ */
 
 static const float *opt(const rft_tensor *t) { return t ? rft_f32(t) : NULL; }
@@ -178,7 +246,7 @@ int rft_cuda_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_te
     if (c == 0) return RFT_OK;                    /* librft checked M = N*H*W >= 2 */
     RFT_LAUNCH(batchnorm2d_forward_train_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight), opt(bias),
                rft_f32(running_mean), rft_f32(running_var), rft_f32(y), rft_f32(save_mean), rft_f32(save_invstd),
-               n, c, hw, a->eps, a->momentum);
+               n, c, hw, a->eps, a->momentum, a->relu);
     return RFT_OK;
 }
 
@@ -189,7 +257,7 @@ int rft_cuda_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_ten
     const int64_t n = x->numel, c = x->shape[1], hw = x->shape[2] * x->shape[3];
     if (n == 0) return RFT_OK;
     RFT_LAUNCH(batchnorm2d_forward_eval_kernel, rft_cuda_blocks(n), RFT_CUDA_THREADS, rft_f32(x), opt(weight),
-               opt(bias), rft_f32(running_mean), rft_f32(running_var), rft_f32(y), n, c, hw, a->eps);
+               opt(bias), rft_f32(running_mean), rft_f32(running_var), rft_f32(y), n, c, hw, a->eps, a->relu);
     return RFT_OK;
 }
 
@@ -214,5 +282,31 @@ int rft_cuda_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *we
     RFT_LAUNCH(batchnorm2d_backward_eval_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
                rft_f32(running_mean), rft_f32(running_var), eps, rft_f32(dy), scale, opt_out(dx),
                opt_out(dweight), opt_out(dbias), n, c, hw);
+    return RFT_OK;
+}
+
+int rft_cuda_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                       const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
+                                       const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,
+                                       rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    if (c == 0) return RFT_OK;
+    RFT_LAUNCH(batchnorm2d_relu_backward_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
+               rft_f32(save_mean), rft_f32(save_invstd), rft_f32(y), rft_f32(dy), opt(extra), scale, opt_out(dx),
+               opt_out(dweight), opt_out(dbias), n, c, hw);
+    return RFT_OK;
+}
+
+int rft_cuda_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight,
+                                            const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                            const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                                            float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    if (c == 0) return RFT_OK;
+    RFT_LAUNCH(batchnorm2d_relu_backward_eval_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
+               rft_f32(running_mean), rft_f32(running_var), eps, rft_f32(y), rft_f32(dy), opt(extra), scale,
+               opt_out(dx), opt_out(dweight), opt_out(dbias), n, c, hw);
     return RFT_OK;
 }

@@ -1,4 +1,5 @@
-/* relu.cu: the CUDA twins of engine/nn/relu.c: y = max(x, 0) and dx = dy * [y > 0]. Arguments arrive
+/* relu.cu: the CUDA twins of engine/nn/relu.c: y = max(x, 0), dx = dy * [y > 0] and
+ * dx = (dy + extra) * [y > 0]. Arguments arrive
  * checked and outputs resized by librft.
  *
  * Bit-identical to the CPU: the same comparisons, no arithmetic. Written as x < 0 ? 0 : x so that
@@ -27,6 +28,13 @@ __global__ void relu_backward_kernel(const float *y, const float *dy, float *dx,
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+/* y, dy, extra, dx: (n) f32; the tap gradient extra joins dy at the output, summed as the CPU sums */
+__global__ void relu_backward_add_kernel(const float *y, const float *dy, const float *extra, float *dx, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)blockDim.x * gridDim.x)
+        dx[i] = y[i] > 0.0f ? __fadd_rn(dy[i], extra[i]) : 0.0f;
+}
+
 /* ---- launchers ------------------------------------------------------------------------------ */
 
 int rft_cuda_relu_forward(const rft_tensor *x, rft_tensor *y)
@@ -42,5 +50,14 @@ int rft_cuda_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor
     int64_t n = y->numel;
     if (n == 0) return RFT_OK;
     RFT_LAUNCH(relu_backward_kernel, rft_cuda_blocks(n), RFT_CUDA_THREADS, rft_f32(y), rft_f32(dy), rft_f32(dx), n);
+    return RFT_OK;
+}
+
+int rft_cuda_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx)
+{
+    int64_t n = y->numel;
+    if (n == 0) return RFT_OK;
+    RFT_LAUNCH(relu_backward_add_kernel, rft_cuda_blocks(n), RFT_CUDA_THREADS, rft_f32(y), rft_f32(dy),
+               rft_f32(extra), rft_f32(dx), n);
     return RFT_OK;
 }

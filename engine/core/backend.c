@@ -78,12 +78,20 @@ static int load_cuda(void)
     return rft_fail(RFT_EDEVICE, "%s", cuda_error);
 }
 
+/* RFT_CPU2: the CPU table under the name "cpu2" (made at first use; tensors exist on a device only
+   after rft_backend_get has given its table, so rft_backend_of finds it made) */
+static rft_backend cpu2_backend;
+
 int rft_backend_get(int device, const rft_backend **out)
 {
     switch (device) {
     case RFT_CPU: *out = &cpu_backend; return RFT_OK;
     case RFT_CUDA: RFT_TRY(load_cuda()); *out = cuda_backend; return RFT_OK;
-    default: return rft_fail(RFT_EARG, "device: unknown device %d (expected cpu or cuda)", device);
+    case RFT_CPU2:
+        if (!cpu2_backend.name) { cpu2_backend = cpu_backend; cpu2_backend.name = "cpu2"; }
+        *out = &cpu2_backend;
+        return RFT_OK;
+    default: return rft_fail(RFT_EARG, "device: unknown device %d (expected cpu, cuda or cpu2)", device);
     }
 }
 
@@ -94,7 +102,7 @@ int rft_backend_unavailable(const char *op, const rft_backend *b)
 
 const rft_backend *rft_backend_of(const rft_tensor *t)
 {
-    return t->device == RFT_CUDA ? cuda_backend : &cpu_backend;
+    return t->device == RFT_CUDA ? cuda_backend : t->device == RFT_CPU2 ? &cpu2_backend : &cpu_backend;
 }
 
 int rft_device_check(int device)

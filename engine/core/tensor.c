@@ -26,7 +26,7 @@ const char *rft_dtype_name(int dtype)
 
 const char *rft_device_name(int device)
 {
-    switch (device) { case RFT_CPU: return "cpu"; case RFT_CUDA: return "cuda"; }
+    switch (device) { case RFT_CPU: return "cpu"; case RFT_CUDA: return "cuda"; case RFT_CPU2: return "cpu2"; }
     return "?";
 }
 
@@ -37,9 +37,9 @@ int rft_num_threads(void) { return omp_get_max_threads(); }
 
 /* ---- storage ------------------------------------------------------------------------------ */
 
-static int64_t in_use[2];             /* bytes per device; tensors are made from one thread (Lua's) */
+static int64_t in_use[3];             /* bytes per device; tensors are made from one thread (Lua's) */
 
-int64_t rft_memory_in_use(int device) { return device == RFT_CPU || device == RFT_CUDA ? in_use[device] : 0; }
+int64_t rft_memory_in_use(int device) { return device >= RFT_CPU && device <= RFT_CPU2 ? in_use[device] : 0; }
 
 static int storage_new(rft_storage **out, int device, size_t nbytes)
 {

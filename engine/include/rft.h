@@ -23,7 +23,10 @@ enum { RFT_ABI_VERSION = 1 };
 enum { RFT_OK = 0, RFT_EARG = 1, RFT_ESHAPE = 2, RFT_EDTYPE = 3, RFT_EDEVICE = 4, RFT_ENOMEM = 5,
        RFT_EIO = 6, RFT_EFORMAT = 7, RFT_ECUDA = 8 };
 enum { RFT_F32 = 0, RFT_U8 = 1, RFT_I32 = 2 };        /* dtypes */
-enum { RFT_CPU = 0, RFT_CUDA = 1 };                   /* devices */
+/* devices; RFT_CPU2 ("cpu2") is the CPU's memory and kernels under a second tag, a stand-in for a
+   second device where no GPU is: mixing it with "cpu" fails as mixing "cpu" and "cuda" does, and its
+   data is not readable as host memory (copy it to "cpu"), so specs reproduce device mix-ups on a CPU */
+enum { RFT_CPU = 0, RFT_CUDA = 1, RFT_CPU2 = 2 };
 enum { RFT_MAX_DIMS = 4 };
 
 /* ---- library ---------------------------------------------------------------------------- */
@@ -31,7 +34,7 @@ const char *rft_version(void);                        /* "major.minor.patch" */
 int  rft_abi_version(void);                           /* RFT_ABI_VERSION of the built library */
 const char *rft_last_error(void);                     /* this thread's last failure message */
 const char *rft_dtype_name(int dtype);                /* "f32", "u8", "i32", or "?" */
-const char *rft_device_name(int device);              /* "cpu", "cuda", or "?" */
+const char *rft_device_name(int device);              /* "cpu", "cuda", "cpu2", or "?" */
 int  rft_device_check(int device);                    /* RFT_OK if usable; else why not */
 int  rft_device_synchronize(int device);              /* waits for the device's queued work (timing) */
 void rft_set_num_threads(int n);                      /* CPU threads for bulk work; n <= 0: all */
@@ -147,6 +150,11 @@ int  rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float
 int  rft_relu_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
 /* dx = dy where y > 0, else 0, from the forward's output y; dx may be dy (in place). */
 int  rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx /* [out] */);
+/* dx = dy + extra where y > 0, else 0: the backward of a tapped ReLU whose tap gradient `extra` joins
+   the gradient arriving at its output, in one pass ((dy + extra) rounds as the separate sum would);
+   extra like y; dx may be dy (in place), not extra. */
+int  rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                           rft_tensor *dx /* [out] */);
 
 typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_pool2d_args;
 /* y: (N,C,OH,OW), OH = (H + 2 pad_h - kh) / stride_h + 1 (floor), likewise OW; pad <= kernel/2.
@@ -174,7 +182,10 @@ int  rft_dropout_backward(float p, const rft_tensor *mask, const rft_tensor *dy,
    + bias, invstd = 1/sqrt(var + eps) with the biased batch variance; the running statistics become
    (1 - momentum) * old + momentum * batch value, the variance the unbiased one (PyTorch: eps 1e-5,
    momentum 0.1). weight and bias (C) are optional: without them, 1 and 0. */
-typedef struct { float eps, momentum; } rft_batchnorm_args;
+typedef struct {
+    float eps, momentum;
+    int relu;          /* 1: the ReLU that follows is fused into the forward, y = max(BN(x), 0) */
+} rft_batchnorm_args;
 int  rft_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x,
                                    const rft_tensor *weight /* [optional] */, const rft_tensor *bias /* [optional] */,
                                    rft_tensor *running_mean /* [out] updated, (C) */,
@@ -198,6 +209,23 @@ int  rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight
                                    const rft_tensor *dy, float scale, rft_tensor *dx /* [out] [optional] */,
                                    rft_tensor *dweight /* [accumulates] [optional] */,
                                    rft_tensor *dbias /* [accumulates] [optional] */);
+/* The backward of ReLU(BN(x)) fused (forward with a->relu): from the fused output y, the gradient
+   at the ReLU's output dy and an optional tap gradient extra joining it there, g = (dy + extra) *
+   [y > 0] is formed plane by plane and the batch-norm backward above runs on it, without writing g:
+   the same numbers as rft_relu_backward(_add) then rft_batchnorm2d_backward(_eval). dx may be dy. */
+int  rft_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                   const rft_tensor *save_mean, const rft_tensor *save_invstd, const rft_tensor *y,
+                                   const rft_tensor *dy, const rft_tensor *extra /* [optional] */, float scale,
+                                   rft_tensor *dx /* [out] [optional] */,
+                                   rft_tensor *dweight /* [accumulates] [optional] */,
+                                   rft_tensor *dbias /* [accumulates] [optional] */);
+int  rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                        const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                        const rft_tensor *y, const rft_tensor *dy,
+                                        const rft_tensor *extra /* [optional] */, float scale,
+                                        rft_tensor *dx /* [out] [optional] */,
+                                        rft_tensor *dweight /* [accumulates] [optional] */,
+                                        rft_tensor *dbias /* [accumulates] [optional] */);
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
 /* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of

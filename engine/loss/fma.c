@@ -6,7 +6,8 @@
  *   d/df(x_i)_k  =  scale/B * 2 d_k / (kappa n_i^2)    [- 2 S_i / (kappa^2 n_i^3) if exact_normalizer]
  *   d/df(x~_i)_k = -scale/B * 2 d_k / (kappa n_i^2)
  * The layer set, the per-layer weights w_l / |L| and gamma are the caller's (lua/rft/loss.lua):
- * scale = gamma * w_l / |L|. Not here: choosing taps or summing layers. */
+ * scale = gamma * w_l / |L|. Two passes per image: the sums (double lanes), then both views'
+ * gradients. Not here: choosing taps or summing layers. */
 #include "backend.h"
 #include <math.h>
 
@@ -37,10 +38,15 @@ int rft_cpu_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, do
     for (int64_t i = 0; i < b; i++) {
         const float *c = x + i * kappa, *d = x + (i + b) * kappa;
         float *gc = g + i * kappa, *gd = g + (i + b) * kappa;
+        /* one pass reads both views: the clean sum and the squared differences, in double lanes */
         double m = 0, s = 0;
-        for (int64_t k = 0; k < kappa; k++) m += c[k];
+        #pragma omp simd reduction(+:m, s)
+        for (int64_t k = 0; k < kappa; k++) {
+            double diff = (double)c[k] - d[k];
+            m += c[k];
+            s += diff * diff;
+        }
         m = m / (double)kappa + a->eps;
-        for (int64_t k = 0; k < kappa; k++) { double diff = (double)c[k] - d[k]; s += diff * diff; }
         double inv = 1.0 / ((double)kappa * m * m);
         total += s * inv;
         float coef = (float)(scale / (double)b * 2.0 * inv);

@@ -12,7 +12,12 @@
  *   backward (eval): dx = dy weight invstd, the statistics being constants.
  * Channel sums accumulate in double over planes (within a plane in vectorised f32), and the variance
  * takes a second pass over the centred values (no E[x^2] - E[x]^2 cancellation). Threads split the channels.
+ * Fused with the ReLU that follows (a->relu; the *_relu_backward ops): the forward writes max(y, 0),
+ * and the backward forms g = (dy + extra) [y > 0] one plane at a time in a per-thread row, then runs
+ * the same sums and dx on it as the unfused backward does on ReLU's output: the same numbers, with
+ * one pass over the map and one map-sized buffer fewer.
  * Not here: 1-D batch norm (N,C), momentum = None (cumulative averages), other normalisations. */
+#include <stdlib.h>
 #include "backend.h"
 #include "ops_check.h"
 #include <math.h>
@@ -123,6 +128,51 @@ int rft_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *weight,
     RFT_DISPATCH(op, x, batchnorm2d_backward_eval, x, weight, running_mean, running_var, eps, dy, scale, dx, dweight, dbias);
 }
 
+/* The fused ops' extra checks: y (the fused output) and extra like x; dx not y nor extra. */
+static int check_relu(const char *op, const rft_tensor *x, const rft_tensor *y, const rft_tensor *extra,
+                      const rft_tensor *dx)
+{
+    RFT_TRY(ops_f32_like(op, "y", y, x));
+    RFT_TRY(ops_same_shape(op, "y", y, "input", x));
+    if (extra) {
+        RFT_TRY(ops_f32_like(op, "extra", extra, x));
+        RFT_TRY(ops_same_shape(op, "extra", extra, "input", x));
+    }
+    if (dx && (dx == y || dx == extra)) return rft_fail(RFT_EARG, "%s: dx must not be y or extra (it may be dy)", op);
+    return RFT_OK;
+}
+
+int rft_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                  const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
+                                  const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,
+                                  rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_relu_backward";
+    RFT_TRY(check_x(op, x));
+    RFT_TRY(ops_channel_vector(op, "save_mean", save_mean, x->shape[1], x));
+    RFT_TRY(ops_channel_vector(op, "save_invstd", save_invstd, x->shape[1], x));
+    RFT_TRY(check_relu(op, x, y, extra, dx));
+    RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
+    RFT_DISPATCH(op, x, batchnorm2d_relu_backward, x, weight, save_mean, save_invstd, y, dy, extra, scale, dx, dweight,
+                 dbias);
+}
+
+int rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
+                                       const rft_tensor *running_var, float eps, const rft_tensor *y,
+                                       const rft_tensor *dy, const rft_tensor *extra, float scale, rft_tensor *dx,
+                                       rft_tensor *dweight, rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_relu_backward_eval";
+    RFT_TRY(check_x(op, x));
+    if (!(eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, eps);
+    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
+    RFT_TRY(ops_channel_vector(op, "running_var", running_var, x->shape[1], x));
+    RFT_TRY(check_relu(op, x, y, extra, dx));
+    RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
+    RFT_DISPATCH(op, x, batchnorm2d_relu_backward_eval, x, weight, running_mean, running_var, eps, y, dy, extra, scale,
+                 dx, dweight, dbias);
+}
+
 /* ---- CPU ------------------------------------------------------------------------------------- */
 
 /* Sums over one plane (H*W values) vectorise in f32; planes add up in double. */
@@ -183,7 +233,10 @@ int rft_cpu_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_ten
         const float d = bias_of(bias, ch) - mean[ch] * k;
         const float *xp = xs + p * hw;
         float *yp = ys + p * hw;
-        for (int64_t i = 0; i < hw; i++) yp[i] = xp[i] * k + d;
+        if (a->relu)
+            for (int64_t i = 0; i < hw; i++) { const float v = xp[i] * k + d; yp[i] = v < 0.0f ? 0.0f : v; }
+        else
+            for (int64_t i = 0; i < hw; i++) yp[i] = xp[i] * k + d;
     }
     return RFT_OK;
 }
@@ -204,7 +257,10 @@ int rft_cpu_batchnorm2d_forward_eval(const rft_batchnorm_args *a, const rft_tens
         const float d = bias_of(bias, ch) - rm[ch] * k;
         const float *xp = xs + p * hw;
         float *yp = ys + p * hw;
-        for (int64_t i = 0; i < hw; i++) yp[i] = xp[i] * k + d;
+        if (a->relu)
+            for (int64_t i = 0; i < hw; i++) { const float v = xp[i] * k + d; yp[i] = v < 0.0f ? 0.0f : v; }
+        else
+            for (int64_t i = 0; i < hw; i++) yp[i] = xp[i] * k + d;
     }
     return RFT_OK;
 }
@@ -270,4 +326,89 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
         if (dbias) rft_f32(dbias)[ch] += scale * (float)sg;
     }
     return RFT_OK;
+}
+
+/* g = (dy + extra) [y > 0] for one plane, as rft_relu_backward(_add) writes it */
+static inline void relu_grad_plane(const float *yp, const float *gp, const float *ep, float *out, int64_t n)
+{
+    if (ep) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) out[j] = yp[j] > 0.0f ? gp[j] + ep[j] : 0.0f;
+    } else {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) out[j] = yp[j] > 0.0f ? gp[j] : 0.0f;
+    }
+}
+
+/* The fused backward of both modes. train: statistics from save_mean/save_invstd and dx through the
+   batch statistics; eval (train = 0): the running statistics, dx = g k. */
+static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *weight, const float *mean,
+                            const float *invstd, const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                            float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
+    const float *xs = rft_f32(x), *g = rft_f32(dy), *ys = rft_f32(y), *es = extra ? rft_f32(extra) : NULL;
+    float *d = dx ? rft_f32(dx) : NULL;
+    int failed = 0;
+    #pragma omp parallel reduction(|:failed) if (x->numel > RFT_PAR_MIN)
+    {
+        float *row = malloc((size_t)(hw > 0 ? hw : 1) * sizeof(float));   /* g of one plane */
+        if (!row) failed = 1;
+        #pragma omp for
+        for (int64_t ch = 0; ch < c; ch++) {
+            if (!row) continue;
+            const float mu = mean[ch], is = invstd[ch];
+            double sg = 0, sgx = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const int64_t off = (i * c + ch) * hw;
+                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw);
+                sg += plane_sum(row, hw);
+                sgx += plane_dot_dev(row, xs + off, hw, mu);
+            }
+            const double sgxhat = sgx * is;
+            if (dweight) rft_f32(dweight)[ch] += scale * (float)sgxhat;
+            if (dbias) rft_f32(dbias)[ch] += scale * (float)sg;
+            if (!d) continue;
+            const float k = weight_of(weight, ch) * is;
+            const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
+            for (int64_t i = 0; i < n; i++) {
+                const int64_t off = (i * c + ch) * hw;
+                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw);
+                const float *xp = xs + off;
+                float *dp = d + off;
+                if (train)
+                    for (int64_t j = 0; j < hw; j++) dp[j] = k * (row[j] - g0 - (xp[j] - mu) * gx);
+                else
+                    for (int64_t j = 0; j < hw; j++) dp[j] = row[j] * k;
+            }
+        }
+        free(row);
+    }
+    if (failed) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward: out of memory for a row of %lld values",
+                                (long long)hw);
+    return RFT_OK;
+}
+
+int rft_cpu_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                      const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
+                                      const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,
+                                      rft_tensor *dbias)
+{
+    return bn_relu_backward(1, x, weight, rft_f32(save_mean), rft_f32(save_invstd), y, dy, extra, scale, dx,
+                            dweight, dbias);
+}
+
+int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight,
+                                           const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
+                                           const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
+                                           float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t c = x->shape[1];
+    const float *rv = rft_f32(running_var);
+    float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof(float));
+    if (!is) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward_eval: out of memory");
+    for (int64_t ch = 0; ch < c; ch++) is[ch] = 1.0f / sqrtf(rv[ch] + eps);   /* as the unfused eval backward */
+    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, extra, scale, dx, dweight, dbias);
+    free(is);
+    return rc;
 }

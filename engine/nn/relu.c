@@ -1,4 +1,5 @@
-/* relu.c: the rectifier, y = max(x, 0), and its gradient dx = dy * [y > 0].
+/* relu.c: the rectifier, y = max(x, 0), and its gradient dx = dy * [y > 0]; for a tapped ReLU,
+ * dx = (dy + extra) * [y > 0] in one pass (the tap's loss gradient joins at the output).
  * The backward reads the forward's output y, not x, so that the forward may run in place (y = x)
  * and a network keeps one tensor per ReLU (those outputs are also the taps FMA reads).
  * Any shape; f32. The gradient at 0 is taken as 0 (PyTorch's choice). NaN passes through the
@@ -25,6 +26,20 @@ int rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
 }
 
 RFT_CLONES
+int rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx)
+{
+    const char *op = "relu_backward_add";
+    RFT_TRY(rft_check_dtype(op, "output y", y, RFT_F32));
+    RFT_TRY(ops_f32_like(op, "dy", dy, y));
+    RFT_TRY(ops_f32_like(op, "extra", extra, y));
+    RFT_TRY(ops_f32_like(op, "dx", dx, y));
+    RFT_TRY(ops_same_shape(op, "dy", dy, "the output y", y));
+    RFT_TRY(ops_same_shape(op, "extra", extra, "the output y", y));
+    if (dx == extra) return rft_fail(RFT_EARG, "%s: dx must not be extra (dx may be dy)", op);
+    if (dx != dy) RFT_TRY(rft_tensor_resize(dx, y->ndim, y->shape));
+    RFT_DISPATCH(op, y, relu_backward_add, y, dy, extra, dx);
+}
+
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
     const float *a = rft_f32(x);
@@ -44,5 +59,15 @@ int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor 
     int64_t n = y->numel;
     #pragma omp parallel for simd if (n > RFT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) d[i] = o[i] > 0.0f ? g[i] : 0.0f;
+    return RFT_OK;
+}
+
+int rft_cpu_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx)
+{
+    const float *o = rft_f32(y), *g = rft_f32(dy), *e = rft_f32(extra);
+    float *d = rft_f32(dx);
+    int64_t n = y->numel;
+    #pragma omp parallel for simd if (n > RFT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) d[i] = o[i] > 0.0f ? g[i] + e[i] : 0.0f;
     return RFT_OK;
 }

@@ -101,10 +101,10 @@ local box2 = ffi.new('rft_tensor*[1]')
 -- whenever it has doubled since the last one (and passed 256 MiB).
 local collect_at = 256 * 2 ^ 20
 local function pressure()
-  local bytes = tonumber(C.rft_memory_in_use(C.RFT_CPU) + C.rft_memory_in_use(C.RFT_CUDA))
+  local bytes = tonumber(C.rft_memory_in_use(C.RFT_CPU) + C.rft_memory_in_use(C.RFT_CUDA) + C.rft_memory_in_use(C.RFT_CPU2))
   if bytes > collect_at then
     collectgarbage()
-    local left = tonumber(C.rft_memory_in_use(C.RFT_CPU) + C.rft_memory_in_use(C.RFT_CUDA))
+    local left = tonumber(C.rft_memory_in_use(C.RFT_CPU) + C.rft_memory_in_use(C.RFT_CUDA) + C.rft_memory_in_use(C.RFT_CPU2))
     collect_at = math.max(256 * 2 ^ 20, 2 * left)
   end
 end
@@ -141,6 +141,6 @@ M.INT_MAX = 2147483647
 M.SEED_MAX = 2 ^ 53 - 1      -- seeds are uint64 in C; beyond 2^53 a Lua number is not whole-exact
 
 M.dtypes = { f32 = C.RFT_F32, u8 = C.RFT_U8, i32 = C.RFT_I32 }
-M.devices = { cpu = C.RFT_CPU, cuda = C.RFT_CUDA }
+M.devices = { cpu = C.RFT_CPU, cuda = C.RFT_CUDA, cpu2 = C.RFT_CPU2 }
 
 return M

@@ -3,23 +3,15 @@
 -- the next call of the same loss: use them before calling again.
 local ffi = require 'ffi'
 local F = require 'rft.ffi'
-local T = require 'rft.tensor'
+local scratch = require 'rft.scratch'
 local C, check = F.C, F.check
 
 local M = {}
 
 local value = ffi.new('double[1]')
-local bufs = setmetatable({}, { __mode = 'k' })
 
 -- A gradient buffer per (owner, name, device of `like`), made once.
-local function buffer(owner, name, like)
-  local b = bufs[owner]
-  if not b then b = {}; bufs[owner] = b end
-  local dev = like:device()
-  local key = name .. '@' .. dev
-  if not b[key] then b[key] = T.new { shape = { 0 }, device = dev } end
-  return b[key]
-end
+local function buffer(owner, name, like) return scratch.get(owner, name, like) end
 
 --- Cross-entropy of softmax(logits) against labels, mean over rows [o.from, o.to) (0-based,
 --- default all; labels then hold those rows' labels), times o.scale (1). AT uses it on both views.

@@ -5,7 +5,7 @@
 -- Batch norm is frozen (evaluation mode) so both views see the same statistics.
 local ffi = require 'ffi'
 local F = require 'rft.ffi'
-local T = require 'rft.tensor'
+local scratch = require 'rft.scratch'
 local train = require 'rft.train'
 local methods = require 'rft.methods'
 local C, check = F.C, F.check
@@ -21,12 +21,11 @@ function M.freeze_bn(net)
   return net
 end
 
-local two = {}                               -- reused [x ; x~] and [y ; y] buffers
 local parts = ffi.new('const rft_tensor*[2]')
 
+-- [a ; b] in the scratch buffer `key` on a's device (the [x ; x~] and [y ; y] batches)
 local function concat(a, b, key, dtype)
-  local out = two[key] or T.new { shape = { 0 }, dtype = dtype, device = a:device() }
-  two[key] = out
+  local out = scratch.get(M, key, a, dtype)
   parts[0], parts[1] = a, b
   check(C.rft_tensor_cat(2, parts, out), 3)
   return out
@@ -60,7 +59,7 @@ function M.step(method, net, x, xt, y, o)
     labels = function() return #inputs == 2 and concat(y, y, 'yy', 'i32') or y end,
   }
   local total, grad, tap_grads, terms = m.loss(out, o)
-  net:backward(input, grad, tap_grads)
+  net:backward(input, grad, tap_grads, { input_grad = false })   -- the input's gradient is not wanted here
   local correct = train.correct(logits:view(0, b), y)
   terms = terms or {}
   terms.j0 = terms.j0 or total

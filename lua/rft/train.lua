@@ -57,13 +57,15 @@ function M.one_cycle(peak, epochs, warm)
 end
 
 local ce_loss = ffi.new('double[1]')
+-- a training step needs no gradient for its input batch: backward skips that pass
+local no_input_grad = { input_grad = false }
 
 --- The plain classification step: cross-entropy on the batch. Returns the loss and the number of
 --- correct predictions; leaves gradients in the network.
 function M.ce_step(net, x, y, ctx)
   local logits = net:forward(x)
   check(C.rft_cross_entropy(logits, y, 0, #y, 1, ce_loss, ctx.dlogits), 2)
-  net:backward(x, ctx.dlogits)
+  net:backward(x, ctx.dlogits, nil, no_input_grad)
   return ce_loss[0], M.correct(logits, y)
 end
 

@@ -2,7 +2,8 @@
 -- global_avgpool.cu, dropout.cu, batchnorm2d.cu): the same inputs through both devices, the CPU result
 -- the ground truth. Odd sizes (batch 3, 5 channels, 7x9 maps), strides, padding, non-square kernels,
 -- views into a batch, both backward passes with scale ~= 1 accumulating onto what is there, no bias,
--- batch norm in both modes with its running statistics, in-place calls where the ops allow them.
+-- batch norm in both modes with its running statistics and fused with the ReLU that follows,
+-- in-place calls where the ops allow them.
 -- Bit-identical where the kernels do the CPU's arithmetic in the CPU's order (ReLU, max pooling and
 -- its argmax and gradient, dropout masks and values, the evaluation forward of batch norm, the linear
 -- bias gradient); within stated tolerances where the order of sums differs (cuDNN, cuBLAS, the batch
@@ -48,6 +49,10 @@ describe('nn layers on CUDA', function()
       call('rft_relu_backward', y, dy, dx)
       call('rft_relu_backward', dev(y), dev(dy), gdx)
       same_bits(dx, gdx, 'relu dx')
+      local extra = randn({ 3, 5, 7, 9 }, 4, 0.1)             -- a tap gradient joining dy
+      call('rft_relu_backward_add', y, dy, extra, dx)
+      call('rft_relu_backward_add', dev(y), dev(dy), dev(extra), gdx)
+      same_bits(dx, gdx, 'relu dx with a tap gradient')
     end)
 
     gpu('runs in place as the CPU does', function()
@@ -339,6 +344,42 @@ describe('nn layers on CUDA', function()
       call('rft_batchnorm2d_backward', dev(x), dev(weight), dev(sm), dev(si), dev(dy), 2, nil, gdw1, gdb1)
       close(dw1, gdw1, 1e-4, 1e-5, 'dweight alone')
       close(db1, gdb1, 1e-4, 1e-5, 'dbias alone')
+    end)
+
+    gpu('fuses the ReLU that follows like the CPU: forward in both modes, backward with and without a tap gradient', function()
+      local dy, extra = randn({ 3, 5, 7, 9 }, 50), randn({ 3, 5, 7, 9 }, 51, 0.1)
+      local fa = bn_args(1e-5, 0.1)
+      fa.relu = 1
+      -- training: the CPU's fused output and statistics, within the batch statistics' tolerances
+      local c = { x:copy(), rm0:copy(), rv0:copy(), out(), out(), out() }
+      local g = { dev(x), dev(rm0), dev(rv0), gout(), gout(), gout() }
+      call('rft_batchnorm2d_forward_train', fa, c[1], weight, bias, c[2], c[3], c[6], c[4], c[5])
+      call('rft_batchnorm2d_forward_train', fa, g[1], dev(weight), dev(bias), g[2], g[3], g[6], g[4], g[5])
+      close(c[6], g[6], 1e-5, 1e-5, 'fused y')
+      assert.equal(0, host(g[6]):min())
+      -- evaluation: bit for bit
+      local y, gy = out(), gout()
+      call('rft_batchnorm2d_forward_eval', fa, x, weight, bias, rm0, rv0, y)
+      call('rft_batchnorm2d_forward_eval', fa, dev(x), dev(weight), dev(bias), dev(rm0), dev(rv0), gy)
+      same_bits(y, gy, 'fused eval y')
+      for _, e in ipairs { false, true } do
+        local what = e and ' with a tap gradient' or ''
+        local ce, ge = e and extra or nil, e and dev(extra) or nil
+        local dx, dw, db, gdx, gdw, gdb = out(), rft.tensor { shape = { 5 } }, rft.tensor { shape = { 5 } }, gout(),
+          dev(rft.tensor { shape = { 5 } }), dev(rft.tensor { shape = { 5 } })
+        call('rft_batchnorm2d_relu_backward', x, weight, c[4], c[5], c[6], dy, ce, 0.5, dx, dw, db)
+        call('rft_batchnorm2d_relu_backward', dev(x), dev(weight), dev(c[4]), dev(c[5]), dev(c[6]), dev(dy), ge, 0.5,
+          gdx, gdw, gdb)
+        close(dx, gdx, 1e-5, 1e-4, 'fused dx' .. what)
+        close(dw, gdw, 1e-4, 1e-5, 'fused dweight' .. what)
+        close(db, gdb, 1e-4, 1e-5, 'fused dbias' .. what)
+        call('rft_batchnorm2d_relu_backward_eval', x, weight, rm0, rv0, 1e-5, y, dy, ce, 0.5, dx, dw, db)
+        call('rft_batchnorm2d_relu_backward_eval', dev(x), dev(weight), dev(rm0), dev(rv0), 1e-5, dev(y), dev(dy), ge,
+          0.5, gdx, gdw, gdb)
+        same_bits(dx, gdx, 'fused eval dx' .. what)
+        close(dw, gdw, 1e-4, 1e-5, 'fused eval dweight' .. what)
+        close(db, gdb, 1e-4, 1e-5, 'fused eval dbias' .. what)
+      end
     end)
 
     gpu('has the CPU gradients with frozen statistics: dx bit for bit', function()

@@ -106,6 +106,72 @@ describe('batchnorm2d', function()
     end
   end)
 
+  -- BN + ReLU fused: the forward with args.relu and the *_relu_backward ops against the unfused
+  -- composition (BN, ReLU, then ReLU's backward with the tap gradient, then BN's backward). The
+  -- fused backward forms ReLU's gradient plane by plane and sums it with the same code, so every
+  -- number is bit for bit the same, in both modes, with and without a tap gradient, and in place.
+  for _, mode in ipairs { 'training', 'evaluation' } do
+    it('fuses the ReLU that follows, forward and backward, bit for bit as the unfused pair (' .. mode .. ')', function()
+      local x = op.randn({ 3, 4, 5, 7 }, 40, 1.5, 0.2)
+      local w, b = op.randn({ 4 }, 41, 0.5, 1), op.randn({ 4 }, 42)
+      local rm, rv = op.randn({ 4 }, 43, 0.1), rft.from_table({ 0.5, 1, 1.5, 2 }, { 4 })
+      local dy, extra = op.randn({ 3, 4, 5, 7 }, 44), op.randn({ 3, 4, 5, 7 }, 45, 0.1)
+      local function forward(relu)
+        local a = bn_args()
+        a.relu = relu and 1 or 0
+        local y, sm, si = op.out(), op.out(), op.out()
+        if mode == 'training' then
+          op.call('rft_batchnorm2d_forward_train', a, x, w, b, rm:copy(), rv:copy(), y, sm, si)
+        else
+          op.call('rft_batchnorm2d_forward_eval', a, x, w, b, rm, rv, y)
+        end
+        return y, sm, si
+      end
+      local pre, sm, si = forward(false)
+      local y = op.out()
+      op.call('rft_relu_forward', pre, y)
+      local fy, fsm, fsi = forward(true)
+      assert.same(y:to_table(), fy:to_table())
+      if mode == 'training' then assert.same(sm:to_table(), fsm:to_table()); assert.same(si:to_table(), fsi:to_table()) end
+      for _, with_extra in ipairs { false, true } do
+        local g = op.out()
+        if with_extra then op.call('rft_relu_backward_add', y, dy, extra, g) else op.call('rft_relu_backward', y, dy, g) end
+        local dx, dw, db = op.out(), rft.tensor { shape = { 4 } }:fill(0.5), rft.tensor { shape = { 4 } }:fill(-0.5)
+        local fdx, fdw, fdb = op.out(), rft.tensor { shape = { 4 } }:fill(0.5), rft.tensor { shape = { 4 } }:fill(-0.5)
+        local e = with_extra and extra or nil
+        if mode == 'training' then
+          op.call('rft_batchnorm2d_backward', x, w, sm, si, g, 0.7, dx, dw, db)
+          op.call('rft_batchnorm2d_relu_backward', x, w, sm, si, fy, dy, e, 0.7, fdx, fdw, fdb)
+        else
+          op.call('rft_batchnorm2d_backward_eval', x, w, rm, rv, 1e-5, g, 0.7, dx, dw, db)
+          op.call('rft_batchnorm2d_relu_backward_eval', x, w, rm, rv, 1e-5, fy, dy, e, 0.7, fdx, fdw, fdb)
+        end
+        local what = with_extra and ' with a tap gradient' or ''
+        assert.same(dx:to_table(), fdx:to_table(), 'dx' .. what)
+        assert.same(dw:to_table(), fdw:to_table(), 'dweight' .. what)
+        assert.same(db:to_table(), fdb:to_table(), 'dbias' .. what)
+        local din = dy:copy()                               -- in place: dx = dy
+        if mode == 'training' then
+          op.call('rft_batchnorm2d_relu_backward', x, w, sm, si, fy, din, e, 0.7, din, nil, nil)
+        else
+          op.call('rft_batchnorm2d_relu_backward_eval', x, w, rm, rv, 1e-5, fy, din, e, 0.7, din, nil, nil)
+        end
+        assert.same(dx:to_table(), din:to_table(), 'dx in place' .. what)
+      end
+    end)
+  end
+
+  it('says what is wrong with the fused backward\'s arguments', function()
+    local x, y, dy = op.randn({ 2, 3, 2, 2 }, 1), op.randn({ 2, 3, 2, 2 }, 2), op.randn({ 2, 3, 2, 2 }, 3)
+    local sm, si = rft.tensor { shape = { 3 } }, rft.tensor { shape = { 3 } }:fill(1)
+    assert.error_matches(op.calling('rft_batchnorm2d_relu_backward', x, nil, sm, si, rft.tensor { shape = { 2, 3 } },
+      dy, nil, 1, op.out(), nil, nil), 'batchnorm2d_relu_backward: y has shape %[2,3%], expected %[2,3,2,2%]')
+    assert.error_matches(op.calling('rft_batchnorm2d_relu_backward', x, nil, sm, si, y, dy, nil, 1, y, nil, nil),
+      'batchnorm2d_relu_backward: dx must not be y or extra')
+    assert.error_matches(op.calling('rft_batchnorm2d_relu_backward_eval', x, nil, sm, si, 1e-5, y, dy,
+      rft.tensor { shape = { 5 } }, 1, op.out(), nil, nil), 'batchnorm2d_relu_backward_eval: extra has shape %[5%]')
+  end)
+
   it('says what is wrong with bad arguments', function()
     local x = rft.tensor { shape = { 2, 3, 2, 2 } }
     local c3, c4 = rft.tensor { shape = { 3 } }, rft.tensor { shape = { 4 } }

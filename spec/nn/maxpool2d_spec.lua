@@ -47,6 +47,34 @@ describe('maxpool2d', function()
     assert.same({ 1 }, argmax:to_table())
   end)
 
+  it('2x2 stride 2 (the vectorised path): first maximum and NaN win, as a plain reference says, odd sizes', function()
+    -- values from {-1, 0, 1} so that most windows hold ties, and a NaN now and then
+    local n, c, h, w = 2, 3, 7, 37
+    local x = rft.tensor { shape = { n, c, h, w } }
+    local p = x:data()
+    for i = 0, x:numel() - 1 do p[i] = (i * 7919) % 23 == 0 and 0 / 0 or ((i * 2654435761) % 7) % 3 - 1 end
+    local y, argmax = op.out(), op.out('i32')
+    op.call('rft_maxpool2d_forward', args(2, 2, 2, 2), x, y, argmax)
+    local oh, ow = math.floor(h / 2), math.floor(w / 2)
+    assert.same({ n, c, oh, ow }, y:shape())
+    local yv, iv = y:data(), argmax:data()
+    for plane = 0, n * c - 1 do
+      for i = 0, oh - 1 do
+        for j = 0, ow - 1 do
+          local best, at
+          for _, uv in ipairs { { 0, 0 }, { 0, 1 }, { 1, 0 }, { 1, 1 } } do   -- row-major window order
+            local k = (2 * i + uv[1]) * w + 2 * j + uv[2]
+            local v = p[plane * h * w + k]
+            if best == nil or v > best or (v ~= v and best == best) then best, at = v, k end
+          end
+          local o = plane * oh * ow + i * ow + j
+          assert.equal(at, iv[o], string.format('argmax of plane %d window (%d,%d)', plane, i, j))
+          if best ~= best then assert.is_true(yv[o] ~= yv[o]) else assert.equal(best, yv[o]) end
+        end
+      end
+    end
+  end)
+
   it('has the gradient of central differences (inputs without near-ties)', function()
     -- a shuffled ramp: all values at least 0.05 apart, so a 1e-2 step never changes a maximum
     local n = 2 * 3 * 6 * 7

@@ -28,6 +28,24 @@ describe('relu', function()
     assert.same({ 0, 20, 0, 40 }, dy:to_table())
   end)
 
+  it('adds a tap gradient in its own pass, bit for bit as the sum then the backward, in place on dy too', function()
+    local y = op.randn({ 2, 3, 4, 5 }, 5)
+    op.call('rft_relu_forward', y, y)                 -- an output: zeros where the input was negative
+    local dy, extra = op.randn({ 2, 3, 4, 5 }, 6), op.randn({ 2, 3, 4, 5 }, 7, 1e-3)
+    local sum = dy:copy()
+    assert.equal(0, rft.C.rft_tensor_axpy(1, extra, sum))
+    local want, got = op.out(), op.out()
+    op.call('rft_relu_backward', y, sum, want)         -- the unfused reference: (dy + extra) * [y > 0]
+    op.call('rft_relu_backward_add', y, dy, extra, got)
+    assert.same(want:to_table(), got:to_table())
+    op.call('rft_relu_backward_add', y, dy, extra, dy)
+    assert.same(want:to_table(), dy:to_table())
+    assert.error_matches(op.calling('rft_relu_backward_add', y, dy, extra, extra),
+      'relu_backward_add: dx must not be extra')
+    assert.error_matches(op.calling('rft_relu_backward_add', y, dy, rft.tensor { shape = { 3 } }, op.out()),
+      'relu_backward_add: extra has shape %[3%], expected %[2,3,4,5%] like the output y')
+  end)
+
   it('has the gradient of central differences (inputs kept away from 0)', function()
     local x = op.randn({ 2, 3, 4, 5 }, 3)
     local p = x:data()

@@ -12,9 +12,11 @@ M.why = M.real and '' or ffi.string(C.rft_last_error())
 M.usable = M.real
 --- The device the parity cases put their operands on. RFT_CUDA_SPECS_ON_CPU=1 runs every case with
 --- the CPU standing in for the GPU: it checks the specs' own code where no GPU is (CPU against CPU
---- proves nothing about the kernels, and these runs are never counted as CUDA results).
+--- proves nothing about the kernels, and these runs are never counted as CUDA results). The stand-in
+--- is the device 'cpu2', the CPU's kernels under a second tag, so that a buffer made on the default
+--- device, or kept from a step on another device, fails there as it would on a GPU.
 M.device = 'cuda'
-if not M.usable and os.getenv('RFT_CUDA_SPECS_ON_CPU') == '1' then M.usable, M.device = true, 'cpu' end
+if not M.usable and os.getenv('RFT_CUDA_SPECS_ON_CPU') == '1' then M.usable, M.device = true, 'cpu2' end
 local short_why = M.why:gsub(' %(.*', '')       -- "cuda: no CUDA device found: no NVIDIA driver is installed"
 
 --- A parity case: runs where CUDA is usable, else is reported pending with the reason (never passed).

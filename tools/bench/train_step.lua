@@ -1,8 +1,13 @@
 -- train_step.lua: rft's side of the training-step benchmarks (tools/bench/train_step.sh on the CPU,
 -- tools/bench/gpu.sh on a GPU run both sides). Prints one JSON line per model with images/s of
 -- repeated training steps (forward, cross-entropy, backward, SGD) and of inference, at a fixed
--- batch, median and spread of `reps`; with --fma also the two-view FMA step (clean images and their
--- Combined+ copies, one pass over both) and the Combined+ pipeline alone.
+-- batch, median and spread of `reps`; with --fma also the two-view FMA step with its Combined+
+-- pipeline ('fma'), the pipeline alone ('augment'), and the FMA, ST and AT steps over a prepared
+-- [x ; x~] ('fma_step', 'st_step', 'at_step', images/s counting the clean batch), each with its cost
+-- in plain steps ('<kind>_ratio' = train rate / step rate; the target is 2.05 at most). The kinds
+-- take turns within each repetition, so a ratio compares neighbouring timings on a busy machine;
+-- '<kind>_cpu_ratio' is the same ratio in process CPU time (all threads), steadier when other
+-- work competes for the cores.
 --   rftlua tools/bench/train_step.lua --models vgg16,vgg16_w0.25,allcnn_c --batch 128 --reps 5
 --   rftlua tools/bench/train_step.lua --device cuda --fma ...
 local rft = require 'rft'
@@ -41,6 +46,7 @@ end
 local function median(t) table.sort(t); return t[math.ceil(#t / 2)] end
 
 local loss = ffi.new('double[1]')
+local no_input_grad = { input_grad = false }
 for name in o.models:gmatch('[^,]+') do
   local s = specs[name] or error('unknown model ' .. name)
   local net = rft.models.build(s[1], s[2])
@@ -55,7 +61,7 @@ for name in o.models:gmatch('[^,]+') do
     net:zero_grad()
     local logits = net:forward(x)
     rft.C.rft_cross_entropy(logits, y, 0, o.batch, 1, loss, dlogits)
-    net:backward(x, dlogits)
+    net:backward(x, dlogits, nil, no_input_grad)   -- a training step: no gradient for the images
     opt:step()
   end
   local function infer() net:forward(x) end
@@ -68,24 +74,59 @@ for name in o.models:gmatch('[^,]+') do
     rft.robust.step('FMA', net, x, xt, y, { gamma = 0.03, exact_normalizer = true })
     opt:step()
   end
-  local steps = { train = train_step, infer = infer, fma = fma_step, augment = augment }
+  local function two_view(method, o)
+    return function()
+      net:zero_grad()
+      rft.robust.step(method, net, x, xt, y, o)
+      opt:step()
+    end
+  end
+  local steps = { train = train_step, infer = infer, fma = fma_step, augment = augment,
+                  fma_step = two_view('FMA', { gamma = 0.03, exact_normalizer = true }),
+                  st_step = two_view('ST', { alpha = 0.1 }), at_step = two_view('AT', {}) }
+  local function mode(kind)
+    if kind == 'train' then net:train()
+    elseif kind == 'infer' or kind == 'augment' then net:evaluate()
+    else rft.robust.freeze_bn(net) end
+  end
   local result = { model = name, batch = o.batch, device = rft.device(), forward_gflop_per_image = forward_flops(net) / 1e9 }
-  for _, kind in ipairs(o.fma and { 'train', 'infer', 'fma', 'augment' } or { 'train', 'infer' }) do
+  local kinds = o.fma and { 'train', 'infer', 'fma', 'augment', 'fma_step', 'st_step', 'at_step' } or { 'train', 'infer' }
+  if o.fma then augment() end
+  local n = {}
+  for _, kind in ipairs(kinds) do
     local f = steps[kind]
-    if kind == 'fma' then rft.robust.freeze_bn(net) elseif kind == 'train' then net:train() else net:evaluate() end
+    mode(kind)
     f(); f(); rft.synchronize()                -- warm-up: primitives, plans, workspaces
     local t0 = rft.train.now(); f(); rft.synchronize(); local one = rft.train.now() - t0
-    local n = o.steps or math.max(1, math.floor(2 / one))
-    local rates = {}
-    for r = 1, o.reps do
-      t0 = rft.train.now()
-      for _ = 1, n do f() end
+    n[kind] = o.steps or math.max(1, math.floor(2 / one))
+  end
+  local rates, cpu = {}, {}
+  for _, kind in ipairs(kinds) do rates[kind], cpu[kind] = {}, {} end
+  for r = 1, o.reps do                         -- the kinds take turns within a repetition
+    for _, kind in ipairs(kinds) do
+      local f = steps[kind]
+      mode(kind)
+      local t0, c0 = rft.train.now(), os.clock()
+      for _ = 1, n[kind] do f() end
       rft.synchronize()
-      rates[r] = n * o.batch / (rft.train.now() - t0)
+      rates[kind][r] = n[kind] * o.batch / (rft.train.now() - t0)
+      cpu[kind][r] = (os.clock() - c0) / n[kind]
     end
-    local lo, hi = math.min(unpack(rates)), math.max(unpack(rates))
-    result[kind .. '_images_per_s'] = median(rates)
+  end
+  for _, kind in ipairs(kinds) do
+    local lo, hi = math.min(unpack(rates[kind])), math.max(unpack(rates[kind]))
+    result[kind .. '_images_per_s'] = median({ unpack(rates[kind]) })
     result[kind .. '_spread'] = { lo, hi }
+    if kind:match('_step$') then
+      local ratio, cratio = {}, {}
+      for r = 1, o.reps do
+        ratio[r] = rates.train[r] / rates[kind][r]
+        cratio[r] = cpu[kind][r] / cpu.train[r]
+      end
+      result[kind .. '_ratio'] = median(ratio)
+      result[kind .. '_ratio_spread'] = { math.min(unpack(ratio)), math.max(unpack(ratio)) }
+      result[kind .. '_cpu_ratio'] = median(cratio)
+    end
   end
   print(cjson.encode(result))
   io.stdout:flush()

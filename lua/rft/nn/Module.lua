@@ -2,9 +2,10 @@
 --   updateOutput(x) -> self.output;  updateGradInput(x, dy) -> self.gradInput;
 --   accGradParameters(x, dy, scale) adds scale * dL/dtheta into the gradient tensors.
 -- forward/backward call them; parameters() lists {weights}, {gradients}. A module keeps its output
--- and gradInput tensors and lets the engine's ops resize them, so buffers are reused across calls.
+-- and gradInput tensors in rft.scratch (per device) and lets the engine's ops resize them, so
+-- buffers are reused across calls.
 local class = require 'rft.class'
-local T = require 'rft.tensor'
+local scratch = require 'rft.scratch'
 
 local Module = class('nn.Module')
 
@@ -12,16 +13,19 @@ function Module:__init()
   self.training = true
 end
 
---- A tensor owned by this module, made once and resized by the ops that write it.
-function Module:buffer(dtype)
-  return T.new { shape = { 0 }, dtype = dtype or 'f32', device = T.default_device() }
+--- A tensor owned by this module, made once per (name, device of `like`, dtype) and resized by the
+--- ops that write it (rft.scratch). like: a tensor or a device name.
+function Module:buffer(name, like, dtype)
+  return scratch.get(self, name, like, dtype)
 end
 
 function Module:forward(x) return self:updateOutput(x) end
 
---- gradInput for dy; also accumulates the parameter gradients (scale defaults to 1).
-function Module:backward(x, dy, scale)
-  local gx = self:updateGradInput(x, dy)
+--- gradInput for dy; also accumulates the parameter gradients (scale defaults to 1). extra: a
+--- gradient to add to dy first, passed only to modules that say adds_tap_grad (nn.Sequential's
+--- tap gradients), which add it in their own pass.
+function Module:backward(x, dy, scale, extra)
+  local gx = self:updateGradInput(x, dy, extra)
   self:accGradParameters(x, dy, scale or 1)
   return gx
 end

@@ -2,13 +2,17 @@
 -- losses read. By default every ReLU is tapped, named relu1, relu2, ... in forward order.
 --   net:forward(x) -> y;  net:taps() -> { {name=, tensor=}, ... }
 --   net:backward(x, dy, tap_grads) adds tap_grads[name] to the gradient arriving at that layer's
---   output, then continues backwards: the gradient of J0 + sum of tap losses in one pass.
+--   output, then continues backwards: the gradient of J0 + sum of tap losses in one pass; it
+--   returns the input's gradient unless told {input_grad = false}.
+-- A batch norm followed by a ReLU runs as one layer, forward and backward (net.fuse_bn_relu = false
+-- turns that off); the ReLU's output, the tap, is the same tensor either way.
 -- Parameters live in one flat buffer (and gradients in another) with per-layer views, so an
 -- optimizer step is one call and a checkpoint one write.
 local class = require 'rft.class'
 local F = require 'rft.ffi'
 local T = require 'rft.tensor'
 local Module = require 'rft.nn.Module'
+local scratch = require 'rft.scratch'
 local C, check = F.C, F.check
 
 local Sequential = class('nn.Sequential', 'nn.Module')
@@ -20,7 +24,6 @@ function Sequential:__init(o)
   for i, m in ipairs(o or {}) do self.modules[i] = m end
   self.input_shape = o and o.input
   self:set_taps(o and o.taps or 'relu')
-  self.tap_bufs = {}
 end
 
 function Sequential:add(m)
@@ -55,16 +58,39 @@ function Sequential:set_taps(rule)
   return self
 end
 
+-- The ReLU module fused with the batch norm at i, or nil: nn.BatchNorm2d then nn.ReLU, the batch
+-- norm's own output untapped, fusion not turned off (net.fuse_bn_relu = false), the batch norm not
+-- synchronised across ranks (rft.nn.sync_bn).
+function Sequential:fusable(i)
+  local m, r = self.modules[i], self.modules[i + 1]
+  if self.fuse_bn_relu ~= false and r and m.__typename == 'nn.BatchNorm2d' and r.__typename == 'nn.ReLU'
+     and not self.tap_names[i] and not (m.sync and m.training) then   -- synchronised batch norm runs alone
+    return r
+  end
+end
+
 function Sequential:updateOutput(x)
   self.inputs = self.inputs or {}
-  local inputs = self.inputs
-  for i, m in ipairs(self.modules) do
+  self.fused = self.fused or {}
+  local inputs, fused, mods = self.inputs, self.fused, self.modules
+  local i, n = 1, #mods
+  while i <= n do
+    local m = mods[i]
     inputs[i] = x
-    local ok, y = pcall(m.forward, m, x)
+    local relu = self:fusable(i)
+    fused[i] = relu ~= nil
+    local ok, y
+    if relu then ok, y = pcall(m.forward_relu, m, x, relu) else ok, y = pcall(m.forward, m, x) end
     if not ok then
       error(string.format('In module %d (%s) of nn.Sequential: %s', i - 1, tostring(m), tostring(y):gsub('^[^:]*:%d+: ', '')), 2)
     end
+    if relu then
+      inputs[i + 1] = y                      -- the ReLU's own input is never made; its backward is fused too
+      fused[i + 1] = false
+      i = i + 1
+    end
     x = y
+    i = i + 1
   end
   self.output = x
   return x
@@ -79,39 +105,67 @@ function Sequential:taps()
   return out
 end
 
---- Backward through every module; tap_grads[name] joins the gradient at that layer's output.
---- Returns the gradient for the input only when net.input_grad is true.
-function Sequential:backward(x, dy, tap_grads, scale)
-  if type(tap_grads) == 'number' then tap_grads, scale = nil, tap_grads end
-  assert(self.inputs and self.inputs[1] == x, 'nn.Sequential: backward needs the input of the last forward')
-  if tap_grads then
-    for name in pairs(tap_grads) do
-      if not self.tap_index[name] then error('backward: no tap named ' .. tostring(name), 2) end
-    end
+local no_options = {}
+
+--- Backward through every module; tap_grads[name] joins the gradient at that layer's output (added
+--- in the layer's own pass where it says adds_tap_grad, as nn.ReLU does; else summed into a scratch
+--- buffer first). Returns the input's gradient (DESIGN.md §7). o: a number (the parameter-gradient
+--- scale, 1) or a table {scale=1, input_grad=true}; input_grad = false skips the input's gradient
+--- (the first layer's backward-input pass) and returns nil: the training loop's choice, for speed.
+function Sequential:backward(x, dy, tap_grads, o)
+  if type(tap_grads) == 'number' then tap_grads, o = nil, tap_grads end
+  local scale, want_gx
+  if type(o) == 'table' then
+    scale, want_gx = o.scale, o.input_grad ~= false
+  elseif o == nil or type(o) == 'number' then
+    scale, want_gx = o, true
+  else
+    error('nn.Sequential:backward: the fourth argument is a scale or an options table, got ' .. type(o), 2)
+  end
+  if not (self.inputs and self.inputs[1] == x) then
+    error('nn.Sequential:backward: x must be the input of the last forward', 2)
+  end
+  tap_grads = tap_grads or no_options
+  for name in pairs(tap_grads) do
+    if not self.tap_index[name] then error('backward: no tap named ' .. tostring(name), 2) end
   end
   local g = dy
-  for i = #self.modules, 1, -1 do
-    local name = self.tap_names[i]
-    local tg = name and tap_grads and tap_grads[name]
-    if tg then
-      local buf = self.tap_bufs[i] or Module.buffer(self)
-      self.tap_bufs[i] = buf
-      buf:resize(g:shape()):copy_from(g)
-      check(C.rft_tensor_axpy(1, tg, buf), 2)
-      g = buf
-    end
+  local i = #self.modules
+  while i >= 1 do
     local m = self.modules[i]
-    local f = m.backward
-    -- the input batch needs no gradient unless asked (net.input_grad = true): skip that work
-    if i == 1 and not self.input_grad and f == Module.backward then
-      f = function(mod, x1, g1, sc) mod:accGradParameters(x1, g1, sc or 1) end
+    local name = self.tap_names[i]
+    local tg = name and tap_grads[name]
+    local ok, gx
+    if i >= 2 and self.fused[i - 1] then
+      -- m is the ReLU fused with the batch norm before it: one backward for both, tap gradient included
+      local bn = self.modules[i - 1]
+      ok, gx = pcall(bn.backward_relu, bn, self.inputs[i - 1], m, g, tg, scale, want_gx or i > 2)
+      i = i - 1
+      m = bn
+    else
+      local extra
+      if tg and m.adds_tap_grad then
+        extra = tg
+      elseif tg then
+        local buf = scratch.get(self, 'tap_grad' .. i, g)
+        buf:resize(g:shape()):copy_from(g)
+        check(C.rft_tensor_axpy(1, tg, buf), 2)
+        g = buf
+      end
+      local f = m.backward
+      -- without the input's gradient, the first layer only accumulates its parameter gradients
+      if i == 1 and not want_gx and f == Module.backward and not extra then
+        f = function(mod, x1, g1, sc) mod:accGradParameters(x1, g1, sc or 1) end
+      end
+      ok, gx = pcall(f, m, self.inputs[i], g, scale, extra)
     end
-    local ok, gx = pcall(f, m, self.inputs[i], g, scale)
     if not ok then
       error(string.format('In module %d (%s) of nn.Sequential (backward): %s', i - 1, tostring(m), tostring(gx):gsub('^[^:]*:%d+: ', '')), 2)
     end
     g = gx
+    i = i - 1
   end
+  if not want_gx then g = nil end
   self.gradInput = g
   return g
 end

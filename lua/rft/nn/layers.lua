@@ -1,6 +1,6 @@
 -- The layers of rft.nn: each a thin module over the engine's ops (one C call per hook), owning its
--- parameters, their gradients and its output buffers. Layouts follow PyTorch (DESIGN.md §7) so that
--- state dicts move both ways unchanged.
+-- parameters and their gradients; its outputs are rft.scratch buffers, one per device of the input.
+-- Layouts follow PyTorch (DESIGN.md §7) so that state dicts move both ways unchanged.
 local ffi = require 'ffi'
 local class = require 'rft.class'
 local F = require 'rft.ffi'
@@ -44,7 +44,6 @@ function Conv2d:__init(o)
   self.args = ffi.new('rft_conv2d_args', { self.k, self.k, self.stride, self.stride, self.pad, self.pad })
   self.weight, self.gradWeight = param { o.cout, o.cin, o.k, o.k }, param { o.cout, o.cin, o.k, o.k }
   if o.bias ~= false then self.bias, self.gradBias = param { o.cout }, param { o.cout } end
-  self.output, self.gradInput = self:buffer(), self:buffer()
 end
 
 function Conv2d:reset(seed, stream)
@@ -54,10 +53,12 @@ function Conv2d:reset(seed, stream)
 end
 
 function Conv2d:updateOutput(x)
+  self.output = self:buffer('output', x)
   check(C.rft_conv2d_forward(self.args, x, self.weight, self.bias, self.output))
   return self.output
 end
 function Conv2d:updateGradInput(x, dy)
+  self.gradInput = self:buffer('gradInput', x)
   check(C.rft_conv2d_backward_input(self.args, x, self.weight, dy, self.gradInput))
   return self.gradInput
 end
@@ -89,7 +90,6 @@ function Linear:__init(o)
   self.cin, self.cout = o.cin, o.cout
   self.weight, self.gradWeight = param { o.cout, o.cin }, param { o.cout, o.cin }
   if o.bias ~= false then self.bias, self.gradBias = param { o.cout }, param { o.cout } end
-  self.output, self.gradInput = self:buffer(), self:buffer()
 end
 function Linear:reset(seed, stream)
   seed, stream = seeds(seed, stream, 'nn.Linear:reset')
@@ -97,10 +97,12 @@ function Linear:reset(seed, stream)
   if self.bias then self.bias:fill(0) end
 end
 function Linear:updateOutput(x)
+  self.output = self:buffer('output', x)
   check(C.rft_linear_forward(x, self.weight, self.bias, self.output))
   return self.output
 end
 function Linear:updateGradInput(x, dy)
+  self.gradInput = self:buffer('gradInput', x)
   check(C.rft_linear_backward_input(x, self.weight, dy, self.gradInput))
   return self.gradInput
 end
@@ -115,16 +117,21 @@ function Linear:__tostring() return string.format('nn.Linear(%d -> %d)', self.ci
 -- ---- ReLU ------------------------------------------------------------------------------------
 local ReLU = class('nn.ReLU', 'nn.Module')
 L.ReLU = ReLU
-function ReLU:__init()
-  Module.__init(self)
-  self.output, self.gradInput = self:buffer(), self:buffer()
-end
+-- A tapped ReLU takes its tap's gradient as `extra` and adds it in its own backward pass
+-- (dx = (dy + extra) * [y > 0]), sparing nn.Sequential a copy and a sum over the map.
+ReLU.adds_tap_grad = true
 function ReLU:updateOutput(x)
+  self.output = self:buffer('output', x)
   check(C.rft_relu_forward(x, self.output))
   return self.output
 end
-function ReLU:updateGradInput(_, dy)
-  check(C.rft_relu_backward(self.output, dy, self.gradInput))
+function ReLU:updateGradInput(x, dy, extra)
+  self.gradInput = self:buffer('gradInput', x)
+  if extra then
+    check(C.rft_relu_backward_add(self.output, dy, extra, self.gradInput))
+  else
+    check(C.rft_relu_backward(self.output, dy, self.gradInput))
+  end
   return self.gradInput
 end
 function ReLU:__tostring() return 'nn.ReLU' end
@@ -140,13 +147,14 @@ function MaxPool2d:__init(o)
   self.k = o.k or 2
   self.stride, self.pad = o.stride or self.k, o.pad or 0
   self.args = ffi.new('rft_pool2d_args', { self.k, self.k, self.stride, self.stride, self.pad, self.pad })
-  self.output, self.gradInput, self.argmax = self:buffer(), self:buffer(), self:buffer('i32')
 end
 function MaxPool2d:updateOutput(x)
+  self.output, self.argmax = self:buffer('output', x), self:buffer('argmax', x, 'i32')
   check(C.rft_maxpool2d_forward(self.args, x, self.output, self.argmax))
   return self.output
 end
 function MaxPool2d:updateGradInput(x, dy)
+  self.gradInput = self:buffer('gradInput', x)
   check(C.rft_maxpool2d_backward(self.args, x, self.argmax, dy, self.gradInput))
   return self.gradInput
 end
@@ -159,15 +167,13 @@ function MaxPool2d:__tostring() return string.format('nn.MaxPool2d(%dx%d, stride
 -- ---- GlobalAvgPool2d -------------------------------------------------------------------------
 local GlobalAvgPool2d = class('nn.GlobalAvgPool2d', 'nn.Module')
 L.GlobalAvgPool2d = GlobalAvgPool2d
-function GlobalAvgPool2d:__init()
-  Module.__init(self)
-  self.output, self.gradInput = self:buffer(), self:buffer()
-end
 function GlobalAvgPool2d:updateOutput(x)
+  self.output = self:buffer('output', x)
   check(C.rft_global_avgpool_forward(x, self.output))
   return self.output
 end
 function GlobalAvgPool2d:updateGradInput(x, dy)
+  self.gradInput = self:buffer('gradInput', x)
   check(C.rft_global_avgpool_backward(x, dy, self.gradInput))
   return self.gradInput
 end
@@ -209,8 +215,6 @@ function BatchNorm2d:__init(o)
   self.weight, self.gradWeight = param { o.c }:fill(1), param { o.c }
   self.bias, self.gradBias = param { o.c }, param { o.c }
   self.running_mean, self.running_var = param { o.c }, param { o.c }:fill(1)
-  self.save_mean, self.save_invstd = self:buffer(), self:buffer()
-  self.output, self.gradInput = self:buffer(), self:buffer()
 end
 function BatchNorm2d:reset()
   self.weight:fill(1); self.bias:fill(0); self.running_mean:fill(0); self.running_var:fill(1)
@@ -219,8 +223,10 @@ end
 -- statistics are those of the global batch (rft.nn.sync_bn).
 local function synced(m) return m.training and m.sync and require('rft.dist').size() > 1 end
 function BatchNorm2d:updateOutput(x)
-  if synced(self) then return require('rft.nn.sync_bn').forward(self, x) end
+  self.output = self:buffer('output', x)
   if self.training then
+    self.save_mean, self.save_invstd = self:buffer('save_mean', x), self:buffer('save_invstd', x)
+    if synced(self) then return require('rft.nn.sync_bn').forward(self, x) end
     check(C.rft_batchnorm2d_forward_train(self.args, x, self.weight, self.bias, self.running_mean,
       self.running_var, self.output, self.save_mean, self.save_invstd))
   else
@@ -231,6 +237,7 @@ function BatchNorm2d:updateOutput(x)
 end
 -- dx and the parameter gradients come from one engine call.
 function BatchNorm2d:backward(x, dy, scale)
+  self.gradInput = self:buffer('gradInput', x)
   if synced(self) then return require('rft.nn.sync_bn').backward(self, x, dy, scale) end
   if self.training then
     check(C.rft_batchnorm2d_backward(x, self.weight, self.save_mean, self.save_invstd, dy, scale or 1,
@@ -241,6 +248,45 @@ function BatchNorm2d:backward(x, dy, scale)
   end
   return self.gradInput
 end
+
+--- Batch norm and the ReLU that follows it in one pass (nn.Sequential calls these): y = max(BN(x), 0)
+--- written into relu's output, which becomes this module's output too (the pre-ReLU map is never
+--- made). Returns y.
+function BatchNorm2d:forward_relu(x, relu)
+  local y = relu:buffer('output', x)
+  self.args.relu = 1
+  local ok, err = pcall(BatchNorm2d.updateOutput_into, self, x, y)
+  self.args.relu = 0
+  if not ok then error(err, 0) end
+  relu.output = y
+  return y
+end
+function BatchNorm2d:updateOutput_into(x, y)
+  self.output = y
+  if self.training then
+    self.save_mean, self.save_invstd = self:buffer('save_mean', x), self:buffer('save_invstd', x)
+    check(C.rft_batchnorm2d_forward_train(self.args, x, self.weight, self.bias, self.running_mean,
+      self.running_var, y, self.save_mean, self.save_invstd))
+  else
+    check(C.rft_batchnorm2d_forward_eval(self.args, x, self.weight, self.bias, self.running_mean,
+      self.running_var, y))
+  end
+end
+--- The backward of forward_relu: dy at the ReLU's output, extra (optional) its tap gradient; the
+--- ReLU's mask and the batch-norm backward in one pass. want_dx false: parameter gradients only.
+function BatchNorm2d:backward_relu(x, relu, dy, extra, scale, want_dx)
+  local dx = want_dx ~= false and self:buffer('gradInput', x) or nil
+  if self.training then
+    check(C.rft_batchnorm2d_relu_backward(x, self.weight, self.save_mean, self.save_invstd, relu.output, dy, extra,
+      scale or 1, dx, self.gradWeight, self.gradBias))
+  else
+    check(C.rft_batchnorm2d_relu_backward_eval(x, self.weight, self.running_mean, self.running_var,
+      self.args.eps, relu.output, dy, extra, scale or 1, dx, self.gradWeight, self.gradBias))
+  end
+  self.gradInput = dx
+  return dx
+end
+
 function BatchNorm2d:parameters()
   return { self.weight, self.bias }, { self.gradWeight, self.gradBias }
 end
@@ -259,20 +305,19 @@ function Dropout:__init(o)
   Module.__init(self)
   self.p = (o and o.p) or 0.5
   self.seed, self.stream, self.calls = 0, 0, 0
-  self.out_buf, self.grad_buf, self.mask = self:buffer(), self:buffer(), self:buffer('u8')
 end
 function Dropout:active() return self.training and self.p > 0 end
 function Dropout:updateOutput(x)
   if not self:active() then self.output = x; return x end
   self.calls = self.calls + 1
-  check(C.rft_dropout_forward(self.p, self.seed, self.stream, self.calls * 2 ^ 32, x, self.out_buf, self.mask))
-  self.output = self.out_buf
+  self.output, self.mask = self:buffer('output', x), self:buffer('mask', x, 'u8')
+  check(C.rft_dropout_forward(self.p, self.seed, self.stream, self.calls * 2 ^ 32, x, self.output, self.mask))
   return self.output
 end
 function Dropout:updateGradInput(_, dy)
   if not self:active() then self.gradInput = dy; return dy end
-  check(C.rft_dropout_backward(self.p, self.mask, dy, self.grad_buf))
-  self.gradInput = self.grad_buf
+  self.gradInput = self:buffer('gradInput', dy)
+  check(C.rft_dropout_backward(self.p, self.mask, dy, self.gradInput))
   return self.gradInput
 end
 function Dropout:__tostring() return string.format('nn.Dropout(p=%g)', self.p) end
