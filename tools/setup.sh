@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config luajit libluajit-5.1-dev lua-busted lua-argparse lua-cjson
-          libpng-dev libreadline-dev libdnnl-dev libopenblas-dev gnuplot-nox)
+          libpng-dev libjpeg62-turbo-dev libreadline-dev libdnnl-dev libopenblas-dev gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
