@@ -86,15 +86,24 @@ int cc_defocus_blur(const cc_img *im, int sev, cc_rng *r)
     (void)r;
     double k[17][17];
     defocus_kernel(c[sev - 1][0], c[sev - 1][1], k);
+    /* the kernel is zero outside the blurred disk: visit only its bounding box (5x5 at most here),
+       with the reflect-101 indices looked up once */
+    int lo = 17, hi = -1;
+    for (int i = 0; i < 17; i++)
+        for (int j = 0; j < 17; j++)
+            if (k[i][j] != 0.0) { lo = i < lo ? i : lo; lo = j < lo ? j : lo; hi = i > hi ? i : hi; hi = j > hi ? j : hi; }
+    int idx[CC_S + 16];
+    for (int t = 0; t < CC_S + 16; t++) idx[t] = reflect101(t - 8, CC_S);
     for (int ch = 0; ch < 3; ch++) {
         const uint8_t *a = im->in + ch * CC_P;
+        double v[CC_P];
+        for (int p = 0; p < CC_P; p++) v[p] = a[p] / 255.0;
         for (int y = 0; y < CC_S; y++)
             for (int x = 0; x < CC_S; x++) {
                 double s = 0.0;
-                for (int i = 0; i < 17; i++) {
-                    int yy = reflect101(y + i - 8, CC_S);
-                    for (int j = 0; j < 17; j++)
-                        if (k[i][j] != 0.0) s += k[i][j] * (a[yy * CC_S + reflect101(x + j - 8, CC_S)] / 255.0);
+                for (int i = lo; i <= hi; i++) {
+                    const double *row = v + idx[y + i] * CC_S;
+                    for (int j = lo; j <= hi; j++) s += k[i][j] * row[idx[x + j]];
                 }
                 im->out[ch * CC_P + y * CC_S + x] = cc_clip(s, 0.0, 1.0) * 255.0;
             }
