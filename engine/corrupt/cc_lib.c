@@ -14,6 +14,11 @@ static int reflect_index(int i, int n)            /* SciPy 'reflect' (cba|abc|cb
 
 void cc_gaussian_plane(double *p, int h, int w, double sigma, double truncate, int mode)
 {
+    cc_gaussian_plane_as(p, h, w, sigma, truncate, mode, 0);
+}
+
+void cc_gaussian_plane_as(double *p, int h, int w, double sigma, double truncate, int mode, int f32)
+{
     if (sigma <= 1e-15) return;
     int r = (int)(truncate * sigma + 0.5);
     double k[2 * 64 + 1], sum = 0.0;
@@ -33,6 +38,7 @@ void cc_gaussian_plane(double *p, int h, int w, double sigma, double truncate, i
                     if (q < 0 || q >= len) q = mode == CC_NEAREST ? (q < 0 ? 0 : len - 1) : reflect_index(q, len);
                     s += k[j + r] * tmp[q];
                 }
+                if (f32) s = (double)(float)s;          /* SciPy's float32 output, pass by pass */
                 if (pass == 0) p[i * w + l] = s; else p[l * w + i] = s;
             }
         }

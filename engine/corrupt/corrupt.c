@@ -17,7 +17,7 @@ static const struct { const char *name; cc_fn fn; } table[RFT_CORRUPT_COUNT] = {
     { "jpeg_compression", cc_jpeg_compression },
     /* the extras */
     { "speckle_noise", cc_speckle_noise },     { "gaussian_blur", cc_gaussian_blur },
-    { "saturate", cc_saturate },
+    { "spatter", cc_spatter },                 { "saturate", cc_saturate },
 };
 
 const char *rft_corrupt_name(int k) { return k >= 0 && k < RFT_CORRUPT_COUNT ? table[k].name : NULL; }

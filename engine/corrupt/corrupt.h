@@ -59,6 +59,8 @@ enum { CC_NEAREST = 0, CC_REFLECT = 1 };          /* SciPy's 'nearest' (aaa|abc)
 /* scipy.ndimage.gaussian_filter of an h x w plane (rows, then columns), std sigma, radius
    int(truncate·sigma + 0.5); sigma <= 1e-15 leaves it unchanged, as SciPy skips the axis. */
 void cc_gaussian_plane(double *p, int h, int w, double sigma, double truncate, int mode);
+/* The same for a float32 array: each pass's output rounded to float, as SciPy stores it. */
+void cc_gaussian_plane_as(double *p, int h, int w, double sigma, double truncate, int mode, int f32);
 /* The generator's clipped_zoom of an n x n plane (float64): the centre ceil(n/z) square zoomed by
    scipy.ndimage.zoom(order=1) and cropped back to the centre n x n. */
 void cc_clipped_zoom(const double *in, double *out, int n, double z);
@@ -91,6 +93,7 @@ int cc_fog(const cc_img *, int, cc_rng *);
 int cc_brightness(const cc_img *, int, cc_rng *);
 int cc_contrast(const cc_img *, int, cc_rng *);
 int cc_saturate(const cc_img *, int, cc_rng *);
+int cc_spatter(const cc_img *, int, cc_rng *);
 int cc_elastic_transform(const cc_img *, int, cc_rng *);
 int cc_pixelate(const cc_img *, int, cc_rng *);
 int cc_jpeg_compression(const cc_img *, int, cc_rng *);

@@ -303,7 +303,7 @@ uint32_t rft_aug_substream(uint32_t stream, uint32_t k);
    uint8 truncation of the clipped values, so y is on the same 1/255 grid. The draws come from
    Philox keyed by (seed, stream = id << 32 | k << 8 | severity), id = ids[i] (i32 [N]; NULL:
    0..N-1), so an image's result depends only on (seed, its id, k, severity). */
-enum { RFT_CORRUPT_COUNT = 18 };
+enum { RFT_CORRUPT_COUNT = 19 };
 const char *rft_corrupt_name(int k);                  /* NULL when k is out of range */
 int  rft_corrupt_apply(int corruption, int severity, uint64_t seed, const rft_tensor *ids /* [optional] */,
                        const rft_tensor *x, rft_tensor *y /* [out] */);

@@ -31,8 +31,8 @@ describe('rft.corrupt names', function()
     assert.same({ 'gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'motion_blur',
       'zoom_blur', 'snow', 'frost', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate',
       'jpeg_compression' }, rft.corrupt.names())
-    assert.same({ 'speckle_noise', 'gaussian_blur', 'saturate' }, rft.corrupt.names('extra'))
-    assert.equal(18, #ALL)
+    assert.same({ 'speckle_noise', 'gaussian_blur', 'spatter', 'saturate' }, rft.corrupt.names('extra'))
+    assert.equal(19, #ALL)
   end)
 end)
 
