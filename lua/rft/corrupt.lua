@@ -93,13 +93,13 @@ function M.apply(x, name, severity, o)
   local dev = x:device()
   local xh, ids = x:host(), o.ids
   if ids and ids:device() ~= 'cpu' then ids = ids:host() end
-  local y = o.out and o.out:device() == 'cpu' and o.out or T.new { shape = { 0 }, dtype = 'f32', device = 'cpu' }
+  local out = o.out
+  local y = (dev == 'cpu' and out and out:device() == 'cpu') and out
+    or T.new { shape = { 0 }, dtype = 'f32', device = 'cpu' }
   F.check(C.rft_corrupt_apply(k, severity, o.seed or 0, ids, xh, y), 2)
-  if dev ~= 'cpu' then
-    local yd = o.out or T.new { shape = { 0 }, dtype = 'f32', device = dev }
-    return yd:resize(y:shape()):copy_from(y)
-  end
-  return y
+  if dev == 'cpu' then return y end
+  local yd = (out and out:device() == dev) and out or T.new { shape = { 0 }, dtype = 'f32', device = dev }
+  return yd:resize(y:shape()):copy_from(y)
 end
 
 return M
