@@ -138,7 +138,7 @@ function M.write(out, models, names, config)
     'set terminal pngcairo size ' .. (420 * #models + 120) .. ',620 font ",9"',
     "set output '" .. out .. "/heatmap.png.tmp'",
     'set termoption noenhanced', 'set multiplot layout 1,' .. #models,
-    'set xlabel "severity"', 'set xtics 1', 'set xrange [0.5:5.5]', 'set yrange [-0.5:' .. (#names - 0.5) .. ']',
+    'set xlabel "severity"', 'set xtics 1', 'set xrange [0.5:5.5]', 'set yrange [' .. (#names - 0.5) .. ':-0.5]',   -- the first corruption on top
     'set ytics (' .. table.concat(ytics, ', ') .. ')', 'set cbrange [0:100]', 'set palette rgb 33,13,10',
     'set cblabel "accuracy (%)"',
     table.concat(panels, '\n'), 'unset multiplot' }, '\n'))
