@@ -111,12 +111,14 @@ int cc_elastic_transform(const cc_img *im, int sev, cc_rng *r)
 
 enum { PREC = 22 };   /* Pillow's PRECISION_BITS for 8-bit images */
 
-/* One pass of Pillow's ImagingResample{Horizontal,Vertical}_8bpc along lines of length in -> out. */
-static void box_resample_line(const uint8_t *src, int sstride, int in, uint8_t *dst, int dstride, int out)
+/* Pillow's precompute_coeffs with the BOX filter and normalize_coeffs_8bpc, for in -> out: output
+   pixel xx reads inputs bounds[2xx] .. + bounds[2xx+1] - 1 with fixed-point weights k[xx·KS + x]. */
+enum { KS = 4 };     /* BOX support: at most ceil(0.5·32/20)·2 + 1 = 5 taps, of which <= 3 are non-zero */
+static void box_coeffs(int in, int out, int *bounds, int32_t *k)
 {
     double scale = (double)in / out, fs = scale < 1.0 ? 1.0 : scale, support = 0.5 * fs;
     for (int xx = 0; xx < out; xx++) {
-        double center = (xx + 0.5) * scale, ww = 0.0, k[64];
+        double center = (xx + 0.5) * scale, ww = 0.0, w[16];
         int xmin = (int)(center - support + 0.5), xmax;
         if (xmin < 0) xmin = 0;
         xmax = (int)(center + support + 0.5);
@@ -124,25 +126,40 @@ static void box_resample_line(const uint8_t *src, int sstride, int in, uint8_t *
         xmax -= xmin;
         for (int x = 0; x < xmax; x++) {
             double t = (x + xmin - center + 0.5) / fs;
-            k[x] = (t > -0.5 && t <= 0.5) ? 1.0 : 0.0;
-            ww += k[x];
+            w[x] = (t > -0.5 && t <= 0.5) ? 1.0 : 0.0;
+            ww += w[x];
         }
-        int32_t ss = 1 << (PREC - 1);
-        for (int x = 0; x < xmax; x++) {
-            double kk = ww != 0.0 ? k[x] / ww : k[x];
-            int32_t ki = (int32_t)(kk < 0 ? -0.5 + kk * (1 << PREC) : 0.5 + kk * (1 << PREC));
-            ss += src[(xmin + x) * sstride] * ki;
+        /* trailing zero taps add nothing: keep at most KS */
+        while (xmax > 0 && w[xmax - 1] == 0.0) xmax--;
+        int lead = 0;
+        while (lead < xmax && w[lead] == 0.0) lead++;
+        bounds[2 * xx] = xmin + lead;
+        bounds[2 * xx + 1] = xmax - lead;
+        for (int x = lead; x < xmax; x++) {
+            double kk = ww != 0.0 ? w[x] / ww : w[x];
+            k[xx * KS + x - lead] = (int32_t)(kk < 0 ? -0.5 + kk * (1 << PREC) : 0.5 + kk * (1 << PREC));
         }
-        int v = ss >> PREC;
-        dst[xx * dstride] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
     }
+}
+
+static inline uint8_t box_tap(const uint8_t *src, int stride, const int *b, const int32_t *k)
+{
+    int32_t ss = 1 << (PREC - 1);
+    for (int x = 0; x < b[1]; x++) ss += src[(b[0] + x) * stride] * k[x];
+    int v = ss >> PREC;
+    return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
 static void box_resize(const uint8_t *in, int n, uint8_t *out, int m)   /* one n x n plane to m x m */
 {
+    int bounds[2 * CC_S];
+    int32_t k[CC_S * KS];
+    box_coeffs(n, m, bounds, k);                   /* the same both ways: the plane is square */
     uint8_t t[CC_P];   /* horizontal first (n rows of m), then vertical */
-    for (int y = 0; y < n; y++) box_resample_line(in + y * n, 1, n, t + y * m, 1, m);
-    for (int x = 0; x < m; x++) box_resample_line(t + x, m, n, out + x, m, m);
+    for (int y = 0; y < n; y++)
+        for (int xx = 0; xx < m; xx++) t[y * m + xx] = box_tap(in + y * n, 1, bounds + 2 * xx, k + xx * KS);
+    for (int yy = 0; yy < m; yy++)
+        for (int x = 0; x < m; x++) out[yy * m + x] = box_tap(t + x, m, bounds + 2 * yy, k + yy * KS);
 }
 
 int cc_pixelate(const cc_img *im, int sev, cc_rng *r)

@@ -67,7 +67,7 @@ int rft_corrupt_apply(int corruption, int severity, uint64_t seed, const rft_ten
             in[k] = (uint8_t)(v <= 0.0f ? 0 : (v >= 255.0f ? 255 : (int)lrintf(v)));
         }
         cc_rng r = { seed, ((uint64_t)(uint32_t)(id ? id[i] : (int32_t)i) << 32) | ((uint64_t)corruption << 8)
-                           | (uint64_t)severity, 0, { 0 }, 0 };
+                           | (uint64_t)severity, 0, { 0 }, 0, 0, 0.0 };
         cc_img img = { in, out };
         if (fn(&img, severity, &r) != RFT_OK) {
             #pragma omp critical(rft_corrupt_fail)

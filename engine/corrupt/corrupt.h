@@ -23,6 +23,8 @@ typedef struct {
     uint64_t seed, stream, block;
     uint32_t w[4];
     int left;
+    int has_spare;       /* Box-Muller makes normals in pairs: the second waits here */
+    double spare;
 } cc_rng;
 
 static inline uint32_t cc_u32(cc_rng *r)
@@ -41,10 +43,14 @@ static inline double cc_uniform(cc_rng *r)
     return ((double)a * 67108864.0 + (double)b) * (1.0 / 9007199254740992.0);
 }
 static inline double cc_uniform_ab(cc_rng *r, double lo, double hi) { return lo + (hi - lo) * cc_uniform(r); }
-static inline double cc_normal(cc_rng *r)        /* Box-Muller, one value per two uniforms */
+static inline double cc_normal(cc_rng *r)        /* Box-Muller: two normals per two uniforms */
 {
+    if (r->has_spare) { r->has_spare = 0; return r->spare; }
     double u1 = 1.0 - cc_uniform(r), u2 = cc_uniform(r);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+    r->spare = rad * sin(th);
+    r->has_spare = 1;
+    return rad * cos(th);
 }
 static inline int cc_randint(cc_rng *r, int lo, int hi) /* lo .. hi-1, as numpy's randint(lo, hi) */
 {
