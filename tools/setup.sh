@@ -11,6 +11,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# libjpeg-turbo for engine/corrupt/ (jpeg_compression, the frost photographs)
+dpkg-query -W -f='${Status}' libjpeg62-turbo-dev 2>/dev/null | grep -q "install ok installed" \
+  || missing+=(libjpeg62-turbo-dev)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

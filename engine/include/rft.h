@@ -119,6 +119,23 @@ int  rft_png_read(rft_tensor **img /* [out] new */, const char *path);
 int  rft_image_grid(rft_tensor **out /* [out] new */, const rft_tensor *batch, int cols, int margin,
                     int scale, int background);
 
+/* ---- held-out corruptions (CIFAR-10-C) ---------------------------------------------------------- */
+/* The corruptions of Hendrycks & Dietterich's CIFAR-10-C generator (engine/corrupt/, DESIGN.md §5),
+   CPU only: corruption k (0 .. RFT_CORRUPT_COUNT-1, in the order of rft_corrupt_name) at severity
+   1..5 of x: f32 [N,3,32,32] holding CIFAR pixels v/255 (rounded to the nearest such value) into
+   y (resized; y may be x). Each works on 0-255 values as the generator does and ends with its
+   uint8 truncation of the clipped values, so y is on the same 1/255 grid. The draws come from
+   Philox keyed by (seed, stream = id << 32 | k << 8 | severity), id = ids[i] (i32 [N]; NULL:
+   0..N-1), so an image's result depends only on (seed, its id, k, severity). */
+enum { RFT_CORRUPT_COUNT = 19 };
+const char *rft_corrupt_name(int k);                  /* NULL when k is out of range */
+int  rft_corrupt_apply(int corruption, int severity, uint64_t seed, const rft_tensor *ids /* [optional] */,
+                       const rft_tensor *x, rft_tensor *y /* [out] */);
+/* Reads the frost photographs frost1.png .. frost5.jpg of dir once (libpng, libjpeg) and keeps them,
+   scaled by 0.2 as the generator does, for the corruption "frost"; until then frost is an error. */
+int  rft_corrupt_frost_load(const char *dir);
+int  rft_corrupt_frost_loaded(void);                  /* 1 after a successful rft_corrupt_frost_load */
+
 /* ---- nn: convolution and linear layers ------------------------------------------------------ */
 /* 2-D convolution (cross-correlation, as PyTorch's conv2d), f32, NCHW. Output size per spatial
    dimension: (in + 2*pad - k) / stride + 1. backward_params adds scale * the gradient; zeroing is the

@@ -179,4 +179,6 @@ function M.batches(d, o)
   end
 end
 
+for k, v in pairs(require 'rft.data_c') do M[k] = v end   -- CIFAR-10-C (.npy): rft.data.cifar10c
+
 return M

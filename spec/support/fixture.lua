@@ -25,9 +25,10 @@ function M.load(name)
     local shape, numel = {}, 1
     for d = 1, ndim do shape[d] = i64(s, pos); pos = pos + 8; numel = numel * shape[d] end
     if ndim == 0 then shape = { 1 } end
-    local t = rft.tensor { shape = shape, dtype = dtype == 0 and 'f32' or 'i32' }
-    rft.C.rft_tensor_copy_from_host(t, ffi.cast('const char *', s) + pos - 1, numel * 4)
-    pos = pos + numel * 4
+    local size = dtype == 1 and 1 or 4                      -- u8 (1) or f32 / i32
+    local t = rft.tensor { shape = shape, dtype = ({ [0] = 'f32', [1] = 'u8', [2] = 'i32' })[dtype] }
+    rft.C.rft_tensor_copy_from_host(t, ffi.cast('const char *', s) + pos - 1, numel * size)
+    pos = pos + numel * size
     out[key] = t
   end
   return out
