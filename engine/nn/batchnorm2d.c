@@ -342,6 +342,7 @@ static inline void relu_grad_plane(const float *yp, const float *gp, const float
 
 /* The fused backward of both modes. train: statistics from save_mean/save_invstd and dx through the
    batch statistics; eval (train = 0): the running statistics, dx = g k. */
+RFT_CLONES
 static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *weight, const float *mean,
                             const float *invstd, const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
                             float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)

@@ -25,7 +25,6 @@ int rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
     RFT_DISPATCH("relu_backward", y, relu_backward, y, dy, dx);
 }
 
-RFT_CLONES
 int rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx)
 {
     const char *op = "relu_backward_add";
@@ -40,6 +39,7 @@ int rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_t
     RFT_DISPATCH(op, y, relu_backward_add, y, dy, extra, dx);
 }
 
+RFT_CLONES
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
     const float *a = rft_f32(x);
@@ -62,6 +62,7 @@ int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor 
     return RFT_OK;
 }
 
+RFT_CLONES
 int rft_cpu_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx)
 {
     const float *o = rft_f32(y), *g = rft_f32(dy), *e = rft_f32(extra);
