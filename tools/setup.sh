@@ -6,14 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config luajit libluajit-5.1-dev lua-busted lua-argparse lua-cjson
-          libpng-dev libreadline-dev libdnnl-dev libopenblas-dev gnuplot-nox openmpi-bin libopenmpi-dev)
+          libpng-dev libreadline-dev libdnnl-dev libopenblas-dev gnuplot-nox openmpi-bin libopenmpi-dev
+          libjpeg62-turbo-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# libjpeg-turbo for engine/corrupt/ (jpeg_compression, the frost photographs)
-dpkg-query -W -f='${Status}' libjpeg62-turbo-dev 2>/dev/null | grep -q "install ok installed" \
-  || missing+=(libjpeg62-turbo-dev)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
