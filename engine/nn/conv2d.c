@@ -12,6 +12,7 @@
  */
 #include "backend.h"
 #include "nn/dnnl_util.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- checks --------------------------------------------------------------------------------- */
@@ -151,20 +152,56 @@ enum { FORWARD, BACKWARD_INPUT, BACKWARD_PARAMS };
 
 /* Everything a plan depends on; zero-filled before use so that it compares as bytes. */
 typedef struct {
-    int pass, bias;
+    int pass, bias, algo;
     rft_conv2d_args a;
     conv_shape s;
 } plan_key;
+_Static_assert(sizeof(plan_key) <= RFT_DNNL_KEY_BYTES, "plan_key must fit a plan cache key");
+
+/* The algorithms the CPU path has, and the one a layer gets. RFT_CONV_ALGO forces one for every layer it
+   applies to (specs and benchmarks use it to run each algorithm the machine has): "direct" (oneDNN's
+   direct convolution), "winograd_dnnl" (oneDNN's Winograd F(4x4,3x3), AVX-512 only), "dense" (maps
+   smaller than the kernel as one GEMM); unset or "auto": the measured choice below. A forced
+   algorithm that cannot run a layer is an error that names it, never a silent fallback. */
+enum { ALGO_AUTO, ALGO_DIRECT, ALGO_WINOGRAD_DNNL, ALGO_DENSE };
+static const char *const algo_names[] = {"auto", "direct", "winograd_dnnl", "dense"};
+
+static int forced_algo(int *out)
+{
+    const char *e = getenv("RFT_CONV_ALGO");
+    *out = ALGO_AUTO;
+    if (!e || !*e) return RFT_OK;
+    for (int i = 0; i < (int)(sizeof algo_names / sizeof *algo_names); i++)
+        if (strcmp(e, algo_names[i]) == 0) { *out = i; return RFT_OK; }
+    return rft_fail(RFT_EARG, "conv2d: RFT_CONV_ALGO is '%s', expected auto, direct, winograd_dnnl or dense", e);
+}
+
+static int not_applicable(int algo, const char *why)
+{
+    return rft_fail(RFT_EARG, "conv2d: algorithm %s (RFT_CONV_ALGO) cannot run this layer: %s", algo_names[algo],
+                    why);
+}
+
+static bool wino_shape(const plan_key *k)
+{
+    return k->a.kh == 3 && k->a.kw == 3 && k->a.stride_h == 1 && k->a.stride_w == 1;
+}
 
 /* Winograd (oneDNN's F(4x4,3x3) on AVX-512) for 3x3 stride-1 layers: on VGG-16's CIFAR layers it
    took 40-65% off every pass, except where its tiles are mostly padding: under 16 channels (oneDNN
    pads channels to 16; the 3-channel first layer ran 3.7x slower than direct) or outputs under 4x4
    (a 4x4 tile for a 2x2 map: 1.4x slower). tools/bench/conv_layers.c measures it. */
-static dnnl_alg_kind_t algorithm(const plan_key *k)
+static int algorithm(const plan_key *k, dnnl_alg_kind_t *alg)
 {
-    bool wino = k->a.kh == 3 && k->a.kw == 3 && k->a.stride_h == 1 && k->a.stride_w == 1 &&
-                k->s.cin >= 16 && k->s.cout >= 16 && k->s.ho >= 4 && k->s.wo >= 4;
-    return wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    if (k->algo == ALGO_DIRECT) { *alg = dnnl_convolution_direct; return RFT_OK; }
+    if (k->algo == ALGO_WINOGRAD_DNNL) {
+        if (!wino_shape(k)) return not_applicable(k->algo, "it is not a 3x3 stride-1 convolution");
+        *alg = dnnl_convolution_winograd;
+        return RFT_OK;
+    }
+    bool wino = wino_shape(k) && k->s.cin >= 16 && k->s.cout >= 16 && k->s.ho >= 4 && k->s.wo >= 4;
+    *alg = wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    return RFT_OK;
 }
 
 typedef struct {
@@ -234,10 +271,20 @@ static int build_plan(rft_dnnl_plan *p, const plan_key *k, float scale)
     RFT_TRY(rft_dnnl_engine("conv2d", &eng));
     RFT_TRY(make_descs(k, &d));
     RFT_TRY(rft_dnnl_attr("conv2d", &attr));
-    dnnl_alg_kind_t alg = algorithm(k);
+    dnnl_alg_kind_t alg = dnnl_convolution_direct;
+    int rc = algorithm(k, &alg);
+    if (rc) {
+        dnnl_primitive_attr_destroy(attr);
+        return rc;
+    }
     dnnl_status_t st = make_pd(k, &d, alg, eng, attr, &pd);
-    if (st == dnnl_unimplemented && alg != dnnl_convolution_direct)
+    if (st == dnnl_unimplemented && alg != dnnl_convolution_direct) {
+        if (k->algo != ALGO_AUTO) {
+            dnnl_primitive_attr_destroy(attr);
+            return not_applicable(k->algo, "oneDNN has no Winograd for this CPU (it needs AVX-512)");
+        }
         st = make_pd(k, &d, dnnl_convolution_direct, eng, attr, &pd);
+    }
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return rft_dnnl_fail("conv2d", "convolution set-up", st);
 
@@ -269,13 +316,14 @@ static int build_plan(rft_dnnl_plan *p, const plan_key *k, float scale)
 }
 
 /* Finds or builds the plan for (pass, shapes, args) and runs it on data (in the plan's spec order). */
-static int run(int pass, const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w_or_dw,
+static int run(int pass, int algo, const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w_or_dw,
                bool bias, void *const *data, float scale)
 {
     if (x->shape[0] == 0) return RFT_OK;            /* an empty batch: nothing to compute or add */
     plan_key k;
     memset(&k, 0, sizeof k);
     k.pass = pass;
+    k.algo = algo;
     k.bias = bias;
     k.a = *a;
     k.s = shape_of(a, x, w_or_dw->shape[0]);
@@ -409,27 +457,47 @@ static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, 
 
 /* ---- CPU entry points ------------------------------------------------------------------------ */
 
+/* The algorithm for a layer: the forced one (RFT_CONV_ALGO), or dense GEMM where it pays, else the
+   oneDNN plan's own choice (ALGO_AUTO). */
+static int choose(const rft_conv2d_args *a, const rft_tensor *x, int *algo)
+{
+    RFT_TRY(forced_algo(algo));
+    if (*algo == ALGO_DENSE) {
+        int64_t kk = (int64_t)a->kh * a->kw, hw = x->shape[2] * x->shape[3];
+        conv_shape s = shape_of(a, x, 1);
+        if (hw * s.ho * s.wo > 2 * kk)
+            return not_applicable(*algo, "its dense matrix would be over twice the size of the weight");
+        return RFT_OK;
+    }
+    if (*algo == ALGO_AUTO && dense(x, a)) *algo = ALGO_DENSE;
+    return RFT_OK;
+}
+
 /* x: (N,Cin,H,W), w: (Cout,Cin,kh,kw), b: (Cout) or NULL -> y: (N,Cout,Ho,Wo) */
 int rft_cpu_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
                            const rft_tensor *b, rft_tensor *y)
 {
-    if (dense(x, a)) return x->shape[0] ? dense_forward(a, x, w, b, y) : RFT_OK;
+    int algo;
+    RFT_TRY(choose(a, x, &algo));
+    if (algo == ALGO_DENSE) return x->shape[0] ? dense_forward(a, x, w, b, y) : RFT_OK;
     void *data[4];
     int n = 0;
     data[n++] = rft_f32(x);
     data[n++] = rft_f32(w);
     if (b) data[n++] = rft_f32(b);
     data[n++] = rft_f32(y);
-    return run(FORWARD, a, x, w, b != NULL, data, 1.0f);
+    return run(FORWARD, algo, a, x, w, b != NULL, data, 1.0f);
 }
 
 /* dy: (N,Cout,Ho,Wo), w: (Cout,Cin,kh,kw) -> dx: (N,Cin,H,W) */
 int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
                                   const rft_tensor *dy, rft_tensor *dx)
 {
-    if (dense(x, a)) return x->shape[0] ? dense_backward_input(a, x, w, dy, dx) : RFT_OK;
+    int algo;
+    RFT_TRY(choose(a, x, &algo));
+    if (algo == ALGO_DENSE) return x->shape[0] ? dense_backward_input(a, x, w, dy, dx) : RFT_OK;
     void *data[3] = {rft_f32(w), rft_f32(dy), rft_f32(dx)};
-    return run(BACKWARD_INPUT, a, x, w, false, data, 1.0f);
+    return run(BACKWARD_INPUT, algo, a, x, w, false, data, 1.0f);
 }
 
 /* x: (N,Cin,H,W), dy: (N,Cout,Ho,Wo) -> dw: (Cout,Cin,kh,kw) += scale * dL/dw, db: (Cout) += scale * sum
@@ -437,7 +505,9 @@ int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x,
 int rft_cpu_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
                                    float scale, rft_tensor *dw, rft_tensor *db)
 {
-    if (dense(x, a)) return x->shape[0] ? dense_backward_params(a, x, dy, scale, dw, db) : RFT_OK;
+    int algo;
+    RFT_TRY(choose(a, x, &algo));
+    if (algo == ALGO_DENSE) return x->shape[0] ? dense_backward_params(a, x, dy, scale, dw, db) : RFT_OK;
     void *data[4] = {rft_f32(x), rft_f32(dy), rft_f32(dw), db ? rft_f32(db) : NULL};
-    return run(BACKWARD_PARAMS, a, x, dw, db != NULL, data, scale);
+    return run(BACKWARD_PARAMS, algo, a, x, dw, db != NULL, data, scale);
 }
