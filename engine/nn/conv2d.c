@@ -4,16 +4,21 @@
  * The CPU path hands oneDNN plain NCHW/OIHW tensors and lets it pick its layouts (nChw16c and
  * friends); the reorders both ways happen inside each call, in the shared workspace, so rft's
  * tensors stay plain at the interface. Weights are reordered on every call: they change each step
- * and nothing tells us when. 3x3 stride-1 convolutions with 16+ channels use Winograd, other layers
- * oneDNN's direct convolution, and maps smaller than the kernel one dense GEMM (choices measured with
- * tools/bench/conv_layers_torch.py).
+ * and nothing tells us when. 3x3 stride-1 convolutions with 16+ channels use Winograd F(4x4,3x3):
+ * oneDNN's on AVX-512 CPUs, rft's own (engine/nn/winograd.c) on AVX2 ones, where oneDNN has none;
+ * other layers oneDNN's direct convolution, and maps smaller than the kernel one dense GEMM (choices
+ * measured with tools/bench/conv_layers.c and conv_layers_torch.py). The choice is made per call from
+ * the CPU's features (cpuid), not the build machine's; RFT_CPU_ISA=avx2 takes the AVX2 path on an
+ * AVX-512 CPU and RFT_CONV_ALGO forces one algorithm (see forced_algo()).
  *
  * Not here: dilation, groups, CUDA (kernels/conv2d.cu), the module (lua/rft/nn/Conv2d.lua).
  */
 #include "backend.h"
 #include "nn/dnnl_util.h"
+#include "nn/winograd.h"
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- checks --------------------------------------------------------------------------------- */
 
@@ -160,11 +165,12 @@ _Static_assert(sizeof(plan_key) <= RFT_DNNL_KEY_BYTES, "plan_key must fit a plan
 
 /* The algorithms the CPU path has, and the one a layer gets. RFT_CONV_ALGO forces one for every layer it
    applies to (specs and benchmarks use it to run each algorithm the machine has): "direct" (oneDNN's
-   direct convolution), "winograd_dnnl" (oneDNN's Winograd F(4x4,3x3), AVX-512 only), "dense" (maps
-   smaller than the kernel as one GEMM); unset or "auto": the measured choice below. A forced
-   algorithm that cannot run a layer is an error that names it, never a silent fallback. */
-enum { ALGO_AUTO, ALGO_DIRECT, ALGO_WINOGRAD_DNNL, ALGO_DENSE };
-static const char *const algo_names[] = {"auto", "direct", "winograd_dnnl", "dense"};
+   direct convolution), "winograd_dnnl" (oneDNN's Winograd F(4x4,3x3), AVX-512 only), "winograd" (rft's
+   own F(4x4,3x3), AVX2 + FMA: engine/nn/winograd.c), "dense" (maps smaller than the kernel as one GEMM);
+   unset or "auto": the measured choice (choose()). A forced algorithm that cannot run a layer is an
+   error that names it, never a silent fallback. */
+enum { ALGO_AUTO, ALGO_DIRECT, ALGO_WINOGRAD_DNNL, ALGO_DENSE, ALGO_WINOGRAD };
+static const char *const algo_names[] = {"auto", "direct", "winograd_dnnl", "dense", "winograd"};
 
 static int forced_algo(int *out)
 {
@@ -173,7 +179,26 @@ static int forced_algo(int *out)
     if (!e || !*e) return RFT_OK;
     for (int i = 0; i < (int)(sizeof algo_names / sizeof *algo_names); i++)
         if (strcmp(e, algo_names[i]) == 0) { *out = i; return RFT_OK; }
-    return rft_fail(RFT_EARG, "conv2d: RFT_CONV_ALGO is '%s', expected auto, direct, winograd_dnnl or dense", e);
+    return rft_fail(RFT_EARG, "conv2d: RFT_CONV_ALGO is '%s', expected auto, direct, winograd, winograd_dnnl or dense",
+                    e);
+}
+
+/* Whether the AVX-512 choices apply: the CPU has AVX-512 and neither RFT_CPU_ISA=avx2 nor a oneDNN ISA
+   limit below AVX-512 (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, which also stops oneDNN's Winograd)
+   asks for the AVX2 path. */
+static int avx512_path(bool *out)
+{
+    const char *e = getenv("RFT_CPU_ISA");
+    *out = false;
+    if (e && *e && strcmp(e, "avx2") != 0 && strcmp(e, "avx512") != 0)
+        return rft_fail(RFT_EARG, "conv2d: RFT_CPU_ISA is '%s', expected avx2 or avx512", e);
+    if (e && strcmp(e, "avx2") == 0) return RFT_OK;
+    const char *lim = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!lim || !*lim) lim = getenv("DNNL_MAX_CPU_ISA");
+    if (lim && *lim && strncasecmp(lim, "AVX512", 6) != 0 && strcasecmp(lim, "ALL") != 0) return RFT_OK;
+    __builtin_cpu_init();
+    *out = __builtin_cpu_supports("avx512f");
+    return RFT_OK;
 }
 
 static int not_applicable(int algo, const char *why)
@@ -457,20 +482,49 @@ static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, 
 
 /* ---- CPU entry points ------------------------------------------------------------------------ */
 
-/* The algorithm for a layer: the forced one (RFT_CONV_ALGO), or dense GEMM where it pays, else the
-   oneDNN plan's own choice (ALGO_AUTO). */
-static int choose(const rft_conv2d_args *a, const rft_tensor *x, int *algo)
+/* rft's Winograd on the AVX2 path from this many input and output channels and from 8x8 outputs
+   (tools/bench/conv_layers.c, batch 32, one thread, AVX2 forced on a Zen 5: VGG-16's 3-channel first
+   layer ran 2x slower than direct; 32x32 and 16x16 maps 1.6-2x faster, 8x8 1.2-1.4x; on 4x4 maps, one
+   tile an image, the 36 transformed weight matrices outweigh the work and it ran 1.3-1.8x slower). */
+enum { WINO_MIN_CHANNELS = 16, WINO_MIN_MAP = 8 };
+
+static bool wino_geometry(const rft_conv2d_args *a)
+{
+    return a->kh == 3 && a->kw == 3 && a->stride_h == 1 && a->stride_w == 1 && a->pad_h <= 2 && a->pad_w <= 2;
+}
+
+/* The algorithm for a layer: the forced one (RFT_CONV_ALGO), else dense GEMM where it pays, rft's
+   Winograd for 3x3 stride-1 layers on the AVX2 path, and otherwise the oneDNN plan's own choice
+   (ALGO_AUTO: oneDNN's Winograd or direct, see algorithm()). */
+static int choose(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout, int *algo)
 {
     RFT_TRY(forced_algo(algo));
+    conv_shape s = shape_of(a, x, cout);
     if (*algo == ALGO_DENSE) {
         int64_t kk = (int64_t)a->kh * a->kw, hw = x->shape[2] * x->shape[3];
-        conv_shape s = shape_of(a, x, 1);
         if (hw * s.ho * s.wo > 2 * kk)
             return not_applicable(*algo, "its dense matrix would be over twice the size of the weight");
         return RFT_OK;
     }
-    if (*algo == ALGO_AUTO && dense(x, a)) *algo = ALGO_DENSE;
+    if (*algo == ALGO_WINOGRAD) {
+        if (!wino_geometry(a)) return not_applicable(*algo, "it is not a 3x3 stride-1 convolution padded 0 to 2");
+        if (!rft_wino_supported()) return not_applicable(*algo, "this CPU lacks AVX2 and FMA");
+        return RFT_OK;
+    }
+    if (*algo != ALGO_AUTO) return RFT_OK;
+    if (dense(x, a)) { *algo = ALGO_DENSE; return RFT_OK; }
+    bool avx512;
+    RFT_TRY(avx512_path(&avx512));
+    if (!avx512 && wino_geometry(a) && s.cin >= WINO_MIN_CHANNELS && s.cout >= WINO_MIN_CHANNELS &&
+        s.ho >= WINO_MIN_MAP && s.wo >= WINO_MIN_MAP && rft_wino_supported())
+        *algo = ALGO_WINOGRAD;
     return RFT_OK;
+}
+
+static rft_wino_geom wino_geom(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout)
+{
+    conv_shape s = shape_of(a, x, cout);
+    return (rft_wino_geom){s.n, s.cin, s.h, s.w, s.cout, s.ho, s.wo, a->pad_h, a->pad_w};
 }
 
 /* x: (N,Cin,H,W), w: (Cout,Cin,kh,kw), b: (Cout) or NULL -> y: (N,Cout,Ho,Wo) */
@@ -478,8 +532,12 @@ int rft_cpu_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const 
                            const rft_tensor *b, rft_tensor *y)
 {
     int algo;
-    RFT_TRY(choose(a, x, &algo));
+    RFT_TRY(choose(a, x, w->shape[0], &algo));
     if (algo == ALGO_DENSE) return x->shape[0] ? dense_forward(a, x, w, b, y) : RFT_OK;
+    if (algo == ALGO_WINOGRAD) {
+        rft_wino_geom g = wino_geom(a, x, w->shape[0]);
+        return rft_wino_forward(&g, rft_f32(x), rft_f32(w), b ? rft_f32(b) : NULL, rft_f32(y));
+    }
     void *data[4];
     int n = 0;
     data[n++] = rft_f32(x);
@@ -494,8 +552,12 @@ int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x,
                                   const rft_tensor *dy, rft_tensor *dx)
 {
     int algo;
-    RFT_TRY(choose(a, x, &algo));
+    RFT_TRY(choose(a, x, w->shape[0], &algo));
     if (algo == ALGO_DENSE) return x->shape[0] ? dense_backward_input(a, x, w, dy, dx) : RFT_OK;
+    if (algo == ALGO_WINOGRAD) {
+        rft_wino_geom g = wino_geom(a, x, w->shape[0]);
+        return rft_wino_backward_data(&g, rft_f32(w), rft_f32(dy), rft_f32(dx));
+    }
     void *data[3] = {rft_f32(w), rft_f32(dy), rft_f32(dx)};
     return run(BACKWARD_INPUT, algo, a, x, w, false, data, 1.0f);
 }
@@ -506,8 +568,12 @@ int rft_cpu_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x
                                    float scale, rft_tensor *dw, rft_tensor *db)
 {
     int algo;
-    RFT_TRY(choose(a, x, &algo));
+    RFT_TRY(choose(a, x, dw->shape[0], &algo));
     if (algo == ALGO_DENSE) return x->shape[0] ? dense_backward_params(a, x, dy, scale, dw, db) : RFT_OK;
+    if (algo == ALGO_WINOGRAD) {
+        rft_wino_geom g = wino_geom(a, x, dw->shape[0]);
+        return rft_wino_backward_weights(&g, rft_f32(x), rft_f32(dy), scale, rft_f32(dw), db ? rft_f32(db) : NULL);
+    }
     void *data[4] = {rft_f32(x), rft_f32(dy), rft_f32(dw), db ? rft_f32(db) : NULL};
     return run(BACKWARD_PARAMS, algo, a, x, dw, db != NULL, data, scale);
 }

@@ -339,7 +339,7 @@ describe('conv2d', function()
       local N, C = x:shape()[1], x:shape()[2]
       local O, kk = w:shape()[1], a.kh * a.kw
       local Ho, Wo = r:shape()[3], r:shape()[4]
-      local W = ({ winograd_dnnl = F4 })[algo]
+      local W = ({ winograd_dnnl = F4, winograd = F4 })[algo]
       if not W then -- direct convolution or GEMM
         return { y = C * kk + 1, dx = O * math.max(kk, Ho * Wo), dw = N * Ho * Wo, db = N * Ho * Wo }
       end
@@ -374,7 +374,7 @@ describe('conv2d', function()
       end
     end
 
-    local ALGOS = { 'direct', 'winograd_dnnl', 'dense' }
+    local ALGOS = { 'direct', 'winograd', 'winograd_dnnl', 'dense' }
     ffi.cdef [[ int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name); ]]
     local function randn(shape, seed) return rft.rand.normal(zeros(shape), { seed = seed }) end
 
@@ -382,7 +382,7 @@ describe('conv2d', function()
     local function applies(algo, kh, stride, hw)
       if algo == 'dense' then return hw[1] * hw[2] < kh * kh end
       if algo == 'direct' then return true end
-      return kh == 3 and stride == 1
+      return kh == 3 and stride == 1 -- the Winograds (padding 0 to 2 here)
     end
 
     local function check(label, kh, stride, pad, cin, cout, hw, nimg)
@@ -423,6 +423,11 @@ describe('conv2d', function()
     check('3x3, stride 1, 16 channels in and out', 3, 1, 1, 16, 16)
     check('3x3, stride 1, 24 in, 32 out, 9x10 maps, 3 images', 3, 1, 1, 24, 32, { 9, 10 }, 3)
     check('3x3, valid, 16 channels', 3, 1, 0, 16, 16, { 8, 8 })
+    describe('with Winograd tiles in chunks of 8 (RFT_WINO_CHUNK_TILES)', function()
+      setup(function() ffi.C.setenv('RFT_WINO_CHUNK_TILES', '8', 1) end)
+      teardown(function() ffi.C.unsetenv('RFT_WINO_CHUNK_TILES') end)
+      check('3x3, stride 1, 24 in, 32 out, 9x10 maps, 3 images', 3, 1, 1, 24, 32, { 9, 10 }, 3)
+    end)
     check('3x3 on 2x2 maps', 3, 1, 1, 3, 4, { 2, 2 })
     check('3x3, stride 2 on 1x3 maps', 3, 2, 1, 3, 4, { 1, 3 })
   end)
