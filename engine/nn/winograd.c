@@ -22,13 +22,16 @@
 #include "nn/winograd.h"
 #include "nn/dnnl_util.h"
 #include <immintrin.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { TS = 6, OS = 4, NX = 36, LANES = 8 };
 
-/* Bytes of transformed data (inputs and products) one chunk of tiles may hold. */
-#define CHUNK_BYTES ((size_t)12 << 20)
+/* Bytes of transformed data (inputs and products) one thread's chunk of tiles may hold: about what a
+   core's L2 cache keeps (512 KiB on Zen 3, 1 MiB on Zen 4/5), so the GEMMs read what the transform
+   just wrote from cache. */
+#define CHUNK_BYTES ((size_t)1 << 20)
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -52,11 +55,15 @@ static core_geom core(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int
     return g;
 }
 
-/* Tiles per chunk: a multiple of 8 within CHUNK_BYTES for 36 x rows floats a tile, at least 64. */
+/* Tiles per chunk: a multiple of 8 within CHUNK_BYTES for 36 x rows floats a tile, at least 32 (GEMMs
+   narrower than that run far below peak) and at most what spreads the tiles over the threads. */
 static int64_t chunk_tiles(const core_geom *g, int64_t rows)
 {
     int64_t pc = (int64_t)(CHUNK_BYTES / (NX * sizeof(float) * (size_t)rows)) & ~(int64_t)(LANES - 1);
-    if (pc < 64) pc = 64;
+    int64_t share = (g->tiles + omp_get_max_threads() - 1) / omp_get_max_threads();
+    share = (share + LANES - 1) / LANES * LANES;
+    if (pc > share) pc = share;
+    if (pc < 32) pc = 32;
     /* RFT_WINO_CHUNK_TILES: a smaller chunk, so that specs run the chunk loop on small layers */
     const char *e = getenv("RFT_WINO_CHUNK_TILES");
     if (e && atoll(e) >= LANES) pc = atoll(e) / LANES * LANES;
@@ -169,7 +176,6 @@ static AVX2 void input_transform(const core_geom *g, const float *x, const tile_
                                  float *V)
 {
     int64_t groups = n / LANES;
-    #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t q = 0; q < groups; q++) {
             const tile_pos *t = tp + q * LANES;
@@ -198,7 +204,6 @@ static AVX2 void grad_transform(const core_geom *g, const float *dy, const tile_
                                 float *D)
 {
     int64_t groups = n / LANES;
-    #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t k = 0; k < g->k; k++)
         for (int64_t q = 0; q < groups; q++) {
             const tile_pos *t = tp + q * LANES;
@@ -227,7 +232,6 @@ static AVX2 void output_transform(const core_geom *g, const float *M, const floa
                                   int64_t n, int64_t pc, float *y)
 {
     int64_t groups = n / LANES;
-    #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t k = 0; k < g->k; k++)
         for (int64_t q = 0; q < groups; q++) {
             const tile_pos *t = tp + q * LANES;
@@ -292,39 +296,60 @@ static void weight_transform(const float *w, int64_t cout, int64_t cin, bool tur
 
 /* ---- the convolution --------------------------------------------------------------------------- */
 
-/* GEMMs of one chunk, one per transformed element, each on one thread (oneDNN runs dnnl_sgemm
-   sequentially inside a parallel region). */
-static int gemms(char tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t a_step, const float *B,
-                 int64_t b_step, int64_t ldb, float beta, float *C, int64_t c_step, int64_t ldc)
+/* Per-thread scratch: each thread takes whole chunks of tiles through input transform, GEMMs and
+   output transform on its own (no barrier between the stages; single-threaded dnnl_sgemm, which oneDNN
+   runs sequentially inside a parallel region), in its own slice of the workspace. */
+typedef struct {
+    float *a, *b;              /* transformed inputs [36][c][pc] and products / gradients [36][k][pc] */
+    tile_pos *tp;
+} scratch;
+
+static int64_t scratch_floats(const core_geom *g, int64_t pc)
 {
-    int failed = 0;
-    #pragma omp parallel for schedule(dynamic)
-    for (int xi = 0; xi < NX; xi++) {
-        dnnl_status_t st = dnnl_sgemm('N', tb, m, n, k, 1.0f, A + xi * a_step, k, B + xi * b_step, ldb, beta,
-                                      C + xi * c_step, ldc);
-        if (st != dnnl_success) {
-            #pragma omp atomic write
-            failed = (int)st;
-        }
-    }
-    return failed ? rft_dnnl_fail("conv2d", "Winograd sgemm", (dnnl_status_t)failed) : RFT_OK;
+    return NX * (g->c + g->k) * pc + 4 * pc + 16;     /* + the tile table (16 bytes a tile) and alignment */
 }
 
-/* y = conv(x, kernels whose transforms are U) + bias over a core geometry. */
-static int convolve(const core_geom *g, const float *x, const float *U, const float *bias, float *y, float *ws)
+static scratch scratch_of(const core_geom *g, int64_t pc, float *base, int tid)
 {
-    int64_t pc = chunk_tiles(g, g->c + g->k);
-    float *V = ws, *M = V + NX * g->c * pc;
-    tile_pos *tp = (tile_pos *)(M + NX * g->k * pc);
-    for (int64_t p0 = 0; p0 < g->tiles; p0 += pc) {
-        int64_t n = g->tiles - p0 < pc ? (g->tiles - p0 + LANES - 1) / LANES * LANES : pc;
-        tile_table(g, p0, n, tp);
-        input_transform(g, x, tp, n, pc, V);
-        /* M[xi] (k x n) = U[xi] (k x c) V[xi] (c x n); V and M rows are pc apart */
-        RFT_TRY(gemms('N', g->k, n, g->c, U, g->k * g->c, V, g->c * pc, pc, 0.0f, M, g->k * pc, pc));
-        output_transform(g, M, bias, tp, n, pc, y);
+    float *p = base + tid * scratch_floats(g, pc);
+    scratch s = {p, p + NX * g->c * pc, NULL};
+    s.tp = (tile_pos *)(s.b + NX * g->k * pc);
+    return s;
+}
+
+static int gemm_fail(int st)
+{
+    return rft_dnnl_fail("conv2d", "Winograd sgemm", (dnnl_status_t)st);
+}
+
+/* y = conv(x, kernels whose transforms are U) + bias over a core geometry; ws holds one scratch per
+   thread. */
+static int convolve(const core_geom *g, const float *x, const float *U, const float *bias, float *y, float *ws,
+                    int64_t pc)
+{
+    int64_t chunks = (g->tiles + pc - 1) / pc;
+    int failed = 0;
+    #pragma omp parallel
+    {
+        scratch sc = scratch_of(g, pc, ws, omp_get_thread_num());
+        #pragma omp for schedule(dynamic)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            int64_t p0 = ch * pc, n = g->tiles - p0 < pc ? (g->tiles - p0 + LANES - 1) / LANES * LANES : pc;
+            tile_table(g, p0, n, sc.tp);
+            input_transform(g, x, sc.tp, n, pc, sc.a);
+            /* M[xi] (k x n) = U[xi] (k x c) V[xi] (c x n); V and M rows are pc apart */
+            for (int xi = 0; xi < NX; xi++) {
+                dnnl_status_t st = dnnl_sgemm('N', 'N', g->k, n, g->c, 1.0f, U + xi * g->k * g->c, g->c,
+                                              sc.a + xi * g->c * pc, pc, 0.0f, sc.b + xi * g->k * pc, pc);
+                if (st != dnnl_success) {
+                    #pragma omp atomic write
+                    failed = (int)st;
+                }
+            }
+            output_transform(g, sc.b, bias, sc.tp, n, pc, y);
+        }
     }
-    return RFT_OK;
+    return failed ? gemm_fail(failed) : RFT_OK;
 }
 
 static int workspace(int64_t floats, float **ws)
@@ -336,22 +361,22 @@ int rft_wino_forward(const rft_wino_geom *s, const float *x, const float *w, con
 {
     core_geom g = core(s->n, s->cin, s->h, s->w, s->cout, s->ho, s->wo, s->pad_h, s->pad_w);
     if (g.tiles == 0) return RFT_OK;
-    int64_t pc = chunk_tiles(&g, g.c + g.k);
+    int64_t pc = chunk_tiles(&g, g.c + g.k), u = NX * g.k * g.c;
     float *ws;
-    RFT_TRY(workspace(NX * g.k * g.c + NX * (g.c + g.k) * pc + 4 * pc, &ws));
+    RFT_TRY(workspace(u + omp_get_max_threads() * scratch_floats(&g, pc), &ws));
     weight_transform(w, s->cout, s->cin, false, ws);
-    return convolve(&g, x, ws, b, y, ws + NX * g.k * g.c);
+    return convolve(&g, x, ws, b, y, ws + u, pc);
 }
 
 int rft_wino_backward_data(const rft_wino_geom *s, const float *w, const float *dy, float *dx)
 {
     core_geom g = core(s->n, s->cout, s->ho, s->wo, s->cin, s->h, s->w, 2 - s->pad_h, 2 - s->pad_w);
     if (g.tiles == 0) return RFT_OK;
-    int64_t pc = chunk_tiles(&g, g.c + g.k);
+    int64_t pc = chunk_tiles(&g, g.c + g.k), u = NX * g.k * g.c;
     float *ws;
-    RFT_TRY(workspace(NX * g.k * g.c + NX * (g.c + g.k) * pc + 4 * pc, &ws));
+    RFT_TRY(workspace(u + omp_get_max_threads() * scratch_floats(&g, pc), &ws));
     weight_transform(w, s->cout, s->cin, true, ws);
-    return convolve(&g, dy, ws, NULL, dx, ws + NX * g.k * g.c);
+    return convolve(&g, dy, ws, NULL, dx, ws + u, pc);
 }
 
 int rft_wino_backward_weights(const rft_wino_geom *s, const float *x, const float *dy, float scale, float *dw,
@@ -359,39 +384,53 @@ int rft_wino_backward_weights(const rft_wino_geom *s, const float *x, const floa
 {
     core_geom g = core(s->n, s->cin, s->h, s->w, s->cout, s->ho, s->wo, s->pad_h, s->pad_w);
     if (g.tiles == 0) return RFT_OK;
-    int64_t pc = chunk_tiles(&g, g.c + g.k);
+    int nt = omp_get_max_threads();
+    int64_t pc = chunk_tiles(&g, g.c + g.k), kc = g.k * g.c, chunks = (g.tiles + pc - 1) / pc;
+    if (nt > chunks) nt = (int)chunks;
+    /* one sum of products Macc[xi] (k x c) per thread, then their total */
     float *ws;
-    RFT_TRY(workspace(NX * g.k * g.c + NX * (g.c + g.k) * pc + 4 * pc, &ws));
-    float *Macc = ws, *V = Macc + NX * g.k * g.c, *D = V + NX * g.c * pc;
-    tile_pos *tp = (tile_pos *)(D + NX * g.k * pc);
-    for (int64_t p0 = 0; p0 < g.tiles; p0 += pc) {
-        int64_t n = g.tiles - p0 < pc ? (g.tiles - p0 + LANES - 1) / LANES * LANES : pc;
-        tile_table(&g, p0, n, tp);
-        input_transform(&g, x, tp, n, pc, V);
-        grad_transform(&g, dy, tp, n, pc, D);
-        /* Macc[xi] (k x c) (+)= D[xi] (k x n) V[xi]^T (n x c) */
-        int failed = 0;
-        #pragma omp parallel for schedule(dynamic)
-        for (int xi = 0; xi < NX; xi++) {
-            dnnl_status_t st = dnnl_sgemm('N', 'T', g.k, g.c, n, 1.0f, D + xi * g.k * pc, pc, V + xi * g.c * pc, pc,
-                                          p0 ? 1.0f : 0.0f, Macc + xi * g.k * g.c, g.c);
-            if (st != dnnl_success) {
-                #pragma omp atomic write
-                failed = (int)st;
+    RFT_TRY(workspace((NX * kc + scratch_floats(&g, pc)) * nt, &ws));
+    float *Macc = ws, *base = ws + NX * kc * nt;
+    int failed = 0;
+    #pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num();
+        scratch sc = scratch_of(&g, pc, base, tid);
+        float *acc = Macc + NX * kc * tid;
+        bool first = true;
+        #pragma omp for schedule(dynamic)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            int64_t p0 = ch * pc, n = g.tiles - p0 < pc ? (g.tiles - p0 + LANES - 1) / LANES * LANES : pc;
+            tile_table(&g, p0, n, sc.tp);
+            input_transform(&g, x, sc.tp, n, pc, sc.a);
+            grad_transform(&g, dy, sc.tp, n, pc, sc.b);
+            /* acc[xi] (k x c) (+)= D[xi] (k x n) V[xi]^T (n x c) */
+            for (int xi = 0; xi < NX; xi++) {
+                dnnl_status_t st = dnnl_sgemm('N', 'T', g.k, g.c, n, 1.0f, sc.b + xi * g.k * pc, pc,
+                                              sc.a + xi * g.c * pc, pc, first ? 0.0f : 1.0f, acc + xi * kc, g.c);
+                if (st != dnnl_success) {
+                    #pragma omp atomic write
+                    failed = (int)st;
+                }
             }
+            first = false;
         }
-        if (failed) return rft_dnnl_fail("conv2d", "Winograd sgemm", (dnnl_status_t)failed);
+        if (first) memset(acc, 0, NX * kc * sizeof(float));    /* a thread that got no chunk */
     }
+    if (failed) return gemm_fail(failed);
     static const double GT[3][TS] = {{1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
                                      {0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
                                      {0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1}};
-    int64_t kc = g.k * g.c;
     /* dw[o][i] += scale G^T M G */
     #pragma omp parallel for schedule(static)
     for (int64_t oi = 0; oi < kc; oi++) {
         double m[TS][TS], t[3][TS];
         for (int a = 0; a < TS; a++)
-            for (int b = 0; b < TS; b++) m[a][b] = Macc[(a * TS + b) * kc + oi];
+            for (int b = 0; b < TS; b++) {
+                double v = 0;
+                for (int th = 0; th < nt; th++) v += Macc[(th * NX + a * TS + b) * kc + oi];
+                m[a][b] = v;
+            }
         for (int a = 0; a < 3; a++)
             for (int b = 0; b < TS; b++) {
                 double v = 0;
