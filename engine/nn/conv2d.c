@@ -482,11 +482,12 @@ static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, 
 
 /* ---- CPU entry points ------------------------------------------------------------------------ */
 
-/* rft's Winograd on the AVX2 path from this many input and output channels and from 8x8 outputs
-   (tools/bench/conv_layers.c, batch 32, one thread, AVX2 forced on a Zen 5: VGG-16's 3-channel first
-   layer ran 2x slower than direct; 32x32 and 16x16 maps 1.6-2x faster, 8x8 1.2-1.4x; on 4x4 maps, one
-   tile an image, the 36 transformed weight matrices outweigh the work and it ran 1.3-1.8x slower). */
-enum { WINO_MIN_CHANNELS = 16, WINO_MIN_MAP = 8 };
+/* rft's Winograd on the AVX2 path from this many input and output channels, 4x4 outputs and 32 tiles
+   of 4x4 in the batch (tools/bench/conv_layers.c, batch 64, one thread, AVX2 forced on a Zen 5, busy
+   machine): VGG-16's layers ran 2-2.5x faster than oneDNN's direct convolution on 32x32 to 4x4 maps, the
+   3-channel first layer 2x slower (its GEMMs are 3 deep); a batch of a few images on small maps has
+   too few tiles for the 36 transformed weight matrices to pay. */
+enum { WINO_MIN_CHANNELS = 16, WINO_MIN_MAP = 4, WINO_MIN_TILES = 32 };
 
 static bool wino_geometry(const rft_conv2d_args *a)
 {
@@ -516,7 +517,8 @@ static int choose(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout, i
     bool avx512;
     RFT_TRY(avx512_path(&avx512));
     if (!avx512 && wino_geometry(a) && s.cin >= WINO_MIN_CHANNELS && s.cout >= WINO_MIN_CHANNELS &&
-        s.ho >= WINO_MIN_MAP && s.wo >= WINO_MIN_MAP && rft_wino_supported())
+        s.ho >= WINO_MIN_MAP && s.wo >= WINO_MIN_MAP && s.n * ((s.ho + 3) / 4) * ((s.wo + 3) / 4) >= WINO_MIN_TILES &&
+        rft_wino_supported())
         *algo = ALGO_WINOGRAD;
     return RFT_OK;
 }

@@ -270,28 +270,104 @@ static AVX2 void output_transform(const core_geom *g, const float *M, const floa
 
 /* ---- weights ----------------------------------------------------------------------------------- */
 
-/* U[xi][r][s] = G k G^T for the 3x3 kernel k of w[o][i]: forward (r, s) = (o, i); turned (backward data)
-   (r, s) = (i, o) with k turned 180 degrees. */
-static void weight_transform(const float *w, int64_t cout, int64_t cin, bool turned, float *U)
+/* G k for k[0..2] (3 values), into o[0..5] */
+static inline AVX2 void g3(const __m256 *k, __m256 *o)
 {
-    static const double G[TS][3] = {{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                    {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    const __m256 c4 = _mm256_set1_ps(1.0f / 4), c6 = _mm256_set1_ps(1.0f / 6), c12 = _mm256_set1_ps(1.0f / 12);
+    const __m256 c24 = _mm256_set1_ps(1.0f / 24);
+    __m256 s02 = _mm256_add_ps(k[0], k[2]);
+    o[0] = _mm256_mul_ps(c4, k[0]);
+    o[1] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_add_ps(s02, k[1]));
+    o[2] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_sub_ps(s02, k[1]));
+    __m256 e = _mm256_fmadd_ps(c24, k[0], _mm256_mul_ps(c6, k[2]));
+    o[3] = _mm256_fmadd_ps(c12, k[1], e);
+    o[4] = _mm256_fnmadd_ps(c12, k[1], e);
+    o[5] = k[2];
+}
+
+/* G^T m for m[0..5], into o[0..2] */
+static inline AVX2 void gt6(const __m256 *m, __m256 *o)
+{
+    const __m256 c6 = _mm256_set1_ps(1.0f / 6), c12 = _mm256_set1_ps(1.0f / 12), c24 = _mm256_set1_ps(1.0f / 24);
+    __m256 s12 = _mm256_add_ps(m[1], m[2]), s34 = _mm256_add_ps(m[3], m[4]);
+    o[0] = _mm256_fmadd_ps(c24, s34, _mm256_fnmadd_ps(c6, s12, _mm256_mul_ps(_mm256_set1_ps(0.25f), m[0])));
+    o[1] = _mm256_fmadd_ps(c12, _mm256_sub_ps(m[3], m[4]), _mm256_mul_ps(c6, _mm256_sub_ps(m[2], m[1])));
+    o[2] = _mm256_add_ps(_mm256_mul_ps(c6, _mm256_sub_ps(s34, s12)), m[5]);
+}
+
+/* U[xi][r][s] = G k G^T for the 3x3 kernel k of w[o][i]: forward (r, s) = (o, i); turned (backward data)
+   (r, s) = (i, o) with k turned 180 degrees. Eight kernels (consecutive s) to a vector. */
+static AVX2 void weight_transform(const float *w, int64_t cout, int64_t cin, bool turned, float *U)
+{
     int64_t rows = turned ? cin : cout, cols = turned ? cout : cin;
+    int64_t groups = (cols + LANES - 1) / LANES;
     #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t o = 0; o < cout; o++)
-        for (int64_t i = 0; i < cin; i++) {
-            const float *k = w + (o * cin + i) * 9;
-            double kk[3][3], t[TS][3];
-            for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) kk[a][b] = turned ? k[(2 - a) * 3 + 2 - b] : k[a * 3 + b];
-            for (int a = 0; a < TS; a++)
-                for (int b = 0; b < 3; b++) t[a][b] = G[a][0] * kk[0][b] + G[a][1] * kk[1][b] + G[a][2] * kk[2][b];
-            int64_t r = turned ? i : o, s = turned ? o : i;
-            for (int a = 0; a < TS; a++)
-                for (int b = 0; b < TS; b++)
-                    U[((int64_t)(a * TS + b) * rows + r) * cols + s] =
-                        (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < groups; q++) {
+            int64_t s0 = q * LANES, nl = cols - s0 < LANES ? cols - s0 : LANES;
+            float buf[9][LANES] __attribute__((aligned(32))) = {{0}};
+            for (int64_t l = 0; l < nl; l++) {
+                const float *k = turned ? w + ((s0 + l) * cin + r) * 9 : w + (r * cin + s0 + l) * 9;
+                for (int t = 0; t < 9; t++) buf[t][l] = k[turned ? 8 - t : t];
+            }
+            __m256 kc[3], o[TS], t[TS][3], u[TS];
+            for (int b = 0; b < 3; b++) {               /* columns: t[.][b] = G k[.][b] */
+                for (int a = 0; a < 3; a++) kc[a] = _mm256_load_ps(buf[a * 3 + b]);
+                g3(kc, o);
+                for (int a = 0; a < TS; a++) t[a][b] = o[a];
+            }
+            for (int a = 0; a < TS; a++) {              /* rows: U[a][.] = t[a][.] G^T */
+                g3(t[a], u);
+                for (int b = 0; b < TS; b++) {
+                    float *dst = U + ((int64_t)(a * TS + b) * rows + r) * cols + s0;
+                    if (nl == LANES) {
+                        _mm256_storeu_ps(dst, u[b]);
+                    } else {
+                        float v[LANES] __attribute__((aligned(32)));
+                        _mm256_store_ps(v, u[b]);
+                        for (int64_t l = 0; l < nl; l++) dst[l] = v[l];
+                    }
+                }
+            }
         }
+}
+
+/* dw[o][i] += scale G^T M G, M the sum of the nt threads' acc[xi][o][i]; eight (o, i) to a vector. */
+static AVX2 void weight_gradient(const float *acc, int nt, int64_t kc, float scale, float *dw)
+{
+    int64_t groups = (kc + LANES - 1) / LANES;
+    #pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < groups; q++) {
+        int64_t s0 = q * LANES, nl = kc - s0 < LANES ? kc - s0 : LANES;
+        __m256 m[TS][TS], col[TS], o[3], t[3][TS];
+        for (int a = 0; a < TS; a++)
+            for (int b = 0; b < TS; b++) {
+                __m256 v = _mm256_setzero_ps();
+                for (int th = 0; th < nt; th++) {
+                    const float *src = acc + ((int64_t)th * NX + a * TS + b) * kc + s0;
+                    if (nl == LANES) {
+                        v = _mm256_add_ps(v, _mm256_loadu_ps(src));
+                    } else {
+                        float tmp[LANES] __attribute__((aligned(32))) = {0};
+                        for (int64_t l = 0; l < nl; l++) tmp[l] = src[l];
+                        v = _mm256_add_ps(v, _mm256_load_ps(tmp));
+                    }
+                }
+                m[a][b] = v;
+            }
+        for (int b = 0; b < TS; b++) {                  /* columns: t[.][b] = G^T m[.][b] */
+            for (int a = 0; a < TS; a++) col[a] = m[a][b];
+            gt6(col, o);
+            for (int a = 0; a < 3; a++) t[a][b] = o[a];
+        }
+        float out[9][LANES] __attribute__((aligned(32)));
+        for (int a = 0; a < 3; a++) {                   /* rows: t[a][.] G */
+            gt6(t[a], o);
+            for (int b = 0; b < 3; b++) _mm256_store_ps(out[a * 3 + b], _mm256_mul_ps(_mm256_set1_ps(scale), o[b]));
+        }
+        for (int64_t l = 0; l < nl; l++)
+            for (int j = 0; j < 9; j++) dw[(s0 + l) * 9 + j] += out[j][l];
+    }
 }
 
 /* ---- the convolution --------------------------------------------------------------------------- */
@@ -418,33 +494,7 @@ int rft_wino_backward_weights(const rft_wino_geom *s, const float *x, const floa
         if (first) memset(acc, 0, NX * kc * sizeof(float));    /* a thread that got no chunk */
     }
     if (failed) return gemm_fail(failed);
-    static const double GT[3][TS] = {{1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
-                                     {0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
-                                     {0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1}};
-    /* dw[o][i] += scale G^T M G */
-    #pragma omp parallel for schedule(static)
-    for (int64_t oi = 0; oi < kc; oi++) {
-        double m[TS][TS], t[3][TS];
-        for (int a = 0; a < TS; a++)
-            for (int b = 0; b < TS; b++) {
-                double v = 0;
-                for (int th = 0; th < nt; th++) v += Macc[(th * NX + a * TS + b) * kc + oi];
-                m[a][b] = v;
-            }
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < TS; b++) {
-                double v = 0;
-                for (int j = 0; j < TS; j++) v += GT[a][j] * m[j][b];
-                t[a][b] = v;
-            }
-        float *k = dw + oi * 9;
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++) {
-                double v = 0;
-                for (int j = 0; j < TS; j++) v += t[a][j] * GT[b][j];
-                k[a * 3 + b] += scale * (float)v;
-            }
-    }
+    weight_gradient(Macc, nt, kc, scale, dw);
     if (db) {
         int64_t plane = s->ho * s->wo;
         #pragma omp parallel for schedule(static)

@@ -5,6 +5,8 @@ local ffi = require 'ffi'
 local rft = require 'rft'
 local fx = require 'support.fixture'
 local C = rft.C
+-- RFT_CONV_ALGO / RFT_CPU_ISA / RFT_WINO_CHUNK_TILES are read per call, so the spec sets them in-process.
+pcall(ffi.cdef, [[ int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name); ]])
 
 local call = require('support.opcheck').run
 
@@ -375,7 +377,6 @@ describe('conv2d', function()
     end
 
     local ALGOS = { 'direct', 'winograd', 'winograd_dnnl', 'dense' }
-    ffi.cdef [[ int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name); ]]
     local function randn(shape, seed) return rft.rand.normal(zeros(shape), { seed = seed }) end
 
     -- Which algorithms a layer's shape allows (the CPU may still lack one: then the spec is pending).
@@ -484,6 +485,28 @@ describe('conv2d', function()
         'conv2d: args is missing', 1, true)
       assert.error_matches(function() call(C.rft_conv2d_forward, a, zeros { 1, 3, 8, 8 }, nil, nil, y) end,
         'conv2d: weight is missing', 1, true)
+    end)
+    it('an unknown RFT_CONV_ALGO or RFT_CPU_ISA', function()
+      local x = zeros { 1, 3, 8, 8 }
+      ffi.C.setenv('RFT_CONV_ALGO', 'fft', 1)
+      local ok, err = pcall(call, C.rft_conv2d_forward, a, x, w, nil, y)
+      ffi.C.unsetenv('RFT_CONV_ALGO')
+      assert.is_false(ok)
+      assert.matches("conv2d: RFT_CONV_ALGO is 'fft', expected auto, direct, winograd, winograd_dnnl or dense", err, 1, true)
+      ffi.C.setenv('RFT_CPU_ISA', 'sse2', 1)
+      ok, err = pcall(call, C.rft_conv2d_forward, a, zeros { 1, 16, 8, 8 }, zeros { 16, 16, 3, 3 }, nil, y)
+      ffi.C.unsetenv('RFT_CPU_ISA')
+      assert.is_false(ok)
+      assert.matches("conv2d: RFT_CPU_ISA is 'sse2', expected avx2 or avx512", err, 1, true)
+    end)
+    it('a forced algorithm that cannot run the layer', function()
+      ffi.C.setenv('RFT_CONV_ALGO', 'winograd', 1)
+      local bad = ffi.new('rft_conv2d_args', { 3, 3, 2, 2, 1, 1 })
+      local ok, err = pcall(call, C.rft_conv2d_forward, bad, zeros { 1, 3, 8, 8 }, w, nil, y)
+      ffi.C.unsetenv('RFT_CONV_ALGO')
+      assert.is_false(ok)
+      assert.matches('conv2d: algorithm winograd (RFT_CONV_ALGO) cannot run this layer: it is not a 3x3 stride-1', err, 1,
+        true)
     end)
     it('a zero stride', function()
       local bad = ffi.new('rft_conv2d_args', { 3, 3, 0, 1, 1, 1 })
