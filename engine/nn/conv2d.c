@@ -4,15 +4,21 @@
  * The CPU path hands oneDNN plain NCHW/OIHW tensors and lets it pick its layouts (nChw16c and
  * friends); the reorders both ways happen inside each call, in the shared workspace, so rft's
  * tensors stay plain at the interface. Weights are reordered on every call: they change each step
- * and nothing tells us when. 3x3 stride-1 convolutions with 16+ channels use Winograd, other layers
- * oneDNN's direct convolution, and maps smaller than the kernel one dense GEMM (choices measured with
- * tools/bench/conv_layers_torch.py).
+ * and nothing tells us when. 3x3 stride-1 convolutions with 16+ channels use Winograd F(4x4,3x3):
+ * oneDNN's on AVX-512 CPUs, rft's own (engine/nn/winograd.c) on AVX2 ones, where oneDNN has none;
+ * other layers oneDNN's direct convolution, and maps smaller than the kernel one dense GEMM (choices
+ * measured with tools/bench/conv_layers.c and conv_layers_torch.py). The choice is made per call from
+ * the CPU's features (cpuid), not the build machine's; RFT_CPU_ISA=avx2 takes the AVX2 path on an
+ * AVX-512 CPU and RFT_CONV_ALGO forces one algorithm (see forced_algo()).
  *
  * Not here: dilation, groups, CUDA (kernels/conv2d.cu), the module (lua/rft/nn/Conv2d.lua).
  */
 #include "backend.h"
 #include "nn/dnnl_util.h"
+#include "nn/winograd.h"
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- checks --------------------------------------------------------------------------------- */
 
@@ -143,20 +149,76 @@ enum { FORWARD, BACKWARD_INPUT, BACKWARD_PARAMS };
 
 /* Everything a plan depends on; zero-filled before use so that it compares as bytes. */
 typedef struct {
-    int pass, bias;
+    int pass, bias, algo;
     rft_conv2d_args a;
     conv_shape s;
 } plan_key;
+_Static_assert(sizeof(plan_key) <= RFT_DNNL_KEY_BYTES, "plan_key must fit a plan cache key");
+
+/* The algorithms the CPU path has, and the one a layer gets. RFT_CONV_ALGO forces one for every layer it
+   applies to (specs and benchmarks use it to run each algorithm the machine has): "direct" (oneDNN's
+   direct convolution), "winograd_dnnl" (oneDNN's Winograd F(4x4,3x3), AVX-512 only), "winograd" (rft's
+   own F(4x4,3x3), AVX2 + FMA: engine/nn/winograd.c), "dense" (maps smaller than the kernel as one GEMM);
+   unset or "auto": the measured choice (choose()). A forced algorithm that cannot run a layer is an
+   error that names it, never a silent fallback. */
+enum { ALGO_AUTO, ALGO_DIRECT, ALGO_WINOGRAD_DNNL, ALGO_DENSE, ALGO_WINOGRAD };
+static const char *const algo_names[] = {"auto", "direct", "winograd_dnnl", "dense", "winograd"};
+
+static int forced_algo(int *out)
+{
+    const char *e = getenv("RFT_CONV_ALGO");
+    *out = ALGO_AUTO;
+    if (!e || !*e) return RFT_OK;
+    for (int i = 0; i < (int)(sizeof algo_names / sizeof *algo_names); i++)
+        if (strcmp(e, algo_names[i]) == 0) { *out = i; return RFT_OK; }
+    return rft_fail(RFT_EARG, "conv2d: RFT_CONV_ALGO is '%s', expected auto, direct, winograd, winograd_dnnl or dense",
+                    e);
+}
+
+/* Whether the AVX-512 choices apply: the CPU has AVX-512 and neither RFT_CPU_ISA=avx2 nor a oneDNN ISA
+   limit below AVX-512 (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, which also stops oneDNN's Winograd)
+   asks for the AVX2 path. */
+static int avx512_path(bool *out)
+{
+    const char *e = getenv("RFT_CPU_ISA");
+    *out = false;
+    if (e && *e && strcmp(e, "avx2") != 0 && strcmp(e, "avx512") != 0)
+        return rft_fail(RFT_EARG, "conv2d: RFT_CPU_ISA is '%s', expected avx2 or avx512", e);
+    if (e && strcmp(e, "avx2") == 0) return RFT_OK;
+    const char *lim = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!lim || !*lim) lim = getenv("DNNL_MAX_CPU_ISA");
+    if (lim && *lim && strncasecmp(lim, "AVX512", 6) != 0 && strcasecmp(lim, "ALL") != 0) return RFT_OK;
+    __builtin_cpu_init();
+    *out = __builtin_cpu_supports("avx512f");
+    return RFT_OK;
+}
+
+static int not_applicable(int algo, const char *why)
+{
+    return rft_fail(RFT_EARG, "conv2d: algorithm %s (RFT_CONV_ALGO) cannot run this layer: %s", algo_names[algo],
+                    why);
+}
+
+static bool wino_shape(const plan_key *k)
+{
+    return k->a.kh == 3 && k->a.kw == 3 && k->a.stride_h == 1 && k->a.stride_w == 1;
+}
 
 /* Winograd (oneDNN's F(4x4,3x3) on AVX-512) for 3x3 stride-1 layers: on VGG-16's CIFAR layers it
    took 40-65% off every pass, except where its tiles are mostly padding: under 16 channels (oneDNN
    pads channels to 16; the 3-channel first layer ran 3.7x slower than direct) or outputs under 4x4
    (a 4x4 tile for a 2x2 map: 1.4x slower). tools/bench/conv_layers.c measures it. */
-static dnnl_alg_kind_t algorithm(const plan_key *k)
+static int algorithm(const plan_key *k, dnnl_alg_kind_t *alg)
 {
-    bool wino = k->a.kh == 3 && k->a.kw == 3 && k->a.stride_h == 1 && k->a.stride_w == 1 &&
-                k->s.cin >= 16 && k->s.cout >= 16 && k->s.ho >= 4 && k->s.wo >= 4;
-    return wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    if (k->algo == ALGO_DIRECT) { *alg = dnnl_convolution_direct; return RFT_OK; }
+    if (k->algo == ALGO_WINOGRAD_DNNL) {
+        if (!wino_shape(k)) return not_applicable(k->algo, "it is not a 3x3 stride-1 convolution");
+        *alg = dnnl_convolution_winograd;
+        return RFT_OK;
+    }
+    bool wino = wino_shape(k) && k->s.cin >= 16 && k->s.cout >= 16 && k->s.ho >= 4 && k->s.wo >= 4;
+    *alg = wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    return RFT_OK;
 }
 
 typedef struct {
@@ -226,10 +288,20 @@ static int build_plan(rft_dnnl_plan *p, const plan_key *k, float scale)
     RFT_TRY(rft_dnnl_engine("conv2d", &eng));
     RFT_TRY(make_descs(k, &d));
     RFT_TRY(rft_dnnl_attr("conv2d", &attr));
-    dnnl_alg_kind_t alg = algorithm(k);
+    dnnl_alg_kind_t alg = dnnl_convolution_direct;
+    int rc = algorithm(k, &alg);
+    if (rc) {
+        dnnl_primitive_attr_destroy(attr);
+        return rc;
+    }
     dnnl_status_t st = make_pd(k, &d, alg, eng, attr, &pd);
-    if (st == dnnl_unimplemented && alg != dnnl_convolution_direct)
+    if (st == dnnl_unimplemented && alg != dnnl_convolution_direct) {
+        if (k->algo != ALGO_AUTO) {
+            dnnl_primitive_attr_destroy(attr);
+            return not_applicable(k->algo, "oneDNN has no Winograd for this CPU (it needs AVX-512)");
+        }
         st = make_pd(k, &d, dnnl_convolution_direct, eng, attr, &pd);
+    }
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return rft_dnnl_fail("conv2d", "convolution set-up", st);
 
@@ -261,13 +333,14 @@ static int build_plan(rft_dnnl_plan *p, const plan_key *k, float scale)
 }
 
 /* Finds or builds the plan for (pass, shapes, args) and runs it on data (in the plan's spec order). */
-static int run(int pass, const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w_or_dw,
+static int run(int pass, int algo, const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w_or_dw,
                bool bias, void *const *data, float scale)
 {
     if (x->shape[0] == 0) return RFT_OK;            /* an empty batch: nothing to compute or add */
     plan_key k;
     memset(&k, 0, sizeof k);
     k.pass = pass;
+    k.algo = algo;
     k.bias = bias;
     k.a = *a;
     k.s = shape_of(a, x, w_or_dw->shape[0]);
@@ -405,27 +478,86 @@ static int dense_backward_params(const rft_conv2d_args *a, const rft_tensor *x, 
 
 /* ---- CPU entry points ------------------------------------------------------------------------ */
 
+/* rft's Winograd on the AVX2 path from this many input and output channels, 4x4 outputs and 32 tiles
+   of 4x4 in the batch (tools/bench/conv_layers.c, batch 64, one thread, AVX2 forced on a Zen 5, busy
+   machine): VGG-16's layers ran 2-2.5x faster than oneDNN's direct convolution on 32x32 to 4x4 maps, the
+   3-channel first layer 2x slower (its GEMMs are 3 deep); a batch of a few images on small maps has
+   too few tiles for the 36 transformed weight matrices to pay. */
+enum { WINO_MIN_CHANNELS = 16, WINO_MIN_MAP = 4, WINO_MIN_TILES = 32 };
+
+static bool wino_geometry(const rft_conv2d_args *a)
+{
+    return a->kh == 3 && a->kw == 3 && a->stride_h == 1 && a->stride_w == 1 && a->pad_h <= 2 && a->pad_w <= 2;
+}
+
+/* The algorithm for a layer: the forced one (RFT_CONV_ALGO), else dense GEMM where it pays, rft's
+   Winograd for 3x3 stride-1 layers on the AVX2 path, and otherwise the oneDNN plan's own choice
+   (ALGO_AUTO: oneDNN's Winograd or direct, see algorithm()). */
+static int choose(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout, int *algo)
+{
+    RFT_TRY(forced_algo(algo));
+    conv_shape s = shape_of(a, x, cout);
+    if (*algo == ALGO_DENSE) {
+        int64_t kk = (int64_t)a->kh * a->kw, hw = x->shape[2] * x->shape[3];
+        if (hw * s.ho * s.wo > 2 * kk)
+            return not_applicable(*algo, "its dense matrix would be over twice the size of the weight");
+        return RFT_OK;
+    }
+    if (*algo == ALGO_WINOGRAD) {
+        if (!wino_geometry(a)) return not_applicable(*algo, "it is not a 3x3 stride-1 convolution padded 0 to 2");
+        if (!rft_wino_supported()) return not_applicable(*algo, "this CPU lacks AVX2 and FMA");
+        return RFT_OK;
+    }
+    if (*algo != ALGO_AUTO) return RFT_OK;
+    if (dense(x, a)) { *algo = ALGO_DENSE; return RFT_OK; }
+    bool avx512;
+    RFT_TRY(avx512_path(&avx512));
+    if (!avx512 && wino_geometry(a) && s.cin >= WINO_MIN_CHANNELS && s.cout >= WINO_MIN_CHANNELS &&
+        s.ho >= WINO_MIN_MAP && s.wo >= WINO_MIN_MAP && s.n * ((s.ho + 3) / 4) * ((s.wo + 3) / 4) >= WINO_MIN_TILES &&
+        rft_wino_supported())
+        *algo = ALGO_WINOGRAD;
+    return RFT_OK;
+}
+
+static rft_wino_geom wino_geom(const rft_conv2d_args *a, const rft_tensor *x, int64_t cout)
+{
+    conv_shape s = shape_of(a, x, cout);
+    return (rft_wino_geom){s.n, s.cin, s.h, s.w, s.cout, s.ho, s.wo, a->pad_h, a->pad_w};
+}
+
 /* x: (N,Cin,H,W), w: (Cout,Cin,kh,kw), b: (Cout) or NULL -> y: (N,Cout,Ho,Wo) */
 int rft_cpu_conv2d_forward(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
                            const rft_tensor *b, rft_tensor *y)
 {
-    if (dense(x, a)) return x->shape[0] ? dense_forward(a, x, w, b, y) : RFT_OK;
+    int algo;
+    RFT_TRY(choose(a, x, w->shape[0], &algo));
+    if (algo == ALGO_DENSE) return x->shape[0] ? dense_forward(a, x, w, b, y) : RFT_OK;
+    if (algo == ALGO_WINOGRAD) {
+        rft_wino_geom g = wino_geom(a, x, w->shape[0]);
+        return rft_wino_forward(&g, rft_f32(x), rft_f32(w), b ? rft_f32(b) : NULL, rft_f32(y));
+    }
     void *data[4];
     int n = 0;
     data[n++] = rft_f32(x);
     data[n++] = rft_f32(w);
     if (b) data[n++] = rft_f32(b);
     data[n++] = rft_f32(y);
-    return run(FORWARD, a, x, w, b != NULL, data, 1.0f);
+    return run(FORWARD, algo, a, x, w, b != NULL, data, 1.0f);
 }
 
 /* dy: (N,Cout,Ho,Wo), w: (Cout,Cin,kh,kw) -> dx: (N,Cin,H,W) */
 int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *w,
                                   const rft_tensor *dy, rft_tensor *dx)
 {
-    if (dense(x, a)) return x->shape[0] ? dense_backward_input(a, x, w, dy, dx) : RFT_OK;
+    int algo;
+    RFT_TRY(choose(a, x, w->shape[0], &algo));
+    if (algo == ALGO_DENSE) return x->shape[0] ? dense_backward_input(a, x, w, dy, dx) : RFT_OK;
+    if (algo == ALGO_WINOGRAD) {
+        rft_wino_geom g = wino_geom(a, x, w->shape[0]);
+        return rft_wino_backward_data(&g, rft_f32(w), rft_f32(dy), rft_f32(dx));
+    }
     void *data[3] = {rft_f32(w), rft_f32(dy), rft_f32(dx)};
-    return run(BACKWARD_INPUT, a, x, w, false, data, 1.0f);
+    return run(BACKWARD_INPUT, algo, a, x, w, false, data, 1.0f);
 }
 
 /* x: (N,Cin,H,W), dy: (N,Cout,Ho,Wo) -> dw: (Cout,Cin,kh,kw) += scale * dL/dw, db: (Cout) += scale * sum
@@ -433,7 +565,13 @@ int rft_cpu_conv2d_backward_input(const rft_conv2d_args *a, const rft_tensor *x,
 int rft_cpu_conv2d_backward_params(const rft_conv2d_args *a, const rft_tensor *x, const rft_tensor *dy,
                                    float scale, rft_tensor *dw, rft_tensor *db)
 {
-    if (dense(x, a)) return x->shape[0] ? dense_backward_params(a, x, dy, scale, dw, db) : RFT_OK;
+    int algo;
+    RFT_TRY(choose(a, x, dw->shape[0], &algo));
+    if (algo == ALGO_DENSE) return x->shape[0] ? dense_backward_params(a, x, dy, scale, dw, db) : RFT_OK;
+    if (algo == ALGO_WINOGRAD) {
+        rft_wino_geom g = wino_geom(a, x, dw->shape[0]);
+        return rft_wino_backward_weights(&g, rft_f32(x), rft_f32(dy), scale, rft_f32(dw), db ? rft_f32(db) : NULL);
+    }
     void *data[4] = {rft_f32(x), rft_f32(dy), rft_f32(dw), db ? rft_f32(db) : NULL};
-    return run(BACKWARD_PARAMS, a, x, dw, db != NULL, data, scale);
+    return run(BACKWARD_PARAMS, algo, a, x, dw, db != NULL, data, scale);
 }

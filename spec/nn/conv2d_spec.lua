@@ -1,10 +1,12 @@
 -- conv2d: rft's 2-D convolution against PyTorch (spec/fixtures/conv2d.bin from tools/fixtures/conv2d.py),
--- against central differences, accumulating parameter gradients, and naming what is wrong with bad input.
+-- against a float64 reference for every algorithm the CPU has, accumulating parameter gradients, and naming what is wrong with bad input.
 -- The C functions are called directly through the FFI; the Lua module has its own spec.
 local ffi = require 'ffi'
 local rft = require 'rft'
 local fx = require 'support.fixture'
 local C = rft.C
+-- RFT_CONV_ALGO / RFT_CPU_ISA / RFT_WINO_CHUNK_TILES are read per call, so the spec sets them in-process.
+pcall(ffi.cdef, [[ int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name); ]])
 
 local call = require('support.opcheck').run
 
@@ -107,54 +109,328 @@ describe('conv2d', function()
     end)
   end)
 
-  describe('agrees with central differences', function()
-    -- L = sum(y * r) for a fixed random r, so dL/dy = r; each gradient is checked along random
-    -- directions v: (L(p + eps v) - L(p - eps v)) / 2 eps against <grad, v>.
-    local eps = 1e-2
+  describe('agrees with a float64 reference, for every algorithm the CPU has', function()
+    -- L = sum(y * r) is linear in each of x, w and b, so float32 central differences of L measure only
+    -- rounding (they failed on AVX2 for that reason). Instead y, dx = dL/dx, dw and db are computed here
+    -- in Lua doubles by direct convolution and each element is checked against its own rounding bound.
+    -- The inputs are float32 values, exact in double; the reference's own error (~1e-16 relative) is
+    -- negligible, so all the difference is the engine's float32 rounding, u = 2^-24:
+    --
+    -- Direct convolution and GEMM (oneDNN's direct, "dense"): each element is a sum of K products in
+    -- some order, |fl(s) - s| <= gamma_K * S, gamma_K = K u / (1 - K u), S = sum of |terms| (Higham,
+    -- Accuracy and Stability, 3.1). K = Cin*kh*kw (+1 for the bias) for y, Cout*max(kh*kw, Ho*Wo) for
+    -- dx (the dense GEMM's rows run over Cout*Ho*Wo), N*Ho*Wo for dw and db.
+    --
+    -- Winograd F(m x m, 3x3) on tiles of m x m outputs (anchored at output (0,0), inputs n = m+2 wide):
+    -- y_tile = A^T [sum_c (G g_c G^T) .* (B^T d_c B)] A. Each stage rounds: filter transform (two passes of
+    -- 3 terms, plus G's entries rounded to float: 8 roundings), input transform (2n), the channel sum
+    -- with its product (Cin + 1), output transform (2n), bias (1). To first order in u,
+    --   |fl(y) - y| <= gamma_d * |A^T| [sum_c (|G| |g_c| |G^T|) .* (|B^T| |d_c| |B|)] |A|,
+    --   d = Cin + 4n + 10,
+    -- the bound computed here with absolute values of every matrix and datum (S_wino >= S: the
+    -- transforms mix terms that cancel in exact arithmetic, which is where Winograd loses accuracy).
+    -- dx is the same form on dy with the kernel turned 180 degrees (Cout channels, padding 2 - pad).
+    -- dw = sum over images and tiles of G^T [(A dy_t A^T) .* (B^T x_t B)] G, so
+    --   |fl(dw) - dw| <= gamma_d * |G^T| [sum (|A| |dy_t| |A^T|) .* (|B^T| |x_t| |B|)] |G|,
+    --   d = N*T + 1 + 2m + 4n + 2 (T tiles an image).
+    -- oneDNN's Winograd (AVX-512 only) is F(4x4,3x3); its bound is modelled with Lavin and Gray's
+    -- matrices (the same interpolation points 0, +-1, +-2).
+    local u = 2 ^ -24
+    local function gamma(k) return k * u / (1 - k * u) end
+
+    local F2 = { -- F(2x2,3x3)
+      m = 2,
+      BT = { { 1, 0, -1, 0 }, { 0, 1, 1, 0 }, { 0, -1, 1, 0 }, { 0, 1, 0, -1 } },
+      G = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 } },
+      AT = { { 1, 1, 1, 0 }, { 0, 1, -1, -1 } },
+    }
+    local F4 = { -- F(4x4,3x3)
+      m = 4,
+      BT = { { 4, 0, -5, 0, 1, 0 }, { 0, -4, -4, 1, 1, 0 }, { 0, 4, -4, -1, 1, 0 }, { 0, -2, -1, 2, 1, 0 },
+        { 0, 2, -1, -2, 1, 0 }, { 0, 4, 0, -5, 0, 1 } },
+      G = { { 1 / 4, 0, 0 }, { -1 / 6, -1 / 6, -1 / 6 }, { -1 / 6, 1 / 6, -1 / 6 }, { 1 / 24, 1 / 12, 1 / 6 },
+        { 1 / 24, -1 / 12, 1 / 6 }, { 0, 0, 1 } },
+      AT = { { 1, 1, 1, 1, 1, 0 }, { 0, 1, -1, 2, -2, 0 }, { 0, 1, 1, 4, 4, 0 }, { 0, 1, -1, 8, -8, 1 } },
+    }
+
+    -- |P| X |Q|^T for small dense matrices (tables of rows); X is rows x cols.
+    local function sandwich(P, X, Q)
+      local t = {}
+      for i = 1, #P do
+        t[i] = {}
+        for j = 1, #X[1] do
+          local s = 0
+          for k = 1, #X do s = s + math.abs(P[i][k]) * X[k][j] end
+          t[i][j] = s
+        end
+      end
+      local out = {}
+      for i = 1, #t do
+        out[i] = {}
+        for j = 1, #Q do
+          local s = 0
+          for k = 1, #t[1] do s = s + t[i][k] * math.abs(Q[j][k]) end
+          out[i][j] = s
+        end
+      end
+      return out
+    end
+    local function transpose(M)
+      local t = {}
+      for i = 1, #M[1] do
+        t[i] = {}
+        for j = 1, #M do t[i][j] = M[j][i] end
+      end
+      return t
+    end
+
+    -- A tensor of shape (a,b,h,w) as a flat Lua array with an accessor that reads 0 outside the map.
+    local function grid(t)
+      local s, v = t:shape(), t:to_table()
+      local g = { v = v, s = s }
+      function g.at(a, b, i, j)
+        if i < 0 or j < 0 or i >= s[3] or j >= s[4] then return 0 end
+        return v[((a * s[2] + b) * s[3] + i) * s[4] + j + 1]
+      end
+      return g
+    end
+
+    -- The window of an n x n tile of g(a,b,.,.) at (i0,j0), in absolute values.
+    local function tile_abs(g, a, b, i0, j0, n)
+      local t = {}
+      for i = 1, n do
+        t[i] = {}
+        for j = 1, n do t[i][j] = math.abs(g.at(a, b, i0 + i - 1, j0 + j - 1)) end
+      end
+      return t
+    end
+
+    -- Forward-form Winograd bound: S[(a*O + o)*Ho*Wo + p] for input X (Na,C,H,W), kernels K(o,c) 3x3
+    -- (a function giving the 3x3 table), padding pad, stride 1.
+    local function wino_forward_abs(W, X, O, kern, pad, Ho, Wo)
+      local m, n = W.m, W.m + 2
+      local BT, GT = W.BT, transpose(W.G)
+      local S = {}
+      local Na, C = X.s[1], X.s[2]
+      local U = {}
+      for o = 0, O - 1 do
+        U[o] = {}
+        for c = 0, C - 1 do U[o][c] = sandwich(W.G, kern(o, c), W.G) end
+      end
+      for a = 0, Na - 1 do
+        for ty = 0, math.ceil(Ho / m) - 1 do
+          for tx = 0, math.ceil(Wo / m) - 1 do
+            local V = {}
+            for c = 0, C - 1 do
+              V[c] = sandwich(BT, tile_abs(X, a, c, ty * m - pad, tx * m - pad, n), BT)
+            end
+            for o = 0, O - 1 do
+              local M = {}
+              for i = 1, n do
+                M[i] = {}
+                for j = 1, n do
+                  local s = 0
+                  for c = 0, C - 1 do s = s + U[o][c][i][j] * V[c][i][j] end
+                  M[i][j] = s
+                end
+              end
+              local Y = sandwich(W.AT, M, W.AT)
+              for i = 1, m do
+                for j = 1, m do
+                  local oy, ox = ty * m + i - 1, tx * m + j - 1
+                  if oy < Ho and ox < Wo then S[((a * O + o) * Ho + oy) * Wo + ox + 1] = Y[i][j] end
+                end
+              end
+            end
+          end
+        end
+      end
+      return S, GT
+    end
+
+    -- Backward-weights Winograd bound: S[(o*C + c)*9 + t].
+    local function wino_weights_abs(W, X, DY, pad)
+      local m, n = W.m, W.m + 2
+      local A = transpose(W.AT)
+      local Na, C, O, Ho, Wo = X.s[1], X.s[2], DY.s[2], DY.s[3], DY.s[4]
+      local S = {}
+      local M = {}
+      for o = 0, O - 1 do
+        M[o] = {}
+        for c = 0, C - 1 do
+          M[o][c] = {}
+          for i = 1, n do
+            M[o][c][i] = {}
+            for j = 1, n do M[o][c][i][j] = 0 end
+          end
+        end
+      end
+      for a = 0, Na - 1 do
+        for ty = 0, math.ceil(Ho / m) - 1 do
+          for tx = 0, math.ceil(Wo / m) - 1 do
+            local V, P = {}, {}
+            for c = 0, C - 1 do V[c] = sandwich(W.BT, tile_abs(X, a, c, ty * m - pad, tx * m - pad, n), W.BT) end
+            for o = 0, O - 1 do P[o] = sandwich(A, tile_abs(DY, a, o, ty * m, tx * m, m), A) end
+            for o = 0, O - 1 do
+              for c = 0, C - 1 do
+                local Mo = M[o][c]
+                for i = 1, n do
+                  for j = 1, n do Mo[i][j] = Mo[i][j] + P[o][i][j] * V[c][i][j] end
+                end
+              end
+            end
+          end
+        end
+      end
+      local GT = transpose(W.G)
+      for o = 0, O - 1 do
+        for c = 0, C - 1 do
+          local R = sandwich(GT, M[o][c], GT)
+          for i = 1, 3 do
+            for j = 1, 3 do S[(o * C + c) * 9 + (i - 1) * 3 + j] = R[i][j] end
+          end
+        end
+      end
+      return S
+    end
+
+    -- Direct convolution in doubles: y, dx, dw, db and the sums of |terms| of each element.
+    local function reference(a, x, w, b, r)
+      local X, Wt, R = grid(x), grid(w), grid(r)
+      local N, C, H, Wd = x:shape()[1], x:shape()[2], x:shape()[3], x:shape()[4]
+      local O, kh, kw, st, pad = w:shape()[1], a.kh, a.kw, a.stride_h, a.pad_h
+      local Ho, Wo = r:shape()[3], r:shape()[4]
+      local bv = b:to_table()
+      local ref = { y = {}, ya = {}, dx = {}, dxa = {}, dw = {}, dwa = {}, db = {}, dba = {} }
+      for i = 1, N * C * H * Wd do ref.dx[i], ref.dxa[i] = 0, 0 end
+      for i = 1, O * C * kh * kw do ref.dw[i], ref.dwa[i] = 0, 0 end
+      for o = 1, O do ref.db[o], ref.dba[o] = 0, 0 end
+      for n = 0, N - 1 do
+        for o = 0, O - 1 do
+          for oy = 0, Ho - 1 do
+            for ox = 0, Wo - 1 do
+              local yi = ((n * O + o) * Ho + oy) * Wo + ox + 1
+              local rv = R.v[yi]
+              local s, sa = bv[o + 1], math.abs(bv[o + 1])
+              for c = 0, C - 1 do
+                for ky = 0, kh - 1 do
+                  for kx = 0, kw - 1 do
+                    local iy, ix = oy * st + ky - pad, ox * st + kx - pad
+                    if iy >= 0 and ix >= 0 and iy < H and ix < Wd then
+                      local xi = ((n * C + c) * H + iy) * Wd + ix + 1
+                      local wi = ((o * C + c) * kh + ky) * kw + kx + 1
+                      local xv, wv = X.v[xi], Wt.v[wi]
+                      s, sa = s + xv * wv, sa + math.abs(xv * wv)
+                      ref.dx[xi], ref.dxa[xi] = ref.dx[xi] + rv * wv, ref.dxa[xi] + math.abs(rv * wv)
+                      ref.dw[wi], ref.dwa[wi] = ref.dw[wi] + rv * xv, ref.dwa[wi] + math.abs(rv * xv)
+                    end
+                  end
+                end
+              end
+              ref.y[yi], ref.ya[yi] = s, sa
+              ref.db[o + 1], ref.dba[o + 1] = ref.db[o + 1] + rv, ref.dba[o + 1] + math.abs(rv)
+            end
+          end
+        end
+      end
+      return ref
+    end
+
+    -- Per-algorithm bounds: for each output, the scale S of its sum and the depth d of gamma_d.
+    local function bounds(algo, a, x, w, r)
+      local N, C = x:shape()[1], x:shape()[2]
+      local O, kk = w:shape()[1], a.kh * a.kw
+      local Ho, Wo = r:shape()[3], r:shape()[4]
+      local W = ({ winograd_dnnl = F4, winograd = F4 })[algo]
+      if not W then -- direct convolution or GEMM
+        return { y = C * kk + 1, dx = O * math.max(kk, Ho * Wo), dw = N * Ho * Wo, db = N * Ho * Wo }
+      end
+      local n, m = W.m + 2, W.m
+      local X, Wg, R = grid(x), grid(w), grid(r)
+      local pad = a.pad_h
+      local fwd = wino_forward_abs(W, X, O, function(o, c)
+        return tile_abs(Wg, o, c, 0, 0, 3)
+      end, pad, Ho, Wo)
+      local bwd = wino_forward_abs(W, R, C, function(c, o) -- kernel turned 180 degrees, o and c swapped
+        local k = tile_abs(Wg, o, c, 0, 0, 3)
+        return { { k[3][3], k[3][2], k[3][1] }, { k[2][3], k[2][2], k[2][1] }, { k[1][3], k[1][2], k[1][1] } }
+      end, 2 - pad, x:shape()[3], x:shape()[4])
+      local wts = wino_weights_abs(W, X, R, pad)
+      local tiles = math.ceil(Ho / m) * math.ceil(Wo / m)
+      return { y = C + 4 * n + 10, dx = O + 4 * n + 10, dw = N * tiles + 1 + 2 * m + 4 * n + 2, db = N * Ho * Wo,
+        scale = { y = fwd, dx = bwd, dw = wts } }
+    end
+
+    local function compare(label, what, got, want, abs, depth, scale)
+      local g = got:to_table()
+      assert(#g == #want, label .. ': ' .. what .. ' has ' .. #g .. ' elements, expected ' .. #want)
+      local gd = gamma(depth)
+      for i = 1, #want do
+        local bound = gd * (scale and scale[i] or abs[i])
+        -- the float32 result is also rounded once more when stored: half an ulp of the value
+        bound = bound + u * math.abs(want[i])
+        if math.abs(g[i] - want[i]) > bound then
+          error(string.format('%s: %s[%d] is %.9g, float64 reference %.9g, bound %.3g (gamma_%d times %.4g)',
+            label, what, i, g[i], want[i], bound, depth, scale and scale[i] or abs[i]), 0)
+        end
+      end
+    end
+
+    local ALGOS = { 'direct', 'winograd', 'winograd_dnnl', 'dense' }
     local function randn(shape, seed) return rft.rand.normal(zeros(shape), { seed = seed }) end
 
-    local function check(label, kh, stride, pad, cin, cout, hw)
-      it(label, function()
-        local a = ffi.new('rft_conv2d_args', { kh, kh, stride, stride, pad, pad })
-        hw = hw or { 7, 6 }
-        local x, w, b = randn({ 2, cin, hw[1], hw[2] }, 1), randn({ cout, cin, kh, kh }, 2), randn({ cout }, 3)
-        local y = zeros { 1 }
-        call(C.rft_conv2d_forward, a, x, w, b, y)
-        local r = randn(y:shape(), 4)
-        local rt = r:to_table()
-        local function loss(xx, ww, bb)
-          local yy = zeros { 1 }
-          call(C.rft_conv2d_forward, a, xx, ww, bb, yy)
-          return dot(yy:to_table(), rt)
-        end
-        local dx, dw, db = zeros { 1 }, zeros(w:shape()), zeros(b:shape())
-        call(C.rft_conv2d_backward_input, a, x, w, r, dx)
-        call(C.rft_conv2d_backward_params, a, x, r, 1, dw, db)
+    -- Which algorithms a layer's shape allows (the CPU may still lack one: then the spec is pending).
+    local function applies(algo, kh, stride, hw)
+      if algo == 'dense' then return hw[1] * hw[2] < kh * kh end
+      if algo == 'direct' then return true end
+      return kh == 3 and stride == 1 -- the Winograds (padding 0 to 2 here)
+    end
 
-        local function along(t, grad, seed, with)
-          local v = randn(t:shape(), seed):to_table()
-          local p = t:to_table()
-          local plus, minus = {}, {}
-          for i = 1, #p do plus[i], minus[i] = p[i] + eps * v[i], p[i] - eps * v[i] end
-          local numeric = (with(rft.from_table(plus, t:shape())) - with(rft.from_table(minus, t:shape())))
-            / (2 * eps)
-          local analytic = dot(grad:to_table(), v)
-          assert(math.abs(numeric - analytic) <= 1e-3 * math.max(1, math.abs(analytic)),
-            string.format('%s: numeric %.6g, analytic %.6g', label, numeric, analytic))
-        end
-        for seed = 10, 12 do
-          along(x, dx, seed, function(xx) return loss(xx, w, b) end)
-          along(w, dw, seed + 10, function(ww) return loss(x, ww, b) end)
-          along(b, db, seed + 20, function(bb) return loss(x, w, bb) end)
-        end
-      end)
+    local function check(label, kh, stride, pad, cin, cout, hw, nimg)
+      for _, algo in ipairs(ALGOS) do
+        if applies(algo, kh, stride, hw or { 7, 6 }) then it(label .. ' [' .. algo .. ']', function()
+          local a = ffi.new('rft_conv2d_args', { kh, kh, stride, stride, pad, pad })
+          hw = hw or { 7, 6 }
+          local x, w, b = randn({ nimg or 2, cin, hw[1], hw[2] }, 1), randn({ cout, cin, kh, kh }, 2), randn({ cout }, 3)
+          local y, dx, dw, db = zeros { 1 }, zeros { 1 }, zeros(w:shape()), zeros(b:shape())
+          ffi.C.setenv('RFT_CONV_ALGO', algo, 1)
+          local ok, err = pcall(function() call(C.rft_conv2d_forward, a, x, w, b, y) end)
+          if not ok then
+            ffi.C.unsetenv('RFT_CONV_ALGO')
+            if tostring(err):find('cannot run this layer', 1, true) then return pending(algo .. ': ' .. err) end
+            error(err, 0)
+          end
+          local r = randn(y:shape(), 4)
+          local ok2, err2 = pcall(function()
+            call(C.rft_conv2d_backward_input, a, x, w, r, dx)
+            call(C.rft_conv2d_backward_params, a, x, r, 1, dw, db)
+          end)
+          ffi.C.unsetenv('RFT_CONV_ALGO')
+          if not ok2 then error(err2, 0) end
+          local ref = reference(a, x, w, b, r)
+          local d = bounds(algo, a, x, w, r)
+          local sc = d.scale or {}
+          local lab = label .. ' [' .. algo .. ']'
+          compare(lab, 'y', y, ref.y, ref.ya, d.y, sc.y)
+          compare(lab, 'dx', dx, ref.dx, ref.dxa, d.dx, sc.dx)
+          compare(lab, 'dw', dw, ref.dw, ref.dwa, d.dw, sc.dw)
+          compare(lab, 'db', db, ref.db, ref.dba, d.db, nil)
+        end) end
+      end
     end
     check('3x3, stride 1, padding 1', 3, 1, 1, 3, 4)
     check('3x3, stride 2, padding 1', 3, 2, 1, 3, 4)
     check('1x1, no padding', 1, 1, 0, 3, 4)
-    check('3x3, stride 1, 16 channels in and out (Winograd)', 3, 1, 1, 16, 16)
-    check('3x3 on 2x2 maps (one dense GEMM)', 3, 1, 1, 3, 4, { 2, 2 })
-    check('3x3, stride 2 on 1x3 maps (one dense GEMM)', 3, 2, 1, 3, 4, { 1, 3 })
+    check('3x3, stride 1, 16 channels in and out', 3, 1, 1, 16, 16)
+    check('3x3, stride 1, 24 in, 32 out, 9x10 maps, 3 images', 3, 1, 1, 24, 32, { 9, 10 }, 3)
+    check('3x3, valid, 16 channels', 3, 1, 0, 16, 16, { 8, 8 })
+    describe('with Winograd tiles in chunks of 8 (RFT_WINO_CHUNK_TILES)', function()
+      setup(function() ffi.C.setenv('RFT_WINO_CHUNK_TILES', '8', 1) end)
+      teardown(function() ffi.C.unsetenv('RFT_WINO_CHUNK_TILES') end)
+      check('3x3, stride 1, 24 in, 32 out, 9x10 maps, 3 images', 3, 1, 1, 24, 32, { 9, 10 }, 3)
+    end)
+    check('3x3 on 2x2 maps', 3, 1, 1, 3, 4, { 2, 2 })
+    check('3x3, stride 2 on 1x3 maps', 3, 2, 1, 3, 4, { 1, 3 })
   end)
 
   describe('rejects bad input, saying what is wrong', function()
@@ -209,6 +485,28 @@ describe('conv2d', function()
         'conv2d: args is missing', 1, true)
       assert.error_matches(function() call(C.rft_conv2d_forward, a, zeros { 1, 3, 8, 8 }, nil, nil, y) end,
         'conv2d: weight is missing', 1, true)
+    end)
+    it('an unknown RFT_CONV_ALGO or RFT_CPU_ISA', function()
+      local x = zeros { 1, 3, 8, 8 }
+      ffi.C.setenv('RFT_CONV_ALGO', 'fft', 1)
+      local ok, err = pcall(call, C.rft_conv2d_forward, a, x, w, nil, y)
+      ffi.C.unsetenv('RFT_CONV_ALGO')
+      assert.is_false(ok)
+      assert.matches("conv2d: RFT_CONV_ALGO is 'fft', expected auto, direct, winograd, winograd_dnnl or dense", err, 1, true)
+      ffi.C.setenv('RFT_CPU_ISA', 'sse2', 1)
+      ok, err = pcall(call, C.rft_conv2d_forward, a, zeros { 1, 16, 8, 8 }, zeros { 16, 16, 3, 3 }, nil, y)
+      ffi.C.unsetenv('RFT_CPU_ISA')
+      assert.is_false(ok)
+      assert.matches("conv2d: RFT_CPU_ISA is 'sse2', expected avx2 or avx512", err, 1, true)
+    end)
+    it('a forced algorithm that cannot run the layer', function()
+      ffi.C.setenv('RFT_CONV_ALGO', 'winograd', 1)
+      local bad = ffi.new('rft_conv2d_args', { 3, 3, 2, 2, 1, 1 })
+      local ok, err = pcall(call, C.rft_conv2d_forward, bad, zeros { 1, 3, 8, 8 }, w, nil, y)
+      ffi.C.unsetenv('RFT_CONV_ALGO')
+      assert.is_false(ok)
+      assert.matches('conv2d: algorithm winograd (RFT_CONV_ALGO) cannot run this layer: it is not a 3x3 stride-1', err, 1,
+        true)
     end)
     it('a zero stride', function()
       local bad = ffi.new('rft_conv2d_args', { 3, 3, 0, 1, 1, 1 })
