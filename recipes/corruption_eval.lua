@@ -12,37 +12,43 @@ local rft = require 'rft'
 local experiment = require 'rft.experiment'
 local E = require 'rft.corrupt_eval'
 
-local p = require('argparse')('corruption_eval', 'Accuracy of checkpoints on CIFAR-10-C.')
-p:option('--checkpoint', 'a safetensors state dict, or LABEL=PATH; repeat to compare models'):count('+')
-p:option('--reference', 'checkpoint whose errors normalise CE_c (ImageNet-C uses AlexNet)')
-p:option('--model', 'fast, vgg16 or allcnn_c', 'fast')
-p:option('--width', 'width multiplier', '1', tonumber)
-p:option('--bn', 'batch norm (true/false; fast always has it)', 'true')
-p:option('--cifar10c', 'read the published CIFAR-10-C files from this folder instead of generating')
-p:option('--write-npy', 'also write the generated set to this folder in the published .npy layout')
-p:option('--images', 'evaluate on the first N test images (default: all 10,000)', nil, tonumber)
-p:option('--corruptions', 'comma-separated subset (default: the 15, then the extras)')
+local cli = require 'rft.cli'
+local p = cli.parser('corruption_eval', 'Accuracy of checkpoints on CIFAR-10-C.')
+p:repeated('--checkpoint', 'a safetensors state dict, or LABEL=PATH; repeat to compare models (at least one)')
+p:string('--reference', 'checkpoint whose errors normalise CE_c (ImageNet-C uses AlexNet)')
+p:choice('--model', 'architecture', 'fast', cli.models())
+p:number('--width', 'width multiplier', 1, { above = 0, max = 16 })
+p:boolean('--bn', 'batch norm (fast always has it)', true)
+p:string('--cifar10c', 'read the published CIFAR-10-C files from this folder instead of generating')
+p:string('--write-npy', 'also write the generated set to this folder in the published .npy layout')
+p:integer('--images', 'evaluate on the first N test images (default: all 10,000)', nil, { min = 1, max = 10000 })
+p:list('--corruptions', 'a subset (default: the 15, then the extras)', nil, rft.corrupt.names('all'))
 p:flag('--no-extra', 'only the 15 benchmark corruptions')
-p:option('--seed', 'seed of the corruptions', '0', tonumber)
-p:option('--batch', 'evaluation batch size', '500', tonumber)
-p:option('--frost', 'folder of the frost photographs (default: $RFT_FROST, then beside the data)')
-p:option('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
-experiment.device_option(p)
-p:option('--out', 'output folder', 'runs/corruption_eval')
+p:integer('--seed', 'seed of the corruptions', 0, { min = 0, max = 2 ^ 53 })
+p:integer('--batch', 'evaluation batch size', 500, { min = 1, max = 10000 })
+p:string('--frost', 'folder of the frost photographs (default: $RFT_FROST, then beside the data)')
+p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
+p:device()
+p:string('--out', 'output folder', 'runs/corruption_eval')
 local o = p:parse(arg)
+if #o.checkpoint == 0 then p:fail('--checkpoint is required: a safetensors file, or LABEL=PATH') end
+local given = { unpack(o.checkpoint) }
+given[#given + 1] = o.reference
+for _, c in ipairs(given) do
+  local path = c:match('^[^=]+=(.+)$') or c
+  local f = io.open(path, 'rb')
+  if not f then p:fail('cannot read checkpoint ' .. path) end
+  f:close()
+end
 local t0 = rft.train.now()
 
-local names = rft.corrupt.names(o.no_extra and nil or 'all')
-if o.corruptions then
-  names = {}
-  for n in o.corruptions:gmatch('[^,]+') do names[#names + 1] = n end
-end
+local names = o.corruptions or rft.corrupt.names(o.no_extra and nil or 'all')
 local test = experiment.head(rft.data.cifar10 { dir = o.data, split = 'test' }, o.images)
 
 local function load(spec, label)
   local lab, path = spec:match('^([^=]+)=(.+)$')
   path = path or spec
-  local net = rft.models.build(o.model, { width = o.width, bn = o.bn == 'true' })
+  local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
   local tensors = rft.safetensors.load(path)
   for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
   net:load_state_dict(tensors)

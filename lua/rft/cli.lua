@@ -134,6 +134,18 @@ function Parser:string(flag, help, default)
   return self:_value(flag, help, default, 'a non-empty text', function(s) if s ~= '' then return s end end, true)
 end
 
+--- A text flag that may be given several times; the value is a Lua list (empty when not given).
+function Parser:repeated(flag, help)
+  self.ap:option(flag, help):count('*')
+  self.takes_value[flag] = true
+  self.typed[#self.typed + 1] = { flag = flag, key = key(flag), default = {}, accepts = 'a non-empty text',
+    check = function(list)
+      for _, v in ipairs(list) do if v == '' then return nil end end
+      return list
+    end }
+  return self
+end
+
 --- A flag without a value: true when given.
 function Parser:flag(flag, help)
   self.ap:flag(flag, help)
@@ -184,6 +196,7 @@ function Parser:parse(args)
     else
       local v, why = t.check(s)
       if v == nil then
+        if type(s) == 'table' then s = table.concat(s, "', '") end
         self:fail(string.format("%s must be %s, got '%s'%s", t.flag, t.accepts, s, why and ' (' .. why .. ')' or ''))
       end
       res[t.key] = v

@@ -58,6 +58,10 @@ local cases = {
   { 'calibrate_cifar.lua', '--families B+', "%-%-checkpoint is required" },
   { 'gamma_search.lua', '--grid 0.1,nan', "%-%-grid must be comma%-separated finite numbers" },
   { 'table3_cifar.lua', '--methods FMA,nope', "%-%-methods must be comma%-separated names from" },
+  { 'corruption_eval.lua', '', "%-%-checkpoint is required" },
+  { 'corruption_eval.lua', '--checkpoint missing.safetensors', "cannot read checkpoint missing.safetensors" },
+  { 'corruption_eval.lua', '--checkpoint x --images 0', "%-%-images must be a whole number >= 1 and <= 10000" },
+  { 'corruption_eval.lua', '--checkpoint x --corruptions fog,xx', "%-%-corruptions must be comma%-separated names" },
 }
 
 describe('recipe flags', function()
