@@ -43,12 +43,6 @@ int cc_glass_blur(const cc_img *im, int sev, cc_rng *r)
     return RFT_OK;
 }
 
-static int reflect101(int i, int n)
-{
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-    return i;
-}
-
 /* The generator's disk(radius, alias_blur): the 17x17 indicator of x² + y² <= r², normalised (float32),
    then cv2.GaussianBlur with a 3x3 kernel of std alias_blur and the reflect-101 border. */
 static void defocus_kernel(double radius, double alias, double k[17][17])
@@ -69,13 +63,13 @@ static void defocus_kernel(double radius, double alias, double k[17][17])
     for (int y = 0; y < 17; y++)
         for (int x = 0; x < 17; x++) {
             float s = 0.0f;
-            for (int i = 0; i < 3; i++) s += g[i] * d[y][reflect101(x + i - 1, 17)];
+            for (int i = 0; i < 3; i++) s += g[i] * d[y][cc_reflect101(x + i - 1, 17)];
             t[y][x] = s;
         }
     for (int y = 0; y < 17; y++)
         for (int x = 0; x < 17; x++) {
             float s = 0.0f;
-            for (int i = 0; i < 3; i++) s += g[i] * t[reflect101(y + i - 1, 17)][x];
+            for (int i = 0; i < 3; i++) s += g[i] * t[cc_reflect101(y + i - 1, 17)][x];
             k[y][x] = (double)s;
         }
 }
@@ -93,7 +87,7 @@ int cc_defocus_blur(const cc_img *im, int sev, cc_rng *r)
         for (int j = 0; j < 17; j++)
             if (k[i][j] != 0.0) { lo = i < lo ? i : lo; lo = j < lo ? j : lo; hi = i > hi ? i : hi; hi = j > hi ? j : hi; }
     int idx[CC_S + 16];
-    for (int t = 0; t < CC_S + 16; t++) idx[t] = reflect101(t - 8, CC_S);
+    for (int t = 0; t < CC_S + 16; t++) idx[t] = cc_reflect101(t - 8, CC_S);
     for (int ch = 0; ch < 3; ch++) {
         const uint8_t *a = im->in + ch * CC_P;
         double v[CC_P];

@@ -10,12 +10,6 @@
 
 /* ---- elastic_transform ---- */
 
-static int reflect101(int i, int n)
-{
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-    return i;
-}
-
 /* SciPy's map_coordinate for mode 'reflect', then the two neighbours of order 1 with their indices
    reflected (cba|abc). */
 static void reflect_coord(double c, int n, int *i0, int *i1, double *t)
@@ -74,8 +68,8 @@ int cc_elastic_transform(const cc_img *im, int sev, cc_rng *r)
             int sx = X >> 5, sy = Y >> 5;
             float tx = (float)(X & 31) * (1.0f / 32), ty = (float)(Y & 31) * (1.0f / 32);
             float w[4] = { (1.0f - ty) * (1.0f - tx), (1.0f - ty) * tx, ty * (1.0f - tx), ty * tx };
-            int x0 = reflect101(sx, CC_S), x1 = reflect101(sx + 1, CC_S);
-            int y0 = reflect101(sy, CC_S), y1 = reflect101(sy + 1, CC_S);
+            int x0 = cc_reflect101(sx, CC_S), x1 = cc_reflect101(sx + 1, CC_S);
+            int y0 = cc_reflect101(sy, CC_S), y1 = cc_reflect101(sy + 1, CC_S);
             for (int ch = 0; ch < 3; ch++) {
                 const float *s = img + ch * CC_P;
                 warped[ch * CC_P + y * CC_S + x] = s[y0 * CC_S + x0] * w[0] + s[y0 * CC_S + x1] * w[1]

@@ -8,11 +8,6 @@
 #include <stdlib.h>
 
 static int clampi(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
-static int reflect101(int i, int n)
-{
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-    return i;
-}
 static uint8_t sat_u8(double v)                 /* saturate_cast<uchar>: round half to even, clamp */
 {
     double r = nearbyint(v);
@@ -138,7 +133,7 @@ int cc_spatter(const cc_img *im, int sev, cc_rng *r)
             for (int j = 0; j < CC_S; j++) {
                 double sum = 0.0;
                 for (int a = -1; a <= 1; a++)
-                    for (int b = -1; b <= 1; b++) sum += d[reflect101(i + a, CC_S) * CC_S + reflect101(j + b, CC_S)];
+                    for (int b = -1; b <= 1; b++) sum += d[cc_reflect101(i + a, CC_S) * CC_S + cc_reflect101(j + b, CC_S)];
                 d8[i * CC_S + j] = (uint8_t)(int)(float)(sum * (1.0 / 9.0));
             }
         /* cv2.equalizeHist */
@@ -163,7 +158,7 @@ int cc_spatter(const cc_img *im, int sev, cc_rng *r)
                 int sum = 0;
                 for (int a = 0; a < 3; a++)
                     for (int b = 0; b < 3; b++)
-                        sum += ker[a][b] * e8[reflect101(i + a - 1, CC_S) * CC_S + reflect101(j + b - 1, CC_S)];
+                        sum += ker[a][b] * e8[cc_reflect101(i + a - 1, CC_S) * CC_S + cc_reflect101(j + b - 1, CC_S)];
                 f8[i * CC_S + j] = (uint8_t)(sum < 0 ? 0 : (sum > 255 ? 255 : sum));
             }
         float m[CC_P], mx = 0.0f;
@@ -171,7 +166,7 @@ int cc_spatter(const cc_img *im, int sev, cc_rng *r)
             for (int j = 0; j < CC_S; j++) {
                 int sum = 0;
                 for (int a = -1; a <= 1; a++)
-                    for (int b = -1; b <= 1; b++) sum += f8[reflect101(i + a, CC_S) * CC_S + reflect101(j + b, CC_S)];
+                    for (int b = -1; b <= 1; b++) sum += f8[cc_reflect101(i + a, CC_S) * CC_S + cc_reflect101(j + b, CC_S)];
                 float bl = (float)sat_u8(sum / 9.0);
                 m[i * CC_S + j] = (float)l8[i * CC_S + j] * bl;
                 if (m[i * CC_S + j] > mx) mx = m[i * CC_S + j];

@@ -59,6 +59,12 @@ static inline int cc_randint(cc_rng *r, int lo, int hi) /* lo .. hi-1, as numpy'
 
 static inline double cc_clip(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
 static inline float cc_clipf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+/* OpenCV's BORDER_REFLECT_101 (dcb|abcd|cba) for an index any distance outside [0, n) */
+static inline int cc_reflect101(int i, int n)
+{
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
 
 /* ---- library steps (cc_lib.c) ---- */
 enum { CC_NEAREST = 0, CC_REFLECT = 1 };          /* SciPy's 'nearest' (aaa|abc), 'reflect' (cba|abc) */
