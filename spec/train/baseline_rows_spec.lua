@@ -4,16 +4,7 @@ local rft = require 'rft'
 local baseline = require 'rft.experiment.baseline'
 local aug = rft.aug
 
-local function synthetic(n)
-  local u8 = rft.tensor { shape = { n, 3, 32, 32 }, dtype = 'u8' }
-  local f = rft.rand.uniform(rft.tensor { shape = { n * 3072 } }, { seed = 2, hi = 255 })
-  local src, dst = f:data(), u8:data()
-  for i = 0, n * 3072 - 1 do dst[i] = src[i] end
-  local labels = {}
-  for i = 1, n do labels[i] = i % 10 end
-  return { images = u8, labels = rft.from_table(labels, { n }, 'i32'), n = n,
-           classes = { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j' } }
-end
+local function synthetic(n) return require('support.random_cifar')(n, 2) end
 
 describe('the baseline rows cache', function()
   it('evaluates once per set of pipelines and reads the file afterwards', function()

@@ -4,16 +4,7 @@ local rft = require 'rft'
 local experiment = require 'rft.experiment'
 local aug = rft.aug
 
-local function synthetic(n)
-  local images = rft.rand.uniform(rft.tensor { shape = { n * 3 * 32 * 32 } }, { seed = 1, hi = 255 })
-  local u8 = rft.tensor { shape = { n, 3, 32, 32 }, dtype = 'u8' }
-  local src, dst = images:data(), u8:data()
-  for i = 0, n * 3072 - 1 do dst[i] = src[i] end
-  local labels = {}
-  for i = 1, n do labels[i] = i % 10 end
-  return { images = u8, labels = rft.from_table(labels, { n }, 'i32'), n = n,
-           classes = { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j' } }
-end
+local function synthetic(n) return require('support.random_cifar')(n, 1) end
 
 describe('fine-tuning under a schedule', function()
   it('distorts every batch of an epoch with that epoch\'s pipeline (CA: plus on odd epochs, minus on even)', function()

@@ -4,18 +4,7 @@
 local rft = require 'rft'
 local fx = require 'support.fixture'
 
-local function setup()
-  local net = rft.models.fast { width = 0.25, seed = 3 }
-  -- non-trivial running statistics, so evaluation-mode batch norm is really exercised
-  for _, m in ipairs(net.modules) do
-    if m.running_var then rft.rand.uniform(m.running_var, { seed = 1, lo = 0.5, hi = 2 }) end
-  end
-  rft.robust.freeze_bn(net)
-  local x = rft.rand.uniform(rft.tensor { shape = { 4, 3, 32, 32 } }, { seed = 1 })
-  local xt = rft.rand.uniform(rft.tensor { shape = { 4, 3, 32, 32 } }, { seed = 2 })
-  local y = rft.from_table({ 1, 5, 0, 9 }, { 4 }, 'i32')
-  return net, x, xt, y
-end
+local setup = require 'support.two_view'
 
 describe('the two-view step', function()
   it('gives each view the logits and taps of its own forward pass when batch norm is frozen', function()
