@@ -2,7 +2,8 @@
 -- load -- the invariance models, and as well the baseline and the FMA/ST/AT fine-tuned models -- with
 -- G = the paper's probe (the heavier scheme's halved ranges at their extremes) or any rft.aug preset.
 --   rftlua recipes/invariance_score.lua --checkpoint runs/fma_ca_cifar/model.safetensors --model fast
---   ... --g combined_plus   (or B+, GN, ..., Combined-: the paper-1 presets) [--images 10000]
+--   ... --g Combined+   (or B+, GN, ..., Combined-: the paper-1 presets) [--images 10000]
+--   ... --g Combined+ --calibration runs/<baseline>/calibration_drop10_n2000.json   (calibrated strengths)
 local rft = require 'rft'
 local cli = require 'rft.cli'
 local report = require 'rft.report'
@@ -17,6 +18,7 @@ p:choice('--model', 'architecture', 'fast', cli.models())
 p:number('--width', 'width multiplier', 1, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:choice('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset", 'paper', gs)
+p:string('--calibration', "the presets' strengths: a calibration_*.json beside a baseline (default: Table 1's)")
 p:integer('--images', 'test images scored', 10000, { min = 1, max = 10000 })
 p:integer('--draws', 'draws of G per image', 5, { min = 1, max = 1000 })
 p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
@@ -24,13 +26,23 @@ p:device()
 p:string('--out', 'output folder', 'runs/invariance_score')
 local o = p:parse(arg)
 if not o.checkpoint then p:fail('--checkpoint is required: the safetensors file of the model to score') end
+local presets = rft.aug.paper.cifar10
+if o.calibration then
+  local f = io.open(o.calibration) or p:fail('cannot read --calibration ' .. o.calibration)
+  local ok, cal = pcall(require('cjson').decode, f:read('*a'))
+  f:close()
+  if not ok or type(cal) ~= 'table' or type(cal.rows) ~= 'table' then
+    p:fail('--calibration ' .. o.calibration .. ': expected a calibration JSON with rows (calibration_*.json)')
+  end
+  presets = rft.aug.from_calibration(cal)
+end
 local t0 = rft.train.now()
 
 local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
 local tensors = rft.safetensors.load(o.checkpoint)
 for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
 net:load_state_dict(tensors)
-local G = o.g == 'paper' and rft.aug.G() or rft.aug.paper.cifar10[o.g]
+local G = o.g == 'paper' and rft.aug.G() or presets[o.g]
 print('G: ' .. tostring(G))
 local test = rft.data.cifar10 { dir = o.data, split = 'test' }
 local scores, names = rft.invariance.layer_scores(net, test, G, { draws = o.draws, images = o.images })
@@ -42,6 +54,6 @@ for _, k in ipairs(names) do
 end
 util.mkdir_p(o.out)
 report.write_json(o.out .. '/results.json', { checkpoint = o.checkpoint, model = o.model, width = o.width,
-  G = tostring(G), images = math.min(o.images, test.n), draws = o.draws, layers = names, scores = summary,
+  G = tostring(G), calibration = o.calibration, images = math.min(o.images, test.n), draws = o.draws, layers = names, scores = summary,
   seconds = rft.train.now() - t0 })
 print('wrote ' .. o.out .. '/results.json')

@@ -31,6 +31,13 @@ describe('the baseline rows cache', function()
     local n = 0
     for _ in io.popen("ls '" .. dir .. "'"):lines() do n = n + 1 end
     assert.equal(2, n)
+    -- as many validation images with the same pipelines: their own file, not the test set's
+    local val = synthetic(20)
+    val.part = 'validation'
+    assert.same(direct, baseline.rows(net, val, aug.paper.cifar10, dir))
+    n = 0
+    for _ in io.popen("ls '" .. dir .. "'"):lines() do n = n + 1 end
+    assert.equal(3, n)
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)

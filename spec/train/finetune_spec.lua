@@ -27,4 +27,19 @@ describe('fine-tuning under a schedule', function()
     assert.same({ 'Combined-', 'Combined-', 'Combined-' }, used[2])
     assert.same({ 'Combined+', 'Combined+', 'Combined+' }, used[3])
   end)
+
+  it('splits the epochs into lr, lr/100 and lr/10^4 pieces, --lr-top of them at lr', function()
+    local function epochs(pieces)
+      local t = {}
+      for i, q in ipairs(pieces) do t[i] = { q.lr, q.epochs } end
+      return t
+    end
+    -- the paper's 20/10/10 at 1e-2, 1e-4, 1e-6
+    assert.same({ { 1e-2, 20 }, { 1e-4, 10 }, { 1e-6, 10 } }, epochs(experiment.finetune_lr(1e-2, 40)))
+    -- two thirds at the top: Combined+ and Combined- four epochs each at lr of twelve
+    assert.same({ { 1, 8 }, { 1e-2, 2 }, { 1e-4, 2 } }, epochs(experiment.finetune_lr(1, 12, 2 / 3)))
+    assert.same({ { 1, 1 }, { 1e-2, 1 } }, epochs(experiment.finetune_lr(1, 2)))
+    assert.same({ { 1, 3 } }, epochs(experiment.finetune_lr(1, 3, 1)))
+    assert.same({ { 1, 1 } }, epochs(experiment.finetune_lr(1, 1, 0.01)))
+  end)
 end)

@@ -88,10 +88,12 @@ end
 
 --- The baseline's ten rows on dataset d (protocol.evaluate_rows), cached in its folder `dir` as
 --- rows_<hash>.json, the hash and the file naming every row's pipeline, the evaluation seed and the
---- images: every run from this baseline with these strengths reads them instead of evaluating again.
+--- images (their number, and the part of the protocol's data unless the test set): every run from
+--- this baseline with these strengths reads them instead of evaluating again.
 function M.rows(net, d, presets, dir)
-  local what = { eval_seed = protocol.eval_seed, images = d.n, pipelines = {} }
+  local what = { eval_seed = protocol.eval_seed, images = d.n, part = d.part, pipelines = {} }
   local text = string.format('seed=%d;n=%d', protocol.eval_seed, d.n)
+  if d.part and d.part ~= 'test' then text = text .. ';part=' .. d.part end   -- test: the name it always had
   for _, r in ipairs(protocol.rows) do
     what.pipelines[r] = r == 'clean' and 'none' or tostring(presets[r])
     text = text .. ';' .. r .. '=' .. what.pipelines[r]
@@ -102,6 +104,7 @@ function M.rows(net, d, presets, dir)
     local ok, cached = pcall(cjson.decode, f:read('*a'))
     f:close()
     local same = ok and type(cached) == 'table' and cached.eval_seed == what.eval_seed and cached.images == what.images
+      and (cached.part or 'test') == (what.part or 'test')
       and type(cached.pipelines) == 'table' and type(cached.rows) == 'table'
     for _, r in ipairs(protocol.rows) do
       same = same and cached.pipelines[r] == what.pipelines[r] and type(cached.rows[r]) == 'number'

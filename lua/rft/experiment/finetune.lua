@@ -8,10 +8,11 @@ local protocol = require 'rft.experiment.protocol'
 
 local M = {}
 
---- The learning-rate pieces of a fine-tuning of e epochs at lr: 1/2, 1/4, 1/4 of the epochs at
---- lr, lr/100, lr/10^4 (the paper's 20/10/10 epochs at 1e-2, 1e-4, 1e-6).
-function M.lr(lr, e)
-  local a = math.max(1, math.floor(e / 2 + 0.5))
+--- The learning-rate pieces of a fine-tuning of e epochs at lr: the fraction `top` of the epochs
+--- (default 1/2) at lr, then the rest in halves at lr/100 and lr/10^4 (top = 1/2 is the paper's
+--- 20/10/10 epochs at 1e-2, 1e-4, 1e-6).
+function M.lr(lr, e, top)
+  local a = math.max(1, math.min(e, math.floor(e * (top or 0.5) + 0.5)))
   local b = math.max(0, math.floor((e - a) / 2 + 0.5))
   local pieces = { { lr = lr, epochs = a } }
   if b > 0 then pieces[#pieces + 1] = { lr = lr / 100, epochs = b } end

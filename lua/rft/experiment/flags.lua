@@ -34,8 +34,10 @@ function M.parser(name, description, o)
   p:string('--baseline', 'folder of a trained baseline (default: runs/baseline_<model>_w<width>..._s<seed>)')
   p:integer('--epochs', 'fine-tuning epochs: an even number gives Combined+ and Combined- as many (the paper: 30+)',
     2, { min = 1, max = 10000 })
-  p:number('--lr', "fine-tuning learning rate: lr for half the epochs, lr/100 then lr/10^4 (the paper's shape)",
+  p:number('--lr', "fine-tuning learning rate: lr for --lr-top of the epochs, lr/100 then lr/10^4 (the paper's shape)",
     0.01, { above = 0, max = 10 })
+  p:number('--lr-top', 'fraction of the fine-tuning epochs at --lr (the rest at lr/100, then lr/10^4)', 0.5,
+    { above = 0, max = 1 })
   p:integer('--batch', 'batch size (clean images; a two-view step sees twice as many)', 128, { min = 1, max = 45000 })
   p:number('--weight-decay', 'L2 weight decay', 5e-4, { min = 0, max = 1 })
   p:integer('--seed', 'seed of the baseline, the batches and the distortions', 0, { min = 0, max = 2 ^ 31 - 1 })
@@ -60,7 +62,7 @@ function M.options(a, p)
   o.method = methods.get(a.method or (p and p.default_method))
   o.method_options = methods.options(o.method, a)
   if not o.out then o.out = 'runs/' .. M.slug(o.method) .. '_ca_cifar' end
-  o.lr_schedule = finetune.lr(a.lr, a.epochs)
+  o.lr_schedule = finetune.lr(a.lr, a.epochs, a.lr_top)
   o.baseline = { model = a.model, width = a.width, bn = a.bn, epochs = a.baseline_epochs, batch = a.batch,
                  lr = a.baseline_lr, weight_decay = a.weight_decay, seed = a.seed, baseline_dir = a.baseline }
   return o

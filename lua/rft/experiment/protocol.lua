@@ -16,12 +16,14 @@ M.eval_seed = 20240601                  -- test-time distortions: one fixed draw
 M.train_images = 45000                  -- the training split's size
 M.val_images = 5000
 
---- CIFAR-10 under the protocol: {train=, val=, test=, dir=}.
+--- CIFAR-10 under the protocol: {train=, val=, test=, dir=}; each set's `part` names it.
 function M.cifar(dir)
   local full = rft.data.cifar10 { dir = dir, split = 'train' }
   local test = rft.data.cifar10 { dir = full.dir, split = 'test' }
   local tr, va = rft.data.split(full, M.val_images)
-  return { train = rft.data.subset(full, tr), val = rft.data.subset(full, va), test = test, dir = full.dir }
+  local train, val = rft.data.subset(full, tr), rft.data.subset(full, va)
+  train.part, val.part, test.part = 'train', 'validation', 'test'
+  return { train = train, val = val, test = test, dir = full.dir }
 end
 
 --- The first n images of a dataset (evaluation subsets for per-epoch curves and calibration).
@@ -31,7 +33,7 @@ function M.head(d, n)
   local p = idx:data()
   for i = 0, n - 1 do p[i] = i end
   local s = rft.data.subset(rft.data.with_ids(d), idx)
-  s.classes = d.classes
+  s.classes, s.part = d.classes, d.part
   return s
 end
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The first paper's Table 3 at its protocol on VGG-16 (issue 14): the baseline, the searches on the
+# validation split, every method under CA from that one baseline with several seeds, CIFAR-10-C and
+# the invariance scores of every model, then the committed results. Every step is skipped when its
+# results.json exists and resumes from its checkpoint when it was killed, so the same command
+# carries a run across sessions:
+#   RFT_DATA=../shared/datasets/cifar-10-batches-bin tools/experiments/table3.sh [STAGE ...]
+# Stages (default: all, in this order): baseline search table3 cifar10c invariance results.
+# Settings (environment): ROOT (runs/paper_vgg16_w0.25), WIDTH (0.25), BASELINE_EPOCHS (30),
+# EPOCHS (12), LR_TOP (0.6667: Combined+ and Combined- four epochs each at the top rate of twelve),
+# SEEDS ("0 1 2"), METHODS ("clean AT AT-distorted ST FMA"), SEARCH_IMAGES (22500), SEARCH_EPOCHS (4),
+# RESULTS (results/table3_vgg16_w0.25).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RFTLUA=${RFTLUA:-build/rftlua}
+WIDTH=${WIDTH:-0.25}
+ROOT=${ROOT:-runs/paper_vgg16_w$WIDTH}
+BASELINE_EPOCHS=${BASELINE_EPOCHS:-30}
+EPOCHS=${EPOCHS:-12}
+LR_TOP=${LR_TOP:-0.6667}
+SEEDS=${SEEDS:-0 1 2}
+METHODS=${METHODS:-clean AT AT-distorted ST FMA}
+SEARCH_IMAGES=${SEARCH_IMAGES:-22500}
+SEARCH_EPOCHS=${SEARCH_EPOCHS:-4}
+RESULTS=${RESULTS:-results/table3_vgg16_w$WIDTH}
+MODEL=(--model vgg16 --width "$WIDTH" --bn true)
+BASE="$ROOT/baseline"
+CAL="$BASE/calibration_drop10_n2000.json"
+
+say() { printf '\n== %s  %s\n' "$(date -u '+%F %T')" "$*"; }
+done_() { [ -f "$1/results.json" ]; }
+slug() { echo "$1" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\+/_/g'; }
+# the selected value of a search (null when no value kept the clean drop within bounds)
+best() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); local r = require('cjson').decode(f:read('*a'))
+  print(type(r.best) == 'number' and r.best or error('$1: no value selected', 0))"; }
+# mean validation accuracy of a search's selected value
+best_val() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); print(require('cjson').decode(f:read('*a')).val_accuracy)"; }
+
+stage_baseline() {
+  done_ "$BASE" && return
+  say "baseline: VGG-16 width $WIDTH, batch norm, $BASELINE_EPOCHS epochs"
+  "$RFTLUA" recipes/baseline_cifar.lua "${MODEL[@]}" --epochs "$BASELINE_EPOCHS" --out "$BASE"
+}
+
+search() {   # search <method> <param> <grid> <out> [extra flags]
+  local m=$1 param=$2 grid=$3 out=$4; shift 4
+  done_ "$out" && return
+  say "search: $m $param in {$grid} $*"
+  "$RFTLUA" recipes/gamma_search.lua --method "$m" --param "$param" --grid "$grid" "${MODEL[@]}" --baseline "$BASE" \
+    --train-images "$SEARCH_IMAGES" --epochs "$SEARCH_EPOCHS" --lr-top "$LR_TOP" --val-images 5000 --out "$out" "$@"
+}
+
+# The fine-tuning rate of each method at its default weight, then FMA's gamma (both normalisers) and
+# ST's alpha at the rate found.
+stage_search() {
+  for m in $METHODS; do search "$m" lr 0.003,0.01,0.03 "$ROOT/search/lr_$(slug "$m")"; done
+  search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma" --lr "$(best "$ROOT/search/lr_fma")"
+  search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma_constant" --constant-normalizer \
+    --lr "$(best "$ROOT/search/lr_fma")"
+  search ST alpha 0.03,0.1,0.3,1,3 "$ROOT/search/alpha_st" --lr "$(best "$ROOT/search/lr_st")"
+}
+
+# The flags of method $1 as the searches selected them.
+selected() {
+  local m=$1 s="$ROOT/search"
+  printf -- '--lr %s' "$(best "$s/lr_$(slug "$m")")"
+  case $m in
+    ST) printf -- ' --alpha %s' "$(best "$s/alpha_st")" ;;
+    FMA)
+      if awk "BEGIN { exit !($(best_val "$s/gamma_fma_constant") > $(best_val "$s/gamma_fma")) }"; then
+        printf -- ' --gamma %s --constant-normalizer' "$(best "$s/gamma_fma_constant")"
+      else
+        printf -- ' --gamma %s' "$(best "$s/gamma_fma")"
+      fi ;;
+  esac
+}
+
+stage_table3() {
+  for seed in $SEEDS; do
+    for m in $METHODS; do
+      local out="$ROOT/table3/$(slug "$m")_s$seed"
+      done_ "$out" && continue
+      local flags
+      flags=$(selected "$m")
+      say "table3: $m seed $seed, $EPOCHS epochs, $flags"
+      # shellcheck disable=SC2086
+      "$RFTLUA" recipes/ca_cifar.lua --method "$m" $flags "${MODEL[@]}" --baseline "$BASE" --seed "$seed" \
+        --epochs "$EPOCHS" --lr-top "$LR_TOP" --out "$out"
+    done
+  done
+}
+
+models() {   # label and checkpoint of every model of the table: the baseline, then each run
+  echo "baseline $BASE/model.safetensors"
+  for seed in $SEEDS; do for m in $METHODS; do
+    local r="$ROOT/table3/$(slug "$m")_s$seed"
+    done_ "$r" && echo "$(slug "$m")_s$seed $r/model.safetensors"
+  done; done
+}
+
+stage_cifar10c() {
+  models | while read -r label ckpt; do
+    done_ "$ROOT/cifar10c/$label" && continue
+    say "CIFAR-10-C: $label"
+    "$RFTLUA" recipes/corruption_eval.lua --checkpoint "$label=$ckpt" "${MODEL[@]}" --out "$ROOT/cifar10c/$label"
+  done
+}
+
+stage_invariance() {
+  models | while read -r label ckpt; do
+    for g in paper Combined+ Combined-; do
+      local out="$ROOT/invariance/${label}_$(slug "$g")"
+      done_ "$out" && continue
+      say "invariance score: $label under $g"
+      "$RFTLUA" recipes/invariance_score.lua --checkpoint "$ckpt" "${MODEL[@]}" --g "$g" --calibration "$CAL" \
+        --images 2000 --out "$out"
+    done
+  done
+}
+
+stage_results() {
+  say "results: $RESULTS"
+  "$RFTLUA" recipes/paper_results.lua --runs "$ROOT" --out "$RESULTS"
+}
+
+stages=${*:-baseline search table3 cifar10c invariance results}
+for s in $stages; do "stage_$s"; done
