@@ -1,7 +1,11 @@
 /* nccl.cu: collectives between processes on the GPU (engine/dist/dist.c), through NCCL on the
  * backend's one stream, so they queue behind the backward pass that produced the gradients. MPI
  * carries only NCCL's unique id from rank 0 to the others (dist.c); NCCL moves the tensors. One rank
- * per GPU: NCCL refuses two ranks on one device. Built where the CUDA toolkit ships NCCL (its
+ * per GPU: NCCL refuses two ranks on one device.
+ * The gradient buckets of an overlapped training step (rft.dist.gradient_sync) go on a communication
+ * stream of their own instead: each waits (an event) for the compute stream's work queued before its
+ * start, so its all-reduce runs beside the backward pass of the layers below it, and the join makes
+ * the compute stream's later work (the mean's scaling, the optimizer step) wait for all of them. Built where the CUDA toolkit ships NCCL (its
  * lib64/ on these machines); without it the table has no collectives and dist.c stages device
  * tensors through host memory and MPI. */
 #include "cuda_util.h"
@@ -9,6 +13,8 @@
 #include <string.h>
 
 static ncclComm_t comm;
+static cudaStream_t comm_stream;     /* the buckets' all-reduces */
+static cudaEvent_t ready, done;      /* compute -> communication, and back */
 
 #define RFT_NCCL_CHECK(stmt)                                                                              \
     do {                                                                                                  \
@@ -49,5 +55,34 @@ int rft_cuda_allreduce_sum(rft_tensor *t)
 int rft_cuda_broadcast(rft_tensor *t, int root)
 {
     RFT_NCCL_CHECK(ncclBroadcast(rft_ptr(t), rft_ptr(t), rft_nbytes(t), ncclUint8, root, comm, rft_cuda.stream));
+    return RFT_OK;
+}
+
+/* The communication stream and its two events, made on first use (no timing: events for ordering). */
+static int comm_stream_ready(void)
+{
+    if (comm_stream) return RFT_OK;
+    RFT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    RFT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    RFT_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream, cudaStreamNonBlocking));
+    return RFT_OK;
+}
+
+int rft_cuda_allreduce_start(rft_tensor *t)
+{
+    RFT_TRY(comm_stream_ready());
+    /* the gradients in t are complete once the compute stream's work queued so far has run */
+    RFT_CUDA_CHECK(cudaEventRecord(ready, rft_cuda.stream));
+    RFT_CUDA_CHECK(cudaStreamWaitEvent(comm_stream, ready, 0));
+    ncclDataType_t type = t->dtype == RFT_F32 ? ncclFloat32 : ncclInt32;
+    RFT_NCCL_CHECK(ncclAllReduce(rft_ptr(t), rft_ptr(t), (size_t)t->numel, type, ncclSum, comm, comm_stream));
+    return RFT_OK;
+}
+
+int rft_cuda_allreduce_join(void)
+{
+    if (!comm_stream) return RFT_OK;
+    RFT_CUDA_CHECK(cudaEventRecord(done, comm_stream));
+    RFT_CUDA_CHECK(cudaStreamWaitEvent(rft_cuda.stream, done, 0));
     return RFT_OK;
 }
