@@ -93,11 +93,12 @@ local function env_number(name)
   return n
 end
 
---- Gradient bytes per bucket of the overlapped all-reduce: 4 MiB, or $RFT_DIST_BUCKET_MB MiB. A
+--- Gradient bytes per bucket of the overlapped all-reduce: 2 MiB, or $RFT_DIST_BUCKET_MB MiB. A
 --- bucket closes at the first layer boundary past this size, so a layer larger than it is a bucket
---- alone. Smaller buckets start sooner and overlap more of the backward pass; each costs one
---- all-reduce's latency (tens of microseconds between processes of one host, more between hosts).
-M.bucket_bytes = math.floor((env_number('RFT_DIST_BUCKET_MB') or 4) * 2 ^ 20)
+--- alone (VGG-16: 10 buckets, VGG-16/4: 2, the fast model: 3). Smaller buckets start sooner and
+--- overlap more of the backward pass; each costs one all-reduce's latency (tens of microseconds
+--- between processes of one host, more between hosts).
+M.bucket_bytes = math.floor((env_number('RFT_DIST_BUCKET_MB') or 2) * 2 ^ 20)
 
 --- Whether gradient_sync overlaps the all-reduce with the backward pass by default (true);
 --- $RFT_DIST_OVERLAP=0 turns it off: one blocking all-reduce of the whole buffer after backward.
