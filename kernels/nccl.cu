@@ -5,7 +5,7 @@
  * The gradient buckets of an overlapped training step (rft.dist.gradient_sync) go on a communication
  * stream of their own instead: each waits (an event) for the compute stream's work queued before its
  * start, so its all-reduce runs beside the backward pass of the layers below it, and the join makes
- * the compute stream's later work (the mean's scaling, the optimizer step) wait for all of them. Built where the CUDA toolkit ships NCCL (its
+ * the compute stream's later work (the mean's scaling, the optimizer step) wait for each. Built where the CUDA toolkit ships NCCL (its
  * lib64/ on these machines); without it the table has no collectives and dist.c stages device
  * tensors through host memory and MPI. */
 #include "cuda_util.h"
@@ -14,7 +14,7 @@
 
 static ncclComm_t comm;
 static cudaStream_t comm_stream;     /* the buckets' all-reduces */
-static cudaEvent_t ready, done;      /* compute -> communication, and back */
+static cudaEvent_t ready;            /* the compute stream's work before a bucket's start */
 
 #define RFT_NCCL_CHECK(stmt)                                                                              \
     do {                                                                                                  \
@@ -58,17 +58,18 @@ int rft_cuda_broadcast(rft_tensor *t, int root)
     return RFT_OK;
 }
 
-/* The communication stream and its two events, made on first use (no timing: events for ordering). */
+/* The communication stream, made on first use, and an event that orders it after the compute stream. */
 static int comm_stream_ready(void)
 {
     if (comm_stream) return RFT_OK;
     RFT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-    RFT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     RFT_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream, cudaStreamNonBlocking));
     return RFT_OK;
 }
 
-int rft_cuda_allreduce_start(rft_tensor *t)
+/* The ticket is an event recorded on the communication stream after the all-reduce: done when it has
+   run; the join makes the compute stream wait for it and destroys it (CUDA frees it once it has run). */
+int rft_cuda_allreduce_start(rft_tensor *t, void **ticket)
 {
     RFT_TRY(comm_stream_ready());
     /* the gradients in t are complete once the compute stream's work queued so far has run */
@@ -76,13 +77,30 @@ int rft_cuda_allreduce_start(rft_tensor *t)
     RFT_CUDA_CHECK(cudaStreamWaitEvent(comm_stream, ready, 0));
     ncclDataType_t type = t->dtype == RFT_F32 ? ncclFloat32 : ncclInt32;
     RFT_NCCL_CHECK(ncclAllReduce(rft_ptr(t), rft_ptr(t), (size_t)t->numel, type, ncclSum, comm, comm_stream));
+    cudaEvent_t done;
+    RFT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    RFT_CUDA_CHECK(cudaEventRecord(done, comm_stream));
+    *ticket = (void *)done;
     return RFT_OK;
 }
 
-int rft_cuda_allreduce_join(void)
+int rft_cuda_allreduce_done(void *ticket, int *done)
 {
-    if (!comm_stream) return RFT_OK;
-    RFT_CUDA_CHECK(cudaEventRecord(done, comm_stream));
+    cudaError_t s = cudaEventQuery((cudaEvent_t)ticket);
+    if (s == cudaErrorNotReady) {         /* not an error: clear it, so the next launch check does not see it */
+        (void)cudaGetLastError();
+        *done = 0;
+        return RFT_OK;
+    }
+    RFT_CUDA_CHECK(s);
+    *done = 1;
+    return RFT_OK;
+}
+
+int rft_cuda_allreduce_join(void *ticket)
+{
+    cudaEvent_t done = (cudaEvent_t)ticket;
     RFT_CUDA_CHECK(cudaStreamWaitEvent(rft_cuda.stream, done, 0));
+    RFT_CUDA_CHECK(cudaEventDestroy(done));
     return RFT_OK;
 }

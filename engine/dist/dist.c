@@ -154,6 +154,7 @@ typedef struct {
     int kind;              /* REQ_*: what finishing it takes */
     int op;                /* RFT_REDUCE_SUM or RFT_REDUCE_MEAN (applied at the wait) */
     int mpi_request;       /* librft_mpi's handle (REQ_MPI) */
+    void *ticket;          /* the device backend's (REQ_DEVICE) */
     rft_tensor *t;         /* a reference, held until the wait */
 } dist_request;
 static dist_request *requests;   /* request id k > 0 is slot k - 1 */
@@ -200,9 +201,9 @@ int rft_dist_iallreduce(rft_tensor *t, int op, int64_t *request)
                                 &r->mpi_request, err))
             return mpi_fail(err);
         r->kind = REQ_MPI;
-    } else if (b->allreduce_start && b->allreduce_join) {
+    } else if (b->allreduce_start && b->allreduce_done && b->allreduce_join) {
         RFT_TRY(device_comm(b));
-        RFT_TRY(b->allreduce_start(t));
+        RFT_TRY(b->allreduce_start(t, &r->ticket));
         r->kind = REQ_DEVICE;
     } else if (b->allreduce_sum) {             /* a device with collectives but no queue of its own for them */
         RFT_TRY(device_comm(b));
@@ -226,7 +227,8 @@ int rft_dist_test(int64_t request, int *done)
     if (request == 0) return RFT_OK;
     dist_request *r = NULL;
     RFT_TRY(find_request("dist.test", request, &r));
-    if (r->kind != REQ_MPI) return RFT_OK;      /* a device queue or a finished reduction: nothing to drive */
+    if (r->kind == REQ_DEVICE) return rft_backend_of(r->t)->allreduce_done(r->ticket, done);
+    if (r->kind != REQ_MPI) return RFT_OK;      /* reduced at its start */
     char err[RFT_MPI_ERRLEN] = "";
     return mpi->test(r->mpi_request, done, err) ? mpi_fail(err) : RFT_OK;
 }
@@ -239,7 +241,7 @@ int rft_dist_wait(int64_t request)
     int rc = RFT_OK;
     char err[RFT_MPI_ERRLEN] = "";
     if (r->kind == REQ_MPI && mpi->wait(r->mpi_request, err)) rc = mpi_fail(err);
-    if (r->kind == REQ_DEVICE) rc = rft_backend_of(r->t)->allreduce_join();
+    if (r->kind == REQ_DEVICE) rc = rft_backend_of(r->t)->allreduce_join(r->ticket);
     if (rc == RFT_OK && r->op == RFT_REDUCE_MEAN) rc = rft_tensor_scale(r->t, 1.0f / (float)mpi->size);
     rft_tensor_release(r->t);
     memset(r, 0, sizeof *r);
