@@ -5,9 +5,9 @@
  * The gradient buckets of an overlapped training step (rft.dist.gradient_sync) go on a communication
  * stream of their own instead: each waits (an event) for the compute stream's work queued before its
  * start, so its all-reduce runs beside the backward pass of the layers below it, and the join makes
- * the compute stream's later work (the mean's scaling, the optimizer step) wait for each. Built where the CUDA toolkit ships NCCL (its
- * lib64/ on these machines); without it the table has no collectives and dist.c stages device
- * tensors through host memory and MPI. */
+ * the compute stream's later work (the mean's scaling, the optimizer step) wait for each.
+ * Built where the CUDA toolkit ships NCCL (its lib64/ on these machines); without it the table has no
+ * collectives and dist.c stages device tensors through host memory and MPI. */
 #include "cuda_util.h"
 #include <nccl.h>
 #include <string.h>
