@@ -26,6 +26,13 @@ typedef struct rft_backend {
     int (*comm_init)(const void *id, size_t nbytes, int rank, int size);
     int (*allreduce_sum)(rft_tensor *t);                               /* in place; f32 or i32 */
     int (*broadcast)(rft_tensor *t, int root);
+    /* non-blocking sum: queued on a communication queue of its own after the work queued so far,
+       *ticket naming it; allreduce_done says whether it has run; allreduce_join makes the work
+       queued from then on wait for it, and spends the ticket (NULL entries: the device's tensors are
+       reduced at once, through allreduce_sum or host memory) */
+    int (*allreduce_start)(rft_tensor *t, void **ticket);
+    int (*allreduce_done)(void *ticket, int *done);
+    int (*allreduce_join)(void *ticket);
     /* the ops, in the order of engine/backend_ops.h */
 #define RFT_BACKEND_MEMBER(name, params) int(*name) params;
     RFT_BACKEND_OPS(RFT_BACKEND_MEMBER)

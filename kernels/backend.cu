@@ -165,6 +165,9 @@ static void fill_table(void)
     table.comm_init = rft_cuda_comm_init;
     table.allreduce_sum = rft_cuda_allreduce_sum;
     table.broadcast = rft_cuda_broadcast;
+    table.allreduce_start = rft_cuda_allreduce_start;
+    table.allreduce_done = rft_cuda_allreduce_done;
+    table.allreduce_join = rft_cuda_allreduce_join;
 #endif
 #define RFT_CUDA_ENTRY(name, params) table.name = rft_cuda_##name;
     RFT_BACKEND_OPS(RFT_CUDA_ENTRY)

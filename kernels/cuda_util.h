@@ -112,5 +112,8 @@ int rft_cuda_comm_id(void *id, size_t nbytes);
 int rft_cuda_comm_init(const void *id, size_t nbytes, int rank, int size);
 int rft_cuda_allreduce_sum(rft_tensor *t);
 int rft_cuda_broadcast(rft_tensor *t, int root);
+int rft_cuda_allreduce_start(rft_tensor *t, void **ticket);
+int rft_cuda_allreduce_done(void *ticket, int *done);
+int rft_cuda_allreduce_join(void *ticket);
 
 #endif

@@ -120,15 +120,21 @@ static int bcast_fn(void *buf, const rft_tensor *t, int root, char *err)
     return mpi->broadcast(buf, rft_nbytes(t), root, err);
 }
 
-int rft_dist_allreduce(rft_tensor *t, int op)
+static int check_op(const char *what, const rft_tensor *t, int op)
 {
-    RFT_TRY(rft_check_tensor("dist.allreduce", "tensor", t));
+    RFT_TRY(rft_check_tensor(what, "tensor", t));
     if (op != RFT_REDUCE_SUM && op != RFT_REDUCE_MEAN)
-        return rft_fail(RFT_EARG, "dist.allreduce: op is %d, expected sum (%d) or mean (%d)", op, RFT_REDUCE_SUM,
+        return rft_fail(RFT_EARG, "%s: op is %d, expected sum (%d) or mean (%d)", what, op, RFT_REDUCE_SUM,
                         RFT_REDUCE_MEAN);
     if (t->dtype != RFT_F32 && !(t->dtype == RFT_I32 && op == RFT_REDUCE_SUM))
-        return rft_fail(RFT_EDTYPE, "dist.allreduce: tensor must be f32 (or i32 for 'sum'), got %s",
+        return rft_fail(RFT_EDTYPE, "%s: tensor must be f32 (or i32 for 'sum'), got %s", what,
                         rft_dtype_name(t->dtype));
+    return RFT_OK;
+}
+
+int rft_dist_allreduce(rft_tensor *t, int op)
+{
+    RFT_TRY(check_op("dist.allreduce", t, op));
     RFT_TRY(rft_dist_init());
     if (!mpi || mpi->size == 1 || t->numel == 0) return RFT_OK;
     const rft_backend *b = rft_backend_of(t);
@@ -139,6 +145,107 @@ int rft_dist_allreduce(rft_tensor *t, int op)
         RFT_TRY(on_host(t, sum_fn, 0));
     }
     return op == RFT_REDUCE_MEAN ? rft_tensor_scale(t, 1.0f / (float)mpi->size) : RFT_OK;
+}
+
+/* ---- non-blocking all-reduce (the gradient buckets of an overlapped step) ---------------------- */
+
+enum { REQ_FREE = 0, REQ_MPI, REQ_DEVICE, REQ_DONE };
+typedef struct {
+    int kind;              /* REQ_*: what finishing it takes */
+    int op;                /* RFT_REDUCE_SUM or RFT_REDUCE_MEAN (applied at the wait) */
+    int mpi_request;       /* librft_mpi's handle (REQ_MPI) */
+    void *ticket;          /* the device backend's (REQ_DEVICE) */
+    rft_tensor *t;         /* a reference, held until the wait */
+} dist_request;
+static dist_request *requests;   /* request id k > 0 is slot k - 1 */
+static int64_t nrequests;
+
+static int64_t new_request(void)
+{
+    for (int64_t k = 0; k < nrequests; k++)
+        if (requests[k].kind == REQ_FREE) return k;
+    int64_t n = nrequests ? 2 * nrequests : 64;
+    dist_request *r = realloc(requests, (size_t)n * sizeof *r);
+    if (!r) return -1;
+    memset(r + nrequests, 0, (size_t)(n - nrequests) * sizeof *r);
+    requests = r;
+    int64_t k = nrequests;
+    nrequests = n;
+    return k;
+}
+
+static int find_request(const char *what, int64_t request, dist_request **out)
+{
+    if (request < 1 || request > nrequests || requests[request - 1].kind == REQ_FREE)
+        return rft_fail(RFT_EARG, "%s: request %lld is not an all-reduce in flight (started by "
+                        "rft_dist_iallreduce and not yet waited for)", what, (long long)request);
+    *out = &requests[request - 1];
+    return RFT_OK;
+}
+
+int rft_dist_iallreduce(rft_tensor *t, int op, int64_t *request)
+{
+    if (!request) return rft_fail(RFT_EARG, "dist.iallreduce: request is NULL");
+    *request = 0;
+    RFT_TRY(check_op("dist.iallreduce", t, op));
+    RFT_TRY(rft_dist_init());
+    if (!mpi || mpi->size == 1 || t->numel == 0) return RFT_OK;
+    int64_t k = new_request();
+    if (k < 0) return rft_fail(RFT_ENOMEM, "dist.iallreduce: no memory for another request (%lld in flight)",
+                               (long long)nrequests);
+    dist_request *r = &requests[k];
+    const rft_backend *b = rft_backend_of(t);
+    if (t->device == RFT_CPU) {
+        char err[RFT_MPI_ERRLEN] = "";
+        if (mpi->iallreduce_sum(rft_ptr(t), (size_t)t->numel, t->dtype == RFT_F32 ? RFT_MPI_F32 : RFT_MPI_I32,
+                                &r->mpi_request, err))
+            return mpi_fail(err);
+        r->kind = REQ_MPI;
+    } else if (b->allreduce_start && b->allreduce_done && b->allreduce_join) {
+        RFT_TRY(device_comm(b));
+        RFT_TRY(b->allreduce_start(t, &r->ticket));
+        r->kind = REQ_DEVICE;
+    } else if (b->allreduce_sum) {             /* a device with collectives but no queue of its own for them */
+        RFT_TRY(device_comm(b));
+        RFT_TRY(b->allreduce_sum(t));
+        r->kind = REQ_DONE;
+    } else {                                   /* through host memory, at once */
+        RFT_TRY(on_host(t, sum_fn, 0));
+        r->kind = REQ_DONE;
+    }
+    r->op = op;
+    rft_tensor_retain(t);
+    r->t = t;
+    *request = k + 1;
+    return RFT_OK;
+}
+
+int rft_dist_test(int64_t request, int *done)
+{
+    if (!done) return rft_fail(RFT_EARG, "dist.test: done is NULL");
+    *done = 1;
+    if (request == 0) return RFT_OK;
+    dist_request *r = NULL;
+    RFT_TRY(find_request("dist.test", request, &r));
+    if (r->kind == REQ_DEVICE) return rft_backend_of(r->t)->allreduce_done(r->ticket, done);
+    if (r->kind != REQ_MPI) return RFT_OK;      /* reduced at its start */
+    char err[RFT_MPI_ERRLEN] = "";
+    return mpi->test(r->mpi_request, done, err) ? mpi_fail(err) : RFT_OK;
+}
+
+int rft_dist_wait(int64_t request)
+{
+    if (request == 0) return RFT_OK;
+    dist_request *r = NULL;
+    RFT_TRY(find_request("dist.wait", request, &r));
+    int rc = RFT_OK;
+    char err[RFT_MPI_ERRLEN] = "";
+    if (r->kind == REQ_MPI && mpi->wait(r->mpi_request, err)) rc = mpi_fail(err);
+    if (r->kind == REQ_DEVICE) rc = rft_backend_of(r->t)->allreduce_join(r->ticket);
+    if (rc == RFT_OK && r->op == RFT_REDUCE_MEAN) rc = rft_tensor_scale(r->t, 1.0f / (float)mpi->size);
+    rft_tensor_release(r->t);
+    memset(r, 0, sizeof *r);
+    return rc;
 }
 
 int rft_dist_allreduce_f64(double *values, int64_t n, int op)

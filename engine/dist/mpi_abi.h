@@ -7,7 +7,7 @@
 #define RFT_MPI_ABI_H
 #include <stddef.h>
 
-enum { RFT_MPI_ABI = 1, RFT_MPI_ERRLEN = 512 };
+enum { RFT_MPI_ABI = 2, RFT_MPI_ERRLEN = 512 };
 enum { RFT_MPI_F32 = 0, RFT_MPI_F64 = 1, RFT_MPI_U8 = 2, RFT_MPI_I32 = 3 };
 
 typedef struct rft_mpi_table {
@@ -17,6 +17,12 @@ typedef struct rft_mpi_table {
     int (*allreduce_sum)(void *buf, size_t count, int type, char *err);       /* in place */
     int (*broadcast)(void *buf, size_t bytes, int root, char *err);
     int (*barrier)(char *err);
+    /* Non-blocking sum in place (MPI_Iallreduce on a communicator of its own, so that it never
+       matches the blocking collectives issued while it is in flight): *request names it until
+       wait or a test that reports it done; count must fit MPI's int. */
+    int (*iallreduce_sum)(void *buf, size_t count, int type, int *request, char *err);
+    int (*test)(int request, int *done, char *err);    /* drives MPI's progress; done: 1 when complete */
+    int (*wait)(int request, char *err);
 } rft_mpi_table;
 
 /* librft_mpi's one exported symbol: initialises MPI (once) and returns its table, or NULL after

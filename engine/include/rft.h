@@ -399,5 +399,16 @@ int  rft_dist_allreduce(rft_tensor *t /* [out] */, int op);
 int  rft_dist_broadcast(rft_tensor *t /* [out] */, int root);   /* root's values to every rank */
 int  rft_dist_allreduce_f64(double *values /* [out] */, int64_t n, int op);   /* host numbers (metrics) */
 int  rft_dist_barrier(void);
+/* The same all-reduce, started now and finished later, so that it runs while the caller computes
+   (the gradient buckets of an overlapped training step, rft.dist.gradient_sync). t must stay
+   untouched until rft_dist_wait(*request) returns; the op's mean is applied there. *request is 0
+   when there is nothing to wait for (one rank). CPU tensors go through MPI's non-blocking
+   all-reduce, which advances only inside MPI calls: rft_dist_test drives it (done: 1 when complete).
+   CUDA tensors with NCCL go on a communication stream that waits for the work queued before the
+   start; rft_dist_wait makes the work queued after it wait for them in turn. Other device tensors
+   are reduced through host memory at the start. */
+int  rft_dist_iallreduce(rft_tensor *t /* [out] */, int op, int64_t *request /* [out] */);
+int  rft_dist_test(int64_t request, int *done /* [out] */);
+int  rft_dist_wait(int64_t request);
 
 #endif

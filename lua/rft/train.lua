@@ -215,6 +215,10 @@ local function check_options(o)
   if type(lr) ~= 'number' and type(lr) ~= 'function' and type(lr) ~= 'table' then
     bad('lr must be a number, a list of {lr=, epochs=} pieces or function(t), got ' .. type(lr))
   end
+  if o.overlap ~= nil and type(o.overlap) ~= 'boolean' then bad('overlap must be true or false, got ' .. tostring(o.overlap)) end
+  if o.bucket_bytes ~= nil and not whole(o.bucket_bytes, 1) then
+    bad('bucket_bytes must be a whole number of bytes >= 1, got ' .. tostring(o.bucket_bytes))
+  end
   if o.out ~= nil and (type(o.out) ~= 'string' or o.out == '') then bad('out must be a folder name, got ' .. tostring(o.out)) end
   return epochs
 end
@@ -273,7 +277,9 @@ kill_epoch, kill_batch = tonumber(kill_epoch), tonumber(kill_batch)
 ---   only from a checkpoint written with the same o.key, a string naming the configuration; one holding
 ---   NaN or Inf is refused unless allow_nonfinite), columns (CSV columns to put first after the loop's
 ---   own), mode (function(net) putting the net in its training mode; default net:train()),
----   on_epoch(epoch, row) (may add columns to row before it is logged), name (prefix of progress lines).
+---   on_epoch(epoch, row) (may add columns to row before it is logged), name (prefix of progress lines);
+---   under mpirun, overlap (default rft.dist.overlap: the gradient all-reduce in buckets during the
+---   backward pass; false: one blocking call after it) and bucket_bytes (rft.dist.bucket_bytes).
 --- The checkpoint is written before the CSV row that refers to it; at the start stale *.tmp files
 --- in out are removed and train.csv is cut back to the checkpoint's epochs. A loss or metric that is
 --- not finite, or weights that are not, stop the run with an error naming the epoch and batch.
@@ -331,9 +337,12 @@ function M.fit(o)
     end)
   end
   -- Data-parallel (mpirun): every rank takes its share of each global batch, the gradients are
-  -- averaged before each step, and rank 0's parameters are everyone's from the start.
+  -- averaged before each step (rft.dist.gradient_sync: in buckets started as the backward pass
+  -- finishes their layers, unless overlap = false), and rank 0's parameters are everyone's from the
+  -- start. One process never touches any of it.
   local ranks = dist.size()
   local part = ranks > 1 and { dist.rank(), ranks } or nil
+  local sync = ranks > 1 and dist.gradient_sync(net, { overlap = o.overlap, bucket_bytes = o.bucket_bytes }) or nil
   if ranks > 1 then
     if bs < ranks then
       error(string.format('rft.train.fit: batch %d cannot be split over %d ranks', bs, ranks), 2)
@@ -353,7 +362,11 @@ function M.fit(o)
       ctx.epoch, ctx.batch, ctx.ids, ctx.groups = epoch, b, ids, extra.groups
       opt.lr = M.lr_at(o.lr, epoch - 1 + (b - 1) / steps)
       net:zero_grad()
+      -- each rank's loss is the mean over its rows: its gradients are weighted by its share of the
+      -- global batch (times the number of ranks) and averaged, in buckets as the backward pass goes
+      if sync then sync:begin(extra.share * ranks) end
       local loss, correct = step(net, x, y, ctx)
+      if sync then sync:finish() end
       local metrics = type(loss) == 'table' and loss or nil
       if metrics then loss, correct = metrics.loss, metrics.correct end
       if type(loss) ~= 'number' then
@@ -363,11 +376,6 @@ function M.fit(o)
       if loss ~= loss or loss == math.huge or loss == -math.huge then
         error(string.format('training stopped: the loss is %s at epoch %d, batch %d (lr %g); lower the '
           .. 'learning rate or check the data', tostring(loss), epoch, b, opt.lr), 0)
-      end
-      if ranks > 1 then
-        -- each rank's loss is the mean over its rows: weight it by its share of the global batch
-        if extra.share * ranks ~= 1 then grads:scale(extra.share * ranks) end
-        dist.allreduce(grads, 'mean')
       end
       opt:step()
       local n = #y

@@ -50,6 +50,27 @@ on_mpi('rft.dist on two ranks (mpirun)', function()
       assert.truthy(out:find(string.format('R%d 2 %d 3 -1.5 2 3 42 1 0.30000000000000004 3 1', r, r), 1, true), out)
     end
   end)
+  it('starts all-reduces that finish later, in any order of waiting, beside blocking collectives', function()
+    local out, rc = mpi.run(2, [[
+      local rft = require 'rft'
+      local d = rft.dist
+      local r = d.rank()
+      local a = rft.from_table({ r + 1, 10 * (r + 1) }, { 2 })
+      local b = rft.from_table({ 4 * r }, { 1 })
+      local ra, rb = d.iallreduce(a, 'sum'), d.iallreduce(b, 'mean')
+      local n = d.allreduce_numbers({ r + 1 }, 'sum')        -- a blocking collective while both are in flight
+      local tests = 0
+      while not d.test(rb) do tests = tests + 1 end
+      d.wait(rb); d.wait(ra)
+      local ok, err = pcall(d.wait, ra)
+      print(string.format('R%d %g %g %g %g %s %s', r, a:to_table()[1], a:to_table()[2], b:to_table()[1], n[1],
+        tostring(ra > 0 and rb > 0 and ra ~= rb), ok and 'no error' or err:match('request %d+ is not an all%-reduce in flight')))
+    ]], '', 'RFT_DIST_ALL_PRINT=1')
+    assert.equal(0, rc, out)
+    for r = 0, 1 do
+      assert.truthy(out:find(string.format('R%d 3 30 2 3 true request', r), 1, true), out)
+    end
+  end)
   it('prints on rank 0 alone', function()
     local out, rc = mpi.run(2, 'print("rank " .. require("rft").dist.rank())')
     assert.equal(0, rc, out)

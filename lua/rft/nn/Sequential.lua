@@ -7,7 +7,10 @@
 -- A batch norm followed by a ReLU runs as one layer, forward and backward (net.fuse_bn_relu = false
 -- turns that off); the ReLU's output, the tap, is the same tensor either way.
 -- Parameters live in one flat buffer (and gradients in another) with per-layer views, so an
--- optimizer step is one call and a checkpoint one write.
+-- optimizer step is one call and a checkpoint one write. net.flat_ranges[i] = {lo, hi} is module i's
+-- part of both buffers (elements, padding included); net.backward_hook, when set, is called as
+-- hook(i) once module i's backward has run (its parameter gradients are then final for this pass),
+-- i counting down: what rft.dist.gradient_sync starts its bucketed all-reduce from.
 local class = require 'rft.class'
 local F = require 'rft.ffi'
 local T = require 'rft.tensor'
@@ -162,6 +165,8 @@ function Sequential:backward(x, dy, tap_grads, o)
     if not ok then
       error(string.format('In module %d (%s) of nn.Sequential (backward): %s', i - 1, tostring(m), tostring(gx):gsub('^[^:]*:%d+: ', '')), 2)
     end
+    local hook = self.backward_hook
+    if hook then hook(i) end                  -- module i (and every one after it) is done
     g = gx
     i = i - 1
   end
@@ -199,13 +204,14 @@ function Sequential:flatten()
   for _, p in ipairs(ps) do total = total + padded(p:numel()) end
   local dev = self:device()
   local fp, fg = T.new { shape = { total }, device = dev }, T.new { shape = { total }, device = dev }
-  local off = 0
+  local off, ranges = 0, {}
   local function place(flat, t)
     local v = flat:view(off, off + t:numel()):reshape(t:shape())
     v:copy_from(t)
     return v
   end
-  for _, m in ipairs(self.modules) do
+  for i, m in ipairs(self.modules) do
+    local lo = off
     for _, pair in ipairs { { 'weight', 'gradWeight' }, { 'bias', 'gradBias' } } do
       local p = m[pair[1]]
       if p and m[pair[2]] then
@@ -214,9 +220,10 @@ function Sequential:flatten()
         off = off + padded(p:numel())
       end
     end
+    if off > lo then ranges[i] = { lo, off } end
   end
   assert(off == total, 'flatten: a module keeps parameters other than weight and bias')
-  self.flat_params, self.flat_grads = fp, fg
+  self.flat_params, self.flat_grads, self.flat_ranges = fp, fg, ranges
   return fp, fg
 end
 
