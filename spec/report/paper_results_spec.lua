@@ -61,6 +61,7 @@ describe('the multi-seed results of a runs folder', function()
     text(root .. '/table3/fma_s0/curves.csv', table.concat(csv, '\n') .. '\n')
     json(root .. '/table3/fma_s1/results.json', ca('FMA/CA', fma, 1, 2, { curve_baseline = curve0 }))
     json(root .. '/table3/fma_s2/results.json', ca('FMA/CA', fma, 2, 3))
+    text(root .. '/table3/fma_s1/command.txt', 'rftlua recipes/ca_cifar.lua --method FMA --seed 1\n')
     json(root .. '/baseline/rows_0badcafe.json', { eval_seed = protocol.eval_seed, images = 4, rows = curve0,
       pipelines = { ['Combined+'] = 'P+', ['Combined-'] = 'P-' } })
     json(root .. '/baseline/rows_00000000.json', { eval_seed = protocol.eval_seed, images = 10000, rows = base,
@@ -162,6 +163,7 @@ describe('the multi-seed results of a runs folder', function()
     for _, r in ipairs(t.provenance.runs) do seen[r.dir] = r end
     assert.equal('rftlua recipes/baseline_cifar.lua --out b', seen[root .. '/baseline'].command)
     assert.equal(61, seen[root .. '/table3/fma_s1'].seconds)
+    assert.equal('rftlua recipes/ca_cifar.lua --method FMA --seed 1', seen[root .. '/table3/fma_s1'].command)
     local md = read(out .. '/table3.md')
     assert.matches('| ' .. root .. '/baseline | `rftlua recipes/baseline_cifar.lua --out b` | abcdef0123 | Test CPU, AVX2+FMA | 0:01:40 |',
       md, 1, true)

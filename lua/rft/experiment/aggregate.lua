@@ -174,7 +174,8 @@ function M.invariance(rs)
 end
 
 --- Where every number came from: this aggregation (command, commit, machine) and each run read: its
---- folder, command, commit, machine and wall time as its results.json records them.
+--- folder, command, commit, machine and wall time as its results.json records them (for runs made
+--- before results.json held a provenance, the command from the first line of a command.txt beside it).
 function M.provenance(rs, args)
   local p = report.provenance(args)
   p.runs = {}
@@ -182,7 +183,13 @@ function M.provenance(rs, args)
     if not r then return end
     local pv = r.provenance or {}
     local mach = pv.machine or {}
-    p.runs[#p.runs + 1] = { kind = kind, dir = dir, command = pv.command, commit = pv.commit, dirty = pv.dirty,
+    local command = pv.command
+    if not command then           -- a run older than results.json's provenance: a command.txt beside it
+      local f = io.open(dir .. '/command.txt')
+      if f then command = (f:read('*l') or ''):gsub('%s+$', ''); f:close() end
+      if command == '' then command = nil end
+    end
+    p.runs[#p.runs + 1] = { kind = kind, dir = dir, command = command, commit = pv.commit, dirty = pv.dirty,
       cpu = mach.cpu, isa = mach.isa, device = mach.device, seconds = r.seconds }
   end
   add('baseline', rs.baseline.dir, rs.baseline.results)

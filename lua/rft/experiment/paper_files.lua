@@ -70,6 +70,13 @@ end
 
 local function write_json(path, t) report.write_json(path, t) end
 
+-- rs's missing entries under one of its subfolders ('cifar10c', 'invariance')
+local function missing_in(rs, sub)
+  local out = {}
+  for _, m in ipairs(rs.missing) do if m:find('/' .. sub .. '/', 1, true) then out[#out + 1] = m end end
+  return { notes = {}, missing = out }
+end
+
 --- table3.md and table3.json.
 function M.table3(out, rs, t, prov)
   local head = { 'row', 'baseline', 'paper baseline' }
@@ -168,11 +175,11 @@ function M.cifar10c(out, rs, c, prov)
     lines[#lines + 1] = row { m.label, tostring(m.n), pm(m.clean), pm(m.mca), s2(m.change.mca), pm(m.related),
       s2(m.change.related), pm(m.unrelated), s2(m.change.unrelated) }
   end
-  lines[#lines + 1] = lists_md({ notes = {}, missing = {} }, c.notes)
+  lines[#lines + 1] = lists_md(missing_in(rs, 'cifar10c'), c.notes)
   lines[#lines + 1] = provenance_md(prov, { 'cifar10c' })
   util.write_atomic(out .. '/cifar10c.md', table.concat(lines, '\n') .. '\n')
   write_json(out .. '/cifar10c.json', { runs = rs.root, baseline = c.baseline, methods = c.methods, notes = c.notes,
-    provenance = prov })
+    missing = missing_in(rs, 'cifar10c').missing, provenance = prov })
 end
 
 --- invariance.md/json, and per G invariance_<g>.csv and .png (layers on x, a curve per model).
@@ -215,10 +222,11 @@ function M.invariance(out, rs, inv, prov)
       'set offsets 0.3, 0.3, 0, 0', "set title 'Invariance score per layer, median (mean over seeds), G = " .. gname .. "'",
       "set xlabel 'layer'", "set ylabel 'median invariance score'", 'plot ' .. table.concat(plots, ', ') }, '\n'))
   end
-  lines[#lines + 1] = lists_md({ notes = {}, missing = {} })
+  lines[#lines + 1] = lists_md(missing_in(rs, 'invariance'))
   lines[#lines + 1] = provenance_md(prov, { 'invariance' })
   util.write_atomic(out .. '/invariance.md', table.concat(lines, '\n') .. '\n')
-  write_json(out .. '/invariance.json', { runs = rs.root, gs = inv.gs, by_g = inv.by_g, provenance = prov })
+  write_json(out .. '/invariance.json', { runs = rs.root, gs = inv.gs, by_g = inv.by_g,
+    missing = missing_in(rs, 'invariance').missing, provenance = prov })
 end
 
 --- Everything, into folder out. args: the command line (for provenance). Returns the summaries.

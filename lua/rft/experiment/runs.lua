@@ -77,7 +77,8 @@ end
 M.canonical = canonical
 
 -- What makes two runs the same experiment: the configuration without seed, output or timing.
-M.ignored = { seed = true, threads = true, rft = true, data = true, baseline = true, strengths = true }
+M.ignored = { seed = true, threads = true, rft = true, data = true, baseline = true, strengths = true,
+              curve_images = true }
 local function identity(r)
   local c = { column = r.method }
   for k, v in pairs(r.config or {}) do if not M.ignored[k] then c[k] = v end end
