@@ -21,6 +21,8 @@ p:string('--out', 'results folder', 'results/paper')
 p:string('--methods', 'folder slugs expected under table3/ (comma-separated), to say what is missing',
   table.concat(runs.expected.slugs, ','))
 p:numbers('--seeds', 'seeds expected per method', runs.expected.seeds, { min = 0, max = 2 ^ 31 - 1 })
+p:integer('--curve-images', "curve images of runs whose results.json predates that key (ca_cifar's --curve-images)",
+  nil, { min = 1, max = 10000 })
 p:flag('--no-evaluate', 'read files only: runs without epoch 0 on file are left out of Figure 4')
 p:string('--data', 'CIFAR-10 folder for epoch 0 (default: $RFT_DATA, then data/cifar-10-batches-bin)')
 p:device()
@@ -31,10 +33,10 @@ local t0 = rft.train.now()
 
 local expected = { slugs = {}, seeds = o.seeds, gs = runs.expected.gs }
 for slug in o.methods:gmatch('[^,]+') do expected.slugs[#expected.slugs + 1] = slug end
-local rs = runs.read(o.runs, { expected = expected })
+local rs = runs.read(o.runs, { expected = expected, curve_images = o.curve_images })
 if #rs.epoch0_needed > 0 and not o.no_evaluate then
   local notes = runs.evaluate_epoch0(rs, o.data)
-  rs = runs.read(o.runs, { expected = expected })
+  rs = runs.read(o.runs, { expected = expected, curve_images = o.curve_images })
   for _, n in ipairs(notes) do rs.notes[#rs.notes + 1] = n end
 end
 

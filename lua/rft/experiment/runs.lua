@@ -131,7 +131,8 @@ local function curves(run, baseline_dir)
   return out, 'results.json epochs, epoch 0 from ' .. from
 end
 
---- Read everything under root. o: expected (M.expected's shape). Returns
+--- Read everything under root. o: expected (M.expected's shape), curve_images (of runs whose
+--- results.json predates that key; default M.default_curve_images). Returns
 --- { root, baseline = {dir, results}, groups = { {label, slug, column, config, runs = {run...}} },
 ---   cifar10c = {baseline = result, runs = {name = result}}, invariance = {baseline = {g = result},
 ---   runs = {name = {g = result}}}, missing = {line...}, notes = {line...}, epoch0_needed = {run...} }
@@ -164,10 +165,10 @@ function M.read(root, o)
     else
       local cfg = r.config or {}
       local run = { name = name, dir = dir, seed = cfg.seed or tonumber(name:match('_s(%d+)$')), results = r,
-                    curve_images = cfg.curve_images or M.default_curve_images }
+                    curve_images = cfg.curve_images or o.curve_images or M.default_curve_images }
       if not cfg.curve_images then
-        note(string.format('%s: results.json does not say its curve images; taken as %d (the flag default)', name,
-          run.curve_images))
+        note(string.format('%s: results.json does not say its curve images; taken as %d (%s)', name,
+          run.curve_images, o.curve_images and '--curve-images' or 'the flag default'))
       end
       run.curves, run.curves_from = curves(run, have_bdir and bdir or nil)
       if not run.curves then out.epoch0_needed[#out.epoch0_needed + 1] = run end
