@@ -46,7 +46,7 @@ print(string.format('%-34s %3s %18s %18s %9s', 'method', 'n', 'avg. improvement'
 for _, m in ipairs(s.table3.methods) do
   local i = m.improvement
   print(string.format('%-34s %3d %18s %18s %+9.2f', m.label, m.n,
-    i.mean and string.format('%+.2f ± %.2f', i.mean, i.std or 0) or '-',
+    i.mean and (string.format('%+.2f', i.mean) .. (i.std and string.format(' ± %.2f', i.std) or '')) or '-',
     i.lo and string.format('[%+.2f, %+.2f]', i.lo, i.hi) or '-', m.clean_change.mean or 0 / 0))
 end
 for _, n in ipairs(rs.notes) do print('note: ' .. n) end

@@ -145,10 +145,17 @@ end
 --- Invariance per G: {gs = {g...}, by_g = {g = {layers = {...}, baseline = {layer = median}, methods =
 --- { {label, seeds, n, median = {layer = mean over seeds of the per-seed median}, std = {...}} }}}}.
 function M.invariance(rs)
-  local out = { gs = {}, by_g = {} }
+  local out = { gs = {}, by_g = {}, notes = {} }
+  local function check(r, where)
+    if r and ((r.images or 10000) < 10000 or (r.draws or 5) < 5) then
+      out.notes[#out.notes + 1] = string.format('%s: %d test images x %d draws of G (the paper: 10,000 x 5)', where,
+        r.images or 10000, r.draws or 5)
+    end
+  end
   for _, gname in ipairs(rs.gs) do
     local e = { layers = nil, baseline = {}, methods = {} }
     local b = rs.invariance.baseline[gname]
+    check(b, 'baseline_' .. gname)
     if b then
       e.layers = b.layers
       for _, l in ipairs(b.layers or {}) do e.baseline[l] = b.scores[l] and b.scores[l].median end
@@ -157,7 +164,10 @@ function M.invariance(rs)
       local have = {}
       for _, run in ipairs(g.runs) do
         local r = (rs.invariance.runs[run.name] or {})[gname]
-        if r and r.scores then have[#have + 1] = { seed = run.seed, r = r }; e.layers = e.layers or r.layers end
+        if r and r.scores then
+          have[#have + 1] = { seed = run.seed, r = r }; e.layers = e.layers or r.layers
+          check(r, run.name .. '_' .. gname)
+        end
       end
       if #have > 0 then
         local m = { label = g.label, slug = g.slug, seeds = seeds(have), n = #have, median = {}, std = {} }

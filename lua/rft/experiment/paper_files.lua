@@ -207,7 +207,7 @@ function M.invariance(out, rs, inv, prov)
       csv_rows[#csv_rows + 1] = c
     end
     lines[#lines + 1] = ''
-    local gslug = runs_mod.slug(gname)
+    local gslug = runs_mod.slug((gname:gsub('%+$', '_plus'):gsub('%-$', '_minus')))   -- Combined+ -> combined_plus
     local csv = out .. '/invariance_' .. gslug .. '.csv'
     require('rft').train.write_csv(csv, csv_rows, cols)
     local plots = {}
@@ -222,10 +222,10 @@ function M.invariance(out, rs, inv, prov)
       'set offsets 0.3, 0.3, 0, 0', "set title 'Invariance score per layer, median (mean over seeds), G = " .. gname .. "'",
       "set xlabel 'layer'", "set ylabel 'median invariance score'", 'plot ' .. table.concat(plots, ', ') }, '\n'))
   end
-  lines[#lines + 1] = lists_md(missing_in(rs, 'invariance'))
+  lines[#lines + 1] = lists_md(missing_in(rs, 'invariance'), inv.notes)
   lines[#lines + 1] = provenance_md(prov, { 'invariance' })
   util.write_atomic(out .. '/invariance.md', table.concat(lines, '\n') .. '\n')
-  write_json(out .. '/invariance.json', { runs = rs.root, gs = inv.gs, by_g = inv.by_g,
+  write_json(out .. '/invariance.json', { runs = rs.root, gs = inv.gs, by_g = inv.by_g, notes = inv.notes,
     missing = missing_in(rs, 'invariance').missing, provenance = prov })
 end
 
