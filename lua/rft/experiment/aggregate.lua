@@ -36,7 +36,7 @@ end
 --- improvement = summary (per-seed values in .values), clean_change = change.clean} }, paper = M.paper}. Each run's improvement is measured against
 --- the baseline column of its own results.json.
 function M.table3(rs)
-  local t = { rows = protocol.rows, baseline = {}, methods = {}, paper = M.paper }
+  local t = { rows = protocol.rows, baseline = {}, methods = {}, paper = M.paper, notes = {} }
   for _, g in ipairs(rs.groups) do
     local col = g.column
     local m = { label = g.label, column = col, slug = g.slug, seeds = seeds(g.runs), n = #g.runs, cells = {},
@@ -64,16 +64,28 @@ function M.table3(rs)
     m.improvement = stats.summary(impr)
     m.improvement.values = impr
     m.clean_change = m.change.clean
+    for _, r in ipairs(g.runs) do            -- one baseline column: say so where a run measured against another
+      for _, row in ipairs(protocol.rows) do
+        local b = (r.results.table[row] or {}).baseline
+        if type(b) == 'number' and type(t.baseline[row]) == 'number' and math.abs(b - t.baseline[row]) > 1e-9 then
+          t.notes[#t.notes + 1] = string.format('%s: its baseline %s is %.2f, not %.2f (another baseline or strengths); '
+            .. 'its improvements are against its own', r.name, row, b, t.baseline[row])
+          break
+        end
+      end
+    end
     t.methods[#t.methods + 1] = m
   end
   return t
 end
 
 --- Figure 4 of one group: per epoch (from 0) the mean and std over the seeds that reached it of each
---- row. Returns {epochs = { {epoch, n, mean = {row=}, std = {row=}} }, seeds, left_out = {run name...}}.
+--- row. Returns {epochs = { {epoch, n, mean = {row=}, std = {row=}} }, seeds, left_out = {run name...},
+--- images = {the curve image counts of the runs, sorted}}.
 function M.figure4(g)
-  local by_epoch, left_out, used = {}, {}, {}
+  local by_epoch, left_out, used, images = {}, {}, {}, {}
   for _, run in ipairs(g.runs) do
+    images[run.curve_images] = true
     if run.curves then
       used[#used + 1] = run.seed
       for _, row in ipairs(run.curves) do
@@ -88,7 +100,10 @@ function M.figure4(g)
   local epochs = {}
   for e in pairs(by_epoch) do epochs[#epochs + 1] = e end
   table.sort(epochs)
-  local out = { epochs = {}, seeds = used, left_out = left_out }
+  local n_images = {}
+  for k in pairs(images) do n_images[#n_images + 1] = k end
+  table.sort(n_images)
+  local out = { epochs = {}, seeds = used, left_out = left_out, images = n_images }
   for _, e in ipairs(epochs) do
     local rows = by_epoch[e]
     local entry = { epoch = e, n = #rows, mean = {}, std = {} }

@@ -142,6 +142,10 @@ function M.figure4(out, rs)
       notes[#notes + 1] = string.format('%s: %s left out of Figure 4 (no epoch 0: run recipes/paper_results.lua with '
         .. 'the data to evaluate the baseline on their curve images)', g.label, list(f.left_out))
     end
+    if #f.images > 1 then
+      notes[#notes + 1] = string.format('%s: its runs drew their curves on different numbers of test images (%s)',
+        g.label, list(f.images))
+    end
     if #f.epochs > 0 then
       local cols = { 'epoch', 'n' }
       for _, r in ipairs(protocol.rows) do cols[#cols + 1] = r end
@@ -155,7 +159,7 @@ function M.figure4(out, rs)
       local csv = out .. '/figure4_' .. g.slug .. '.csv'
       require('rft').train.write_csv(csv, lines, cols)
       tables.plot_curves(csv, out .. '/figure4_' .. g.slug .. '.png', string.format(
-        '%s: test accuracy per epoch, mean over seeds %s (first %d images)', g.label, list(f.seeds), g.runs[1].curve_images))
+        '%s: test accuracy per epoch, mean over seeds %s (first %s images)', g.label, list(f.seeds), list(f.images)))
     end
   end
   return notes
@@ -236,6 +240,7 @@ function M.write(out, rs, args)
   local notes = M.figure4(out, rs)
   for _, n in ipairs(notes) do rs.notes[#rs.notes + 1] = n end
   local t = A.table3(rs)
+  for _, n in ipairs(t.notes) do rs.notes[#rs.notes + 1] = n end
   M.table3(out, rs, t, prov)
   local c = A.cifar10c(rs)
   M.cifar10c(out, rs, c, prov)

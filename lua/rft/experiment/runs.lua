@@ -273,7 +273,7 @@ function M.evaluate_epoch0(rs, data_dir)
     if not presets or tostring(presets.combined_plus) ~= cfg.combined_plus
         or tostring(presets.combined_minus) ~= cfg.combined_minus then
       notes[#notes + 1] = run.name .. ': its strengths do not rebuild its Combined+ / Combined-; epoch 0 not evaluated'
-    elseif not rs.baseline.results and not io.open(rs.baseline.dir .. '/model.safetensors') then
+    elseif not exists(rs.baseline.dir .. '/model.safetensors') then
       notes[#notes + 1] = run.name .. ': no baseline model in ' .. rs.baseline.dir .. '; epoch 0 not evaluated'
     else
       local key = string.format('%s_%g_%s', cfg.model, cfg.width, tostring(cfg.bn))
