@@ -27,11 +27,11 @@ local before = ex.baseline_rows(net, d.test, presets, base_dir)
 
 -- 5. Fine-tuning under CA: Combined+ on odd epochs, Combined- on even ones; lr for half the epochs,
 --    then lr/100 and lr/10^4. The ten rows on --curve-images test images after every epoch (Figure 4).
-local epochs = ex.finetune(o.method, net, d, ex.ca_schedule(presets), o, presets)
+local epochs, curve0 = ex.finetune(o.method, net, d, ex.ca_schedule(presets), o, presets)
 
 -- 6. The method's column, and the table with the average improvement.
 net:evaluate()
 local after = ex.evaluate_rows(net, d.test, presets, ex.tables.column(o.method))
-ex.write_ca(o, { net = net, before = before, after = after, epochs = epochs, presets = presets, calibration = cal,
+ex.write_ca(o, { net = net, before = before, after = after, epochs = epochs, curve0 = curve0, presets = presets, calibration = cal,
   baseline_results = base, baseline_dir = base_dir, data_dir = d.dir, val_accuracy = rft.train.evaluate(net, d.val),
   seconds = rft.train.now() - t0 })

@@ -54,6 +54,6 @@ for _, k in ipairs(names) do
 end
 util.mkdir_p(o.out)
 report.write_json(o.out .. '/results.json', { checkpoint = o.checkpoint, model = o.model, width = o.width,
-  G = tostring(G), calibration = o.calibration, images = math.min(o.images, test.n), draws = o.draws, layers = names, scores = summary,
-  seconds = rft.train.now() - t0 })
+  G = tostring(G), calibration = o.calibration, images = math.min(o.images, test.n), draws = o.draws,
+  layers = names, scores = summary, seconds = rft.train.now() - t0, provenance = report.provenance() })
 print('wrote ' .. o.out .. '/results.json')

@@ -160,6 +160,7 @@ function M.write(out, models, names, config)
       corrupt_seconds = r.corrupt_seconds }
   end
   json.seconds = config.seconds
+  json.provenance = report.provenance()
   report.write_json(out .. '/results.json', json)
 end
 

@@ -60,10 +60,10 @@ function M.run_ca(o)
   local net, base, dir = M.baseline(o.baseline, d)
   local presets, cal = M.strengths(net, d, o, dir)
   local before = M.baseline_rows(net, d.test, presets, dir)
-  local epochs = M.finetune(o.method, net, d, M.ca_schedule(presets), o, presets)
+  local epochs, curve0 = M.finetune(o.method, net, d, M.ca_schedule(presets), o, presets)
   net:evaluate()
   local after = M.evaluate_rows(net, d.test, presets, tables.column(o.method))
-  M.write_ca(o, { net = net, before = before, after = after, epochs = epochs, presets = presets, calibration = cal,
+  M.write_ca(o, { net = net, before = before, after = after, epochs = epochs, curve0 = curve0, presets = presets, calibration = cal,
     baseline_results = base, baseline_dir = dir, data_dir = d.dir, val_accuracy = rft.train.evaluate(net, d.val),
     seconds = rft.train.now() - t0 })
   return before, after

@@ -51,7 +51,9 @@ function M.curve_style(i)
 end
 
 --- Line plot of CSV columns against column o.x: o.ys (names), o.title, o.ylabel; each curve its own
---- colour and marker (curve_style). Returns what gnuplot_script returns, or false when nothing to plot.
+--- colour and marker (curve_style); o.dashed: names of columns drawn dashed (the Combined rows of a
+--- Figure 4, so that ten curves read apart even in grey), o.thick: names drawn with a heavier line.
+--- Returns what gnuplot_script returns, or false when nothing to plot.
 function M.plot_csv(csv, png, o)
   local f = io.open(csv)
   if not f then return false end
@@ -59,19 +61,79 @@ function M.plot_csv(csv, png, o)
   local index = {}
   local i = 0
   for name in (header .. ','):gmatch('([^,]*),') do i = i + 1; index[name] = i end
-  local plots = {}
+  local plots, dashed, thick = {}, {}, {}
+  for _, y in ipairs(o.dashed or {}) do dashed[y] = true end
+  for _, y in ipairs(o.thick or {}) do thick[y] = true end
   for _, y in ipairs(o.ys) do
     if index[y] then
-      plots[#plots + 1] = string.format('%s using %d:%d with linespoints %s title %s', quote(csv), index[o.x],
-        index[y], M.curve_style(#plots + 1), quote(y))
+      plots[#plots + 1] = string.format('%s using %d:%d with linespoints %s dt %d lw %g title %s', quote(csv),
+        index[o.x], index[y], M.curve_style(#plots + 1), dashed[y] and 2 or 1, thick[y] and 2.5 or 1.2, quote(y))
     end
   end
   if #plots == 0 then return false end
   return M.gnuplot_script(png, table.concat({
-    'set datafile separator ","', 'set key outside right', 'set grid', o.x == 'epoch' and 'set xtics 1' or '',
+    'set datafile separator ","', 'set termoption noenhanced', 'set key outside right', 'set grid',
+    o.x == 'epoch' and 'set xtics 1' or '',
     'set title ' .. quote(o.title or ''), 'set xlabel ' .. quote(o.x), 'set ylabel ' .. quote(o.ylabel or ''),
     'plot ' .. table.concat(plots, ', '),
   }, '\n'))
+end
+
+--- The machine a result was made on, as tools/bench/machine.py names it: CPU model (/proc/cpuinfo),
+--- the vector path the kernels take (`isa`: 'AVX-512', 'AVX2+FMA', or 'AVX2+FMA (forced on an AVX-512
+--- CPU)' under RFT_CPU_ISA=avx2 or a oneDNN ISA limit below AVX-512, the engine's own rule), the
+--- threads and the default device.
+function M.machine()
+  local model, flags = 'unknown CPU', ''
+  local f = io.open('/proc/cpuinfo')
+  if f then
+    for line in f:lines() do
+      local k, v = line:match('^([^:]-)%s*:%s*(.*)$')
+      if k == 'model name' and model == 'unknown CPU' then model = v
+      elseif k == 'flags' and flags == '' then flags = ' ' .. v .. ' ' end
+    end
+    f:close()
+  end
+  local has512, has2 = flags:find(' avx512f ', 1, true) ~= nil, flags:find(' avx2 ', 1, true) and flags:find(' fma ', 1, true)
+  local lim = os.getenv('ONEDNN_MAX_CPU_ISA') or os.getenv('DNNL_MAX_CPU_ISA') or ''
+  local forced = has512 and ((os.getenv('RFT_CPU_ISA') or ''):lower() == 'avx2'
+    or (lim ~= '' and not lim:upper():match('^AVX512') and lim:upper() ~= 'ALL'))
+  local isa = (has512 and not forced) and 'AVX-512' or has2 and ('AVX2+FMA' .. (forced and ' (forced on an AVX-512 CPU)' or ''))
+    or 'SSE'
+  local rft = require 'rft'
+  return { cpu = model, isa = isa, avx512_cpu = has512, threads = rft.threads(), device = rft.device() }
+end
+
+local function shell_word(s)
+  s = tostring(s)
+  if s:match('^[%w%-%._/=:,+@%%]+$') then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- The command line that ran this script, as a shell would take it back: 'rftlua recipes/x.lua
+--- --flag value' from the `arg` table (arg[0] the script, arg[1..] its arguments); nil without one.
+function M.command(args)
+  args = args or rawget(_G, 'arg')
+  if type(args) ~= 'table' or not args[0] then return nil end
+  local words = { 'rftlua', shell_word(args[0]) }
+  for i = 1, #args do words[#words + 1] = shell_word(args[i]) end
+  return table.concat(words, ' ')
+end
+
+--- What made a result, for its results.json: command (M.command), commit (`git rev-parse HEAD` of
+--- the working directory; dirty when tracked files differ from it), machine (M.machine), when (UTC).
+function M.provenance(args)
+  local function sh(cmd)
+    local p = io.popen(cmd .. ' 2>/dev/null')
+    if not p then return nil end
+    local out = p:read('*a'); p:close()
+    out = out and out:gsub('%s+$', '')
+    return out ~= '' and out or nil
+  end
+  local commit = sh('git rev-parse HEAD')
+  return { command = M.command(args), commit = commit,
+           dirty = commit and sh('git status --porcelain --untracked-files=no') ~= nil or nil,
+           machine = M.machine(), date = os.date('!%Y-%m-%dT%H:%M:%SZ') }
 end
 
 --- Box plots of the same columns (one box group per column name in `columns`, in that order) from

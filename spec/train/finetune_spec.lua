@@ -42,4 +42,39 @@ describe('fine-tuning under a schedule', function()
     assert.same({ { 1, 3 } }, epochs(experiment.finetune_lr(1, 3, 1)))
     assert.same({ { 1, 1 } }, epochs(experiment.finetune_lr(1, 1, 0.01)))
   end)
+
+  it('writes curves.csv starting at epoch 0 with the baseline on the curve images, cached beside it', function()
+    local presets = {}
+    for i, r in ipairs(experiment.rows) do
+      if r ~= 'clean' then presets[r] = aug.brightness { delta = 0.03 * i }:named(r) end
+    end
+    local net = rft.models.fast { width = 0.125, seed = 2 }
+    local d = { train = synthetic(16), test = synthetic(12) }
+    local root = os.tmpname(); os.remove(root)
+    local bdir = root .. '/baseline'
+    require('rft.util').mkdir_p(bdir)
+    rft.safetensors.save(bdir .. '/model.safetensors', net:state_dict(), {})
+    -- what the baseline scores on the first 12 test images, before any step
+    local want = experiment.evaluate_rows(net, experiment.head(d.test, 12), presets)
+    local rows, curve0 = experiment.finetune('clean', net, d, experiment.ca_schedule {
+        combined_plus = presets['Combined+'], combined_minus = presets['Combined-'] },
+      { epochs = 2, batch = 16, seed = 0, lr = 0.05, weight_decay = 0, presets = presets, curve_images = 12,
+        out = root .. '/run', baseline_dir = bdir })
+    assert.same(want, curve0)
+    local lines = {}
+    for line in io.lines(root .. '/run/curves.csv') do lines[#lines + 1] = line end
+    assert.equal('epoch,' .. table.concat(experiment.rows, ','), lines[1])
+    assert.equal(4, #lines)                                  -- header, epoch 0, epochs 1 and 2
+    local e0 = {}
+    for v in (lines[2] .. ','):gmatch('([^,]*),') do e0[#e0 + 1] = tonumber(v) end
+    assert.equal(0, e0[1])
+    for i, r in ipairs(experiment.rows) do assert.near(want[r], e0[i + 1], 1e-4 * math.max(1, want[r])) end
+    local e2 = {}
+    for v in (lines[4] .. ','):gmatch('([^,]*),') do e2[#e2 + 1] = tonumber(v) end
+    assert.equal(2, e2[1]); assert.near(rows[2].clean, e2[2], 1e-4 * math.max(1, rows[2].clean))
+    -- the baseline's rows on those 12 images are cached in its folder, so the next run reads them
+    local cached = io.popen('ls ' .. bdir .. '/rows_*.json'):read('*a')
+    assert.is_true(#cached > 0)
+    os.execute('rm -rf ' .. root)
+  end)
 end)

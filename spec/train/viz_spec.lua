@@ -55,7 +55,7 @@ describe('rft.report.plot_csv', function()
     local png = csv:gsub('%.csv$', '.png')
     local _, script = rft.report.plot_csv(csv, png, { x = 'epoch', ys = names, title = 't', ylabel = 'accuracy' })
     local seen, colours, n = {}, {}, 0
-    for style, title in script:gmatch("with linespoints (lc rgb \"#%x+\" pt %d+) title '([^']*)'") do
+    for style, title in script:gmatch("with linespoints (lc rgb \"#%x+\" pt %d+)[^']* title '([^']*)'") do
       n = n + 1
       assert.is_nil(seen[style], title .. ' looks like ' .. tostring(seen[style]))
       seen[style] = title
@@ -64,6 +64,14 @@ describe('rft.report.plot_csv', function()
       colours[colour] = title
     end
     assert.equal(#names, n)
+    -- Figure 4 (rft.experiment.tables.plot_curves): clean heavier, only the Combined rows dashed
+    _, script = require('rft.experiment.tables').plot_curves(csv, png, 't')
+    local dashed = {}
+    for dt, lw, title in script:gmatch(" dt (%d) lw ([%d.]+) title '([^']*)'") do
+      if dt ~= '1' then dashed[#dashed + 1] = title end
+      if title == 'clean' then assert.is_true(tonumber(lw) > 2) else assert.is_true(tonumber(lw) < 2) end
+    end
+    assert.same({ 'Combined+', 'Combined-' }, dashed)
     os.remove(csv); os.remove(png)
   end)
 end)

@@ -47,7 +47,7 @@ function M.train(o, d)
                weight_decay = o.weight_decay, seed = o.seed, augmentation = 'random crop (4 px) + flip',
                split = '45000/5000, seed 0', data = d.dir, threads = rft.threads(), rft = rft.version() },
     test_accuracy = test_acc, val_accuracy = val_acc, per_class_test_accuracy = classes,
-    seconds = rft.train.now() - t0, train_seconds = train_seconds, epochs = rows,
+    seconds = rft.train.now() - t0, train_seconds = train_seconds, epochs = rows, provenance = report.provenance(),
   }
   rft.safetensors.save(o.out .. '/model.safetensors', net:state_dict(),
     { model = o.model, width = o.width, bn = tostring(o.bn), test_accuracy = test_acc })

@@ -36,17 +36,26 @@ end
 --- The column name a method reports under with a strategy: 'FMA/CA'.
 function M.column(method, strategy) return methods.get(method).name .. '/' .. (strategy or 'CA') end
 
---- Write a CA run's outputs in o.out: model.safetensors, curves.png (from train.csv), results.json;
---- print the table. r: net, before, after (rows), epochs (fit's rows), presets, calibration,
---- baseline_results, baseline_dir, data_dir, val_accuracy, seconds, config (extra keys). Returns the
---- results table.
+--- Figure 4 from a CSV with columns epoch and the ten rows (curves.csv, or a mean over seeds): each
+--- row its own colour and marker, clean heavier, the Combined rows dashed.
+function M.plot_curves(csv, png, title)
+  return report.plot_csv(csv, png, { x = 'epoch', ys = protocol.rows, title = title, ylabel = 'accuracy (%)',
+    thick = { 'clean' }, dashed = { 'Combined+', 'Combined-' } })
+end
+
+--- Write a CA run's outputs in o.out: model.safetensors, curves.png (from curves.csv, which starts at
+--- the baseline, or train.csv where there is none), results.json; print the table. r: net, before,
+--- after (rows), epochs (fit's rows), curve0 (epoch 0's rows on the curve images, as finetune.run
+--- returns them), presets, calibration, baseline_results, baseline_dir, data_dir, val_accuracy,
+--- seconds, config (extra keys). Returns the results table.
 function M.write_ca(o, r)
   local m = methods.get(o.method)
   local col = M.column(m, 'CA')
   rft.safetensors.save(o.out .. '/model.safetensors', r.net:state_dict(), { model = o.model, method = col })
-  report.plot_csv(o.out .. '/train.csv', o.out .. '/curves.png',
-    { x = 'epoch', ys = protocol.rows, title = col .. ': test accuracy per epoch (first ' .. o.curve_images .. ' images)',
-      ylabel = 'accuracy (%)' })
+  local curves = o.out .. '/curves.csv'
+  local f = io.open(curves)
+  if f then f:close() else curves = o.out .. '/train.csv' end
+  M.plot_curves(curves, o.out .. '/curves.png', col .. ': test accuracy per epoch (first ' .. o.curve_images .. ' images)')
   print('\n' .. M.text({ baseline = r.before, [col] = r.after }, { 'baseline', col }))
   local tbl = {}
   for _, row in ipairs(protocol.rows) do tbl[row] = { baseline = r.before[row], [col] = r.after[row] } end
@@ -55,7 +64,7 @@ function M.write_ca(o, r)
     method = col,
     config = { method = methods.config(m, o.method_options), strategy = 'CA: Combined+ on odd epochs, Combined- on even ones',
                model = o.model, width = o.width, bn = o.bn, epochs = o.epochs, lr = o.lr_schedule, batch = o.batch,
-               seed = o.seed, weight_decay = o.weight_decay, train_images = o.train_images,
+               seed = o.seed, weight_decay = o.weight_decay, train_images = o.train_images, curve_images = o.curve_images,
                bn_during_finetuning = 'frozen (evaluation mode)', strengths = r.calibration,
                combined_plus = tostring(r.presets.combined_plus), combined_minus = tostring(r.presets.combined_minus),
                eval_seed = protocol.eval_seed, baseline = r.baseline_dir, data = r.data_dir, rft = rft.version(),
@@ -63,10 +72,11 @@ function M.write_ca(o, r)
     table = tbl, average_improvement = M.average_improvement(r.after, r.before),
     test_accuracy = r.after.clean, baseline_test_accuracy = r.before.clean, val_accuracy = r.val_accuracy,
     baseline_results = base.config and { test_accuracy = base.test_accuracy, seconds = base.seconds } or nil,
-    epochs = r.epochs, seconds = r.seconds,
+    epochs = r.epochs, curve_baseline = r.curve0, seconds = r.seconds, provenance = report.provenance(),
   }
   report.write_json(o.out .. '/results.json', results)
-  print(string.format('wrote %s/results.json, train.csv, curves.png (%s in all)', o.out, rft.train.hms(r.seconds)))
+  print(string.format('wrote %s/results.json, train.csv, curves.csv, curves.png (%s in all)', o.out,
+    rft.train.hms(r.seconds)))
   return results
 end
 
