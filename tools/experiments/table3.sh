@@ -109,7 +109,7 @@ stage_cifar10c() {
 stage_invariance() {
   models | while read -r label ckpt; do
     for g in paper Combined+ Combined-; do
-      local out="$ROOT/invariance/${label}_$(slug "$g")"
+      local out="$ROOT/invariance/${label}_$g"
       done_ "$out" && continue
       say "invariance score: $label under $g"
       "$RFTLUA" recipes/invariance_score.lua --checkpoint "$ckpt" "${MODEL[@]}" --g "$g" --calibration "$CAL" \
