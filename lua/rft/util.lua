@@ -26,6 +26,17 @@ end
 function M.write_atomic(path, text) require('rft.dist').on_root(write_atomic, path, text) end
 
 --- The folder part of a path ('.' for a bare name).
+--- A canonical text of a value (table keys sorted): equal configurations give equal text.
+function M.canonical(v)
+  if type(v) ~= 'table' then return type(v) == 'string' and string.format('%q', v) or tostring(v) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. '=' .. M.canonical(v[k]) end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
 function M.dirname(path) return path:match('^(.*)/[^/]*$') or '.' end
 
 return M

@@ -7,6 +7,7 @@ local aug = require 'rft.aug'
 local methods = require 'rft.methods'
 local protocol = require 'rft.experiment.protocol'
 local baseline = require 'rft.experiment.baseline'
+local util = require 'rft.util'
 
 local M = {}
 
@@ -22,16 +23,6 @@ function M.lr(lr, e, top)
   return pieces
 end
 
--- A canonical text of a value (keys sorted), naming a configuration for resuming.
-local function canonical(v)
-  if type(v) ~= 'table' then return type(v) == 'string' and string.format('%q', v) or tostring(v) end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  local parts = {}
-  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. '=' .. canonical(v[k]) end
-  return '{' .. table.concat(parts, ',') .. '}'
-end
 
 --- The folder of the baseline a run of options o starts from, when it holds one: o.baseline_dir, or
 --- the folder rft.experiment.baseline.get would use for o.baseline; nil otherwise.
@@ -71,7 +62,7 @@ function M.run(method, net, d, schedule, o)
   if bdir then curve0 = baseline.rows(net, curve, o.presets, bdir)
   else curve0 = protocol.evaluate_rows(net, curve, o.presets, 'epoch 0 curve') end
   local lr = o.lr_schedule or o.lr
-  local key = canonical { method = m.name, options = mo, schedule = tostring(schedule), epochs = o.epochs,
+  local key = util.canonical { method = m.name, options = mo, schedule = tostring(schedule), epochs = o.epochs,
     lr = lr, batch = o.batch, seed = o.seed, train_images = o.train_images, weight_decay = o.weight_decay }
   local rows = rft.train.fit {
     key = key, net = net, train = protocol.head(d.train, o.train_images), epochs = o.epochs, batch = o.batch,

@@ -9,6 +9,7 @@
 -- Runs are grouped by what they are (results.json's method column and configuration, every key but
 -- the seed and the output folder), never by folder name.
 local cjson = require 'cjson'
+local util = require 'rft.util'
 local protocol = require 'rft.experiment.protocol'
 
 local M = {}
@@ -64,17 +65,7 @@ function M.read_csv(path)
   return rows
 end
 
--- A canonical text of a value (keys sorted): equal configurations give equal text.
-local function canonical(v)
-  if type(v) ~= 'table' then return type(v) == 'string' and string.format('%q', v) or tostring(v) end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  local parts = {}
-  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. '=' .. canonical(v[k]) end
-  return '{' .. table.concat(parts, ',') .. '}'
-end
-M.canonical = canonical
+local canonical = util.canonical
 
 -- What makes two runs the same experiment: the configuration without seed, output or timing.
 M.ignored = { seed = true, threads = true, rft = true, data = true, baseline = true, strengths = true,
@@ -104,7 +95,7 @@ function M.cached_epoch0(baseline_dir, config, images)
   if not p then return nil end
   for path in p:lines() do
     local c = M.read_json(path)
-    if c and c.images == images and c.eval_seed == protocol.eval_seed and type(c.pipelines) == 'table'
+    if c and c.images == images and (c.part or 'test') == 'test' and c.eval_seed == protocol.eval_seed and type(c.pipelines) == 'table'
         and c.pipelines['Combined+'] == config.combined_plus and c.pipelines['Combined-'] == config.combined_minus
         and type(c.rows) == 'table' then
       p:close()
