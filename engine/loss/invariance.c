@@ -97,6 +97,43 @@ int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tenso
     RFT_DISPATCH("invariance", f, invariance_loss_async, weight, f, groups, classes, out, slot, grad);
 }
 
+int rft_invariance_loss_factored(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                 const rft_tensor *classes, double *loss, double *value, rft_tensor *coef,
+                                 rft_tensor *means, rft_tensor *index)
+{
+    const char *op = "invariance (factored)";
+    RFT_TRY(inv_check_args(f, groups, classes));
+    RFT_TRY(ops_f32_like(op, "coef", coef, f));
+    RFT_TRY(ops_f32_like(op, "means", means, f));
+    RFT_TRY(rft_check_dtype(op, "index", index, RFT_I32));
+    RFT_TRY(rft_check_same_device(op, "index", f, index));
+    if (!loss || !value) return rft_fail(RFT_EARG, "%s: loss and value are required", op);
+    if (coef->storage == means->storage || coef->storage == index->storage || means->storage == index->storage)
+        return rft_fail(RFT_EARG, "%s: coef, means and index must be three tensors that share no memory", op);
+    if (coef->storage == f->storage || means->storage == f->storage || index->storage == f->storage)
+        return rft_fail(RFT_EARG, "%s: coef, means or index shares memory with the feature map", op);
+    const int64_t b = f->shape[0], pair[2] = { b, 2 };
+    const int64_t mshape[2] = { b + (classes ? b : 1), f->numel / b };
+    RFT_TRY(rft_tensor_resize(coef, 2, pair));
+    RFT_TRY(rft_tensor_resize(index, 2, pair));
+    RFT_TRY(rft_tensor_resize(means, 2, mshape));
+    RFT_TRY(RFT_CALL(op, f, invariance_loss_factored, weight, f, groups, classes, loss, value, coef, means, index));
+    *loss = rft_canonical(*loss); *value = rft_canonical(*value);   /* Lua reads them (rft.h) */
+    return RFT_OK;
+}
+
+int rft_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means, const rft_tensor *index,
+                      rft_tensor *grad)
+{
+    const char *op = "factored_grad";
+    RFT_TRY(rft_check_dtype(op, "map", f, RFT_F32));
+    RFT_TRY(ops_f32_like(op, "grad", grad, f));
+    RFT_TRY(ops_factored(op, f, coef, means, index, grad));
+    if (grad->storage == f->storage) return rft_fail(RFT_EARG, "%s: grad shares memory with the map", op);
+    RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
+    RFT_DISPATCH(op, f, factored_grad, f, coef, means, index, grad);
+}
+
 int rft_invariance_read(const rft_tensor *out, int64_t n, double *values)
 {
     RFT_TRY(rft_check_dtype("invariance", "out", out, RFT_F32));
@@ -227,17 +264,26 @@ static inline __attribute__((always_inline)) double inv_welford(const float *a, 
     return total;
 }
 
-/* The loss and its gradient for one map; *value = L. */
+/* The loss and its gradient for one map; *value = L. With grad, pass 3 writes the gradient there;
+   without (grad NULL), the factored form: the means go to rows 0..ng-1 (groups) and b.. (the
+   denominator's: classes, or the batch) of fm [>= b + nc, dim], and each row's two coefficients and
+   two rows of fm to coef [b][2] and index [b][2] (rft_invariance_loss_factored). */
 /* Its own clones (RFT_CLONES): OpenMP outlines its parallel regions from it, and they are cloned
    with the function that holds them, not with a caller. */
 RFT_CLONES
-static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad)
+static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad, float *fm,
+                   float *coef, int32_t *index)
 {
     const int64_t b = p->b, dim = f->numel / b, ng = p->ng, nm = p->nc;
     const int cls = p->ci != NULL;
+    if (!grad)
+        for (int64_t i = 0; i < b; i++) {
+            coef[2 * i] = coef[2 * i + 1] = 0;
+            index[2 * i] = p->gi[i];
+            index[2 * i + 1] = (int32_t)(b + (cls ? p->ci[i] : 0));
+        }
     if (dim == 0) { *value = NAN; return RFT_OK; }          /* 0/0: the mean of no values */
     const float *x = rft_f32(f);
-    float *gx = rft_f32(grad);
     const int par = f->numel > RFT_PAR_MIN;
     int nt = 1;
 #ifdef _OPENMP
@@ -249,12 +295,13 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
     const int64_t ns = ng + (ng > nm ? ng : nm);          /* doubles a thread: W_k, then V_c or between terms */
     const size_t nd = (size_t)(nt * ns + 2 * b), ni = (size_t)(nt * (ng + nm));
     double *part = inv_workspace(nd * sizeof(double) + ni * sizeof(int32_t) + 16 +
-                                 sizeof(float) * (size_t)((ng + nm) * dim));
+                                 (grad ? sizeof(float) * (size_t)((ng + nm) * dim) : 0));
     if (!part) return rft_fail(RFT_ENOMEM, "invariance: out of memory for %s", rft_shape_str(f));
     memset(part, 0, sizeof(double) * (size_t)(nt * ns));
     double *cg = part + nt * ns;
     int32_t *seen = (int32_t *)(part + nd);
-    float *gmean = (float *)((uintptr_t)(seen + ni + 3) & ~(uintptr_t)15), *rmean = gmean + ng * dim;
+    float *gmean = grad ? (float *)((uintptr_t)(seen + ni + 3) & ~(uintptr_t)15) : fm;
+    float *rmean = grad ? gmean + ng * dim : fm + b * dim;
     /* pass 1, row after row, each thread on its share of the columns: Welford's running means and
        sums of squares of the groups (and of the classes when a group spans classes) */
     #pragma omp parallel num_threads(nt)
@@ -326,8 +373,14 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
         cg[i] = weight * dn / den;
         cg[b + i] = weight * l * dd / den;
     }
+    *value = l;
+    if (!grad) {          /* factored: the tapped layer's backward forms the gradient (rft_factored_grad) */
+        for (int64_t i = 0; i < b; i++) { coef[2 * i] = (float)cg[i]; coef[2 * i + 1] = (float)cg[b + i]; }
+        return RFT_OK;
+    }
     /* pass 3, row by row: whole rows stream from memory; a row's two means stay in cache for the
        next rows of its group */
+    float *gx = rft_f32(grad);
     #pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < b; i++) {
         const float *a = x + i * dim;
@@ -335,9 +388,8 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
         const float cw = (float)cg[i], cr = (float)cg[b + i];
         float *o = gx + i * dim;
         #pragma omp simd
-        for (int64_t e = 0; e < dim; e++) o[e] = cw * (a[e] - gm[e]) - cr * (a[e] - rm[e]);
+        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], cw, cr);
     }
-    *value = l;
     return RFT_OK;
 }
 
@@ -346,10 +398,43 @@ int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor 
 {
     inv_plan p;
     RFT_TRY(inv_plan_make(rft_i32(groups), classes ? rft_i32(classes) : NULL, f->shape[0], &p));
-    int rc = inv_cpu(weight, f, &p, value, grad);
+    int rc = inv_cpu(weight, f, &p, value, grad, NULL, NULL, NULL);
     inv_plan_free(&p);
     RFT_TRY(rc);
     *loss += weight * *value;
+    return RFT_OK;
+}
+
+int rft_cpu_invariance_loss_factored(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                     const rft_tensor *classes, double *loss, double *value, rft_tensor *coef,
+                                     rft_tensor *means, rft_tensor *index)
+{
+    inv_plan p;
+    RFT_TRY(inv_plan_make(rft_i32(groups), classes ? rft_i32(classes) : NULL, f->shape[0], &p));
+    int rc = inv_cpu(weight, f, &p, value, NULL, rft_f32(means), rft_f32(coef), rft_i32(index));
+    inv_plan_free(&p);
+    RFT_TRY(rc);
+    *loss += weight * *value;
+    return RFT_OK;
+}
+
+RFT_CLONES
+int rft_cpu_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
+                          const rft_tensor *index, rft_tensor *grad)
+{
+    RFT_TRY(ops_factored_rows("factored_grad", index, means->shape[0]));
+    const int64_t b = f->shape[0], dim = b ? f->numel / b : 0;
+    const float *x = rft_f32(f), *fm = rft_f32(means), *cf = rft_f32(coef);
+    const int32_t *ix = rft_i32(index);
+    float *gx = rft_f32(grad);
+    #pragma omp parallel for schedule(static) if (f->numel > RFT_PAR_MIN)
+    for (int64_t i = 0; i < b; i++) {
+        const float *a = x + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
+        const float cw = cf[2 * i], cr = cf[2 * i + 1];
+        float *o = gx + i * dim;
+        #pragma omp simd
+        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], cw, cr);
+    }
     return RFT_OK;
 }
 
