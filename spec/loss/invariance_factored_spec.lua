@@ -155,6 +155,7 @@ describe('rft.loss.invariance{factored = true} in a training step', function()
   local function step(o)
     local net = rft.models.allcnn_c { width = 0.125, bn = o.bn, seed = 3 }
     if o.taps then net:set_taps(o.taps) end
+    if o.frozen then rft.robust.freeze_bn(net) end      -- batch norm in evaluation mode: the gradient written out
     local b = 12
     local x = rft.rand.uniform(rft.tensor { shape = { b, 3, 32, 32 } }, { seed = 1 })
     local g, y = {}, {}
@@ -174,11 +175,11 @@ describe('rft.loss.invariance{factored = true} in a training step', function()
   end
 
   for _, case in ipairs {
-    { bn = true }, { bn = false }, { bn = true, normalizer = 'same_class' },
+    { bn = true }, { bn = false }, { bn = true, normalizer = 'same_class' }, { bn = true, frozen = true },
     { bn = false, taps = function(m) return m.__typename == 'nn.Conv2d' end },   -- taps a ReLU does not own
   } do
     local what = (case.bn and 'batch norm' or 'no batch norm') .. (case.normalizer and ', same class' or '')
-      .. (case.taps and ', convolutions tapped' or '')
+      .. (case.taps and ', convolutions tapped' or '') .. (case.frozen and ', frozen statistics' or '')
     it('gives the tensor form\'s numbers (' .. what .. ')', function()
       case.factored = false
       local want = step(case)
