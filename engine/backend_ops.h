@@ -92,9 +92,10 @@
                         double *loss, double *value, rft_tensor *grad))                                         \
     X(invariance_loss_async, (float weight, const rft_tensor *f, const rft_tensor *groups,                      \
                               const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad))      \
-    X(invariance_loss_factored, (float weight, const rft_tensor *f, const rft_tensor *groups,                   \
-                                 const rft_tensor *classes, double *loss, double *value, rft_tensor *coef,      \
-                                 rft_tensor *means, rft_tensor *index))                                         \
+    X(invariance_loss_factored_taps, (int64_t n, const float *weights, const rft_tensor *const *f,              \
+                                      const rft_tensor *groups, const rft_tensor *classes, double *loss,        \
+                                      double *values, rft_tensor *const *coef, rft_tensor *const *means,        \
+                                      rft_tensor *const *index))                                                \
     X(factored_grad, (const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,                     \
                       const rft_tensor *index, rft_tensor *grad))                                               \
     X(invariance_stats, (const rft_tensor *f, rft_tensor *stats))                                               \

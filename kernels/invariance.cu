@@ -287,16 +287,19 @@ int rft_cuda_invariance_loss_async(float weight, const rft_tensor *f, const rft_
     return inv_run(weight, f, groups, classes, grad, rft_f32(out), slot, NULL);
 }
 
-int rft_cuda_invariance_loss_factored(float weight, const rft_tensor *f, const rft_tensor *groups,
-                                      const rft_tensor *classes, double *loss, double *value, rft_tensor *coef,
-                                      rft_tensor *means, rft_tensor *index)
+int rft_cuda_invariance_loss_factored_taps(int64_t n, const float *weights, const rft_tensor *const *f,
+                                           const rft_tensor *groups, const rft_tensor *classes, double *loss,
+                                           double *values, rft_tensor *const *coef, rft_tensor *const *means,
+                                           rft_tensor *const *index)
 {
-    inv_result res;
-    RFT_TRY(inv_run(weight, f, groups, classes, NULL, NULL, 0, &res, coef, means, index));
-    const char *why = rft_invariance_refusal(res.code);
-    if (why) return rft_fail(RFT_EARG, "%s", why);
-    *value = res.l;
-    *loss += weight * res.l;
+    for (int64_t j = 0; j < n; j++) {
+        inv_result res;
+        RFT_TRY(inv_run(weights[j], f[j], groups, classes, NULL, NULL, 0, &res, coef[j], means[j], index[j]));
+        const char *why = rft_invariance_refusal(res.code);
+        if (why) return rft_fail(RFT_EARG, "%s", why);
+        values[j] = res.l;
+        *loss += weights[j] * res.l;
+    }
     return RFT_OK;
 }
 

@@ -139,6 +139,7 @@ end
 --- a device the option is ignored (tensors, without a wait per tap).
 --- --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
 local factored_buffers = {}   -- tap name -> its rft.loss.Factored (buffers reused, as the tensors are)
+local inv_fw, inv_ff, inv_fc, inv_fm, inv_fi, inv_fv, inv_fn = nil, nil, nil, nil, nil, nil, 0   -- the taps call's arrays
 
 function M.invariance(taps, groups, o)
   o = o or {}
@@ -162,7 +163,14 @@ function M.invariance(taps, groups, o)
   if #chosen == 0 then return total, grads, per end
   local dev = chosen[1].tensor:device()
   if dev == 'cpu' and not o.async and o.factored then
-    for _, tap in ipairs(chosen) do
+    -- every tap in one engine call: one plan of the batch, one parallel region for all the maps
+    local n = #chosen
+    if inv_fn < n then
+      inv_fw, inv_ff = ffi.new('float[?]', n), ffi.new('const rft_tensor*[?]', n)
+      inv_fc, inv_fm, inv_fi = ffi.new('rft_tensor*[?]', n), ffi.new('rft_tensor*[?]', n), ffi.new('rft_tensor*[?]', n)
+      inv_fv, inv_fn = ffi.new('double[?]', n), n
+    end
+    for j, tap in ipairs(chosen) do
       local fg = factored_buffers[tap.name]
       if not fg then
         fg = setmetatable({ coef = buffer(M.invariance, tap.name .. ' coef', 'cpu'),
@@ -171,12 +179,15 @@ function M.invariance(taps, groups, o)
         factored_buffers[tap.name] = fg
       end
       fg.f = tap.tensor
-      inv_loss[0] = 0
-      check(C.rft_invariance_loss_factored(weights[tap.name], tap.tensor, groups, classes, inv_loss, inv_value,
-        fg.coef, fg.means, fg.index), 2)
-      total, grads[tap.name], per[tap.name] = total + inv_loss[0], fg, inv_value[0]
+      inv_fw[j - 1], inv_ff[j - 1] = weights[tap.name], tap.tensor
+      inv_fc[j - 1], inv_fm[j - 1], inv_fi[j - 1] = fg.coef, fg.means, fg.index
+      grads[tap.name] = fg
     end
-    return total, grads, per
+    inv_loss[0] = 0
+    check(C.rft_invariance_loss_factored_taps(n, inv_fw, inv_ff, groups, classes, inv_loss, inv_fv, inv_fc, inv_fm,
+      inv_fi), 2)
+    for j, tap in ipairs(chosen) do per[tap.name] = inv_fv[j - 1] end
+    return inv_loss[0], grads, per
   end
   if dev == 'cpu' and not o.async then
     for _, tap in ipairs(chosen) do

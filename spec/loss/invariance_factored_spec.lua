@@ -77,11 +77,68 @@ describe('the invariance loss in factored form', function()
       nil, l, v, coef, means, index), 'no seed image has two copies')
     local g = rft.from_table({ 0, 0, 1, 1 }, { 4 }, 'i32')
     assert.error_matches(op.calling('rft_invariance_loss_factored', 1, f, g, nil, l, v, coef, coef, index),
-      'coef, means and index must be three tensors')
+      'coef, means and index must be tensors that share no memory')
     assert.error_matches(op.calling('rft_invariance_loss_factored', 1, f, g, nil, l, v, coef, f, index),
-      'shares memory with the feature map')
+      'shares memory with a feature map')
     assert.error_matches(op.calling('rft_invariance_loss_factored', 1, f, g, nil, l, v, coef, means, op.out()),
       'invariance %(factored%): index must be i32')
+  end)
+end)
+
+describe('the invariance loss in factored form over several taps at once', function()
+  -- maps of one batch, small (one thread each, spread over the threads) and large (split by
+  -- columns): one call gives each map what a call for it alone gives, bit for bit
+  local b = 20
+  local shapes = { { b, 3, 4, 4 }, { b, 40, 33 }, { b, 7 }, { b, 2, 30, 30 }, { b, 1 } }
+  local function maps()
+    local out = {}
+    for j, sh in ipairs(shapes) do out[j] = rft.rand.uniform(rft.tensor { shape = sh }, { seed = 50 + j, lo = 0, hi = 2 }) end
+    return out
+  end
+
+  it('gives every map the values and gradient of a call for it alone', function()
+    local f, n = maps(), #shapes
+    local groups, pure, mixed = batch(b)
+    for _, cl in ipairs { false, pure, mixed } do
+      local w = ffi.new('float[?]', n)
+      local ff, fc, fm, fi = ffi.new('const rft_tensor*[?]', n), ffi.new('rft_tensor*[?]', n),
+        ffi.new('rft_tensor*[?]', n), ffi.new('rft_tensor*[?]', n)
+      local keep = {}
+      for j = 1, n do
+        keep[j] = { op.out(), op.out(), op.out('i32') }
+        w[j - 1], ff[j - 1], fc[j - 1], fm[j - 1], fi[j - 1] = 0.1 * j, f[j], keep[j][1], keep[j][2], keep[j][3]
+      end
+      local loss, values = ffi.new('double[1]', 2), ffi.new('double[?]', n)
+      op.call('rft_invariance_loss_factored_taps', n, w, ff, groups, cl or nil, loss, values, fc, fm, fi)
+      local total = 2
+      for j = 1, n do
+        local v, l, coef, means, index = factored_path(f[j], groups, cl or nil, w[j - 1])
+        total = total + l
+        assert.equal(v, values[j - 1], 'map ' .. j)
+        assert.same(coef:to_table(), keep[j][1]:to_table(), 'coef of map ' .. j)
+        assert.same(index:to_table(), keep[j][3]:to_table(), 'index of map ' .. j)
+        assert.same(written(f[j], coef, means, index):to_table(), written(f[j], keep[j][1], keep[j][2], keep[j][3]):to_table(),
+          'gradient of map ' .. j)
+      end
+      assert.equal(total, loss[0])
+    end
+  end)
+
+  it('refuses maps of different batches and outputs shared between maps', function()
+    local f = maps()
+    local other = rft.tensor { shape = { b + 1, 3 } }
+    local groups = batch(b)
+    local w = ffi.new('float[2]', 1, 1)
+    local l, v = ffi.new('double[1]'), ffi.new('double[2]')
+    local c1, m1, i1, c2, m2, i2 = op.out(), op.out(), op.out('i32'), op.out(), op.out(), op.out('i32')
+    local fc, fm, fi = ffi.new('rft_tensor*[2]', c1, c2), ffi.new('rft_tensor*[2]', m1, m2), ffi.new('rft_tensor*[2]', i1, i2)
+    assert.error_matches(op.calling('rft_invariance_loss_factored_taps', 2, w, ffi.new('const rft_tensor*[2]', f[1], other),
+      groups, nil, l, v, fc, fm, fi), 'groups has 20 entries, the feature map %[21,3%] has 21 rows')
+    local shared = ffi.new('rft_tensor*[2]', m1, m1)
+    assert.error_matches(op.calling('rft_invariance_loss_factored_taps', 2, w, ffi.new('const rft_tensor*[2]', f[1], f[2]),
+      groups, nil, l, v, fc, shared, fi), 'share no memory %(map 1\'s with map 0\'s%)')
+    assert.error_matches(op.calling('rft_invariance_loss_factored_taps', 0, w, ffi.new('const rft_tensor*[2]', f[1], f[2]),
+      groups, nil, l, v, fc, fm, fi), 'needs n >= 1 %(got 0%)')
   end)
 end)
 

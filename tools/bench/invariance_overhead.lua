@@ -64,7 +64,8 @@ local kinds = { 'plain', 'inv', 'tensors', 'add' }
 local wall, cpu = {}, {}
 for _, w in ipairs(kinds) do wall[w], cpu[w] = {}, {}; step(w) end
 for r = 1, o.reps do
-  for _, w in ipairs(kinds) do                     -- alternate, so load on the machine hits all alike
+  for j = 0, #kinds - 1 do      -- alternate, each repetition starting one kind later: load and order hit all alike
+    local w = kinds[(r - 1 + j) % #kinds + 1]
     local t0, c0 = rft.train.now(), cpu_now()
     for _ = 1, o.steps do step(w) end
     wall[w][r], cpu[w][r] = (rft.train.now() - t0) / o.steps, (cpu_now() - c0) / o.steps
@@ -90,5 +91,5 @@ print(string.format('invariance step (factored, as the recipe): overhead %+.1f %
   .. 'gradients %+.1f %% wall, %+.1f %% CPU; adding fixed tensors alone %+.1f %% wall, %+.1f %% CPU',
   100 * (result.inv_ratio - 1), 100 * (result.inv_cpu_ratio - 1), 100 * (result.tensors_ratio - 1),
   100 * (result.tensors_cpu_ratio - 1), 100 * (result.add_ratio - 1), 100 * (result.add_cpu_ratio - 1)))
-print(string.format('threads %s; numbers from one run on the machine as it was (alternated steps)', result.threads))
+print(string.format('threads %s; numbers from one run on the machine as it was (alternated steps, rotated order)', result.threads))
 if o.json then require('rft.report').write_json(o.json, result) end
