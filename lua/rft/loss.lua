@@ -100,8 +100,6 @@ end
 local inv_loss, inv_value = ffi.new('double[1]'), ffi.new('double[1]')
 local inv_values, inv_nvalues = ffi.new('double[8]'), 8
 
---- The second paper's layer weights: alpha_l = alpha 10^((l-1)/(L-1)) / sum_k 10^((k-1)/(L-1)), the
---- deepest layer 10 times the first, summing to alpha (0.1). names: the tap names in forward order.
 --- A tap gradient in factored form (rft.loss.invariance with o.factored): for the tapped map f (B
 --- rows), row i of the gradient is coef[i][0] (f_i - means[index[i][0]]) - coef[i][1] (f_i -
 --- means[index[i][1]]) (rft_invariance_loss_factored, rft.h). nn.Sequential:backward forms it inside
@@ -121,6 +119,8 @@ function Factored:shape() return self.f:shape() end
 function Factored:device() return self.f:device() end
 function Factored:__tostring() return 'factored tap gradient of ' .. tostring(self.f) end
 
+--- The second paper's layer weights: alpha_l = alpha 10^((l-1)/(L-1)) / sum_k 10^((k-1)/(L-1)), the
+--- deepest layer 10 times the first, summing to alpha (0.1). names: the tap names in forward order.
 function M.invariance_weights(names, alpha)
   alpha = alpha or 0.1
   local n, w, total = #names, {}, 0
@@ -128,6 +128,9 @@ function M.invariance_weights(names, alpha)
   for l, name in ipairs(names) do w[name] = alpha * 10 ^ (n > 1 and (l - 1) / (n - 1) or 0) / total end
   return w
 end
+
+local factored_buffers = {}   -- tap name -> its rft.loss.Factored (buffers reused, as the tensors are)
+local inv_fw, inv_ff, inv_fc, inv_fm, inv_fi, inv_fv, inv_fn = nil, nil, nil, nil, nil, nil, 0   -- the taps call's arrays
 
 --- Data-augmentation invariance loss (second paper, eq. 3) over taps of a batch of K seeds x M
 --- copies: groups i32 [B] (the seed of each row). o.weights {name = w} (default: the exponential law
@@ -138,9 +141,6 @@ end
 --- sparing a pass that writes every tap's gradient map and one that reads it (the same numbers); on
 --- a device the option is ignored (tensors, without a wait per tap).
 --- --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
-local factored_buffers = {}   -- tap name -> its rft.loss.Factored (buffers reused, as the tensors are)
-local inv_fw, inv_ff, inv_fc, inv_fm, inv_fi, inv_fv, inv_fn = nil, nil, nil, nil, nil, nil, 0   -- the taps call's arrays
-
 function M.invariance(taps, groups, o)
   o = o or {}
   local weights = o.weights
