@@ -346,15 +346,6 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
     return RFT_OK;
 }
 
-/* out = out where y > 0, else 0. The sums above are formed for every element first and selected
-   here: as one conditional sum the AVX2 clone ran scalar with a branch an element (GCC does not
-   execute a floating-point add the condition skips), about 5x slower than AVX-512's masked one. */
-static inline void relu_mask_plane(const float *yp, float *out, int64_t n)
-{
-    #pragma omp simd
-    for (int64_t j = 0; j < n; j++) out[j] = yp[j] > 0.0f ? out[j] : 0.0f;
-}
-
 /* A tap gradient in factored form (rft_invariance_loss_factored), or none (coef NULL): row i's
    values at plane offset o are ops_factored_value(y, means[index[2i]], means[index[2i+1]], coef[2i], coef[2i+1]). */
 typedef struct { const float *coef, *means; const int32_t *index; int64_t dim; } bn_factored;
@@ -368,12 +359,10 @@ static inline void relu_grad_plane(const float *yp, const float *gp, const float
         const float *gm = fx->means + fx->index[2 * i] * fx->dim + o, *rm = fx->means + fx->index[2 * i + 1] * fx->dim + o;
         const float cw = fx->coef[2 * i], cr = fx->coef[2 * i + 1];
         #pragma omp simd
-        for (int64_t j = 0; j < n; j++) out[j] = gp[j] + ops_factored_value(yp[j], gm[j], rm[j], cw, cr);
-        relu_mask_plane(yp, out, n);
+        for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ops_factored_value(yp[j], gm[j], rm[j], cw, cr));
     } else if (ep) {
         #pragma omp simd
-        for (int64_t j = 0; j < n; j++) out[j] = gp[j] + ep[j];
-        relu_mask_plane(yp, out, n);
+        for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ep[j]);
     } else {
         #pragma omp simd
         for (int64_t j = 0; j < n; j++) out[j] = yp[j] > 0.0f ? gp[j] : 0.0f;

@@ -8,9 +8,6 @@
 #include "backend.h"
 #include "ops_check.h"
 
-/* The tapped backward's runs: the sums of a run for every element, then its mask, in cache. */
-enum { RELU_RUN = 512 };
-
 int rft_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
     RFT_TRY(rft_check_dtype("relu", "input", x, RFT_F32));
@@ -85,22 +82,12 @@ int rft_cpu_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const r
     const float *o = rft_f32(y), *g = rft_f32(dy), *e = rft_f32(extra);
     float *d = rft_f32(dx);
     int64_t n = y->numel;
-    /* in runs: the sums for every element, then the mask (rft_cpu_relu_backward_add_factored says why) */
-    #pragma omp parallel for schedule(static) if (n > RFT_PAR_MIN)
-    for (int64_t i0 = 0; i0 < n; i0 += RELU_RUN) {
-        const int64_t i1 = n - i0 < RELU_RUN ? n : i0 + RELU_RUN;
-        #pragma omp simd
-        for (int64_t i = i0; i < i1; i++) d[i] = g[i] + e[i];
-        #pragma omp simd
-        for (int64_t i = i0; i < i1; i++) d[i] = o[i] > 0.0f ? d[i] : 0.0f;
-    }
+    #pragma omp parallel for simd if (n > RFT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) d[i] = ops_relu_keep(o[i], g[i] + e[i]);     /* vectorised on AVX2 too */
     return RFT_OK;
 }
 
-/* The tap gradient formed from y row by row (rft_factored_grad's values), never written out. Each
-   run of RELU_RUN values: the sums first, for every element, then the mask (in cache): as one
-   conditional sum the AVX2 clone ran scalar with a branch an element (GCC does not execute a
-   floating-point operation the condition skips), several times slower than AVX-512's masked one. */
+/* The tap gradient formed from y row by row (rft_factored_grad's values), never written out. */
 RFT_CLONES
 int rft_cpu_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
                                        const rft_tensor *means, const rft_tensor *index, rft_tensor *dx)
@@ -115,13 +102,8 @@ int rft_cpu_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy
         const float *yp = o + i * dim, *gp = g + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
         const float cw = cf[2 * i], cr = cf[2 * i + 1];
         float *dp = d + i * dim;
-        for (int64_t e0 = 0; e0 < dim; e0 += RELU_RUN) {
-            const int64_t e1 = dim - e0 < RELU_RUN ? dim : e0 + RELU_RUN;
-            #pragma omp simd
-            for (int64_t e = e0; e < e1; e++) dp[e] = gp[e] + ops_factored_value(yp[e], gm[e], rm[e], cw, cr);
-            #pragma omp simd
-            for (int64_t e = e0; e < e1; e++) dp[e] = yp[e] > 0.0f ? dp[e] : 0.0f;
-        }
+        #pragma omp simd
+        for (int64_t e = 0; e < dim; e++) dp[e] = ops_relu_keep(yp[e], gp[e] + ops_factored_value(yp[e], gm[e], rm[e], cw, cr));
     }
     return RFT_OK;
 }
