@@ -41,6 +41,8 @@
     X(relu_forward, (const rft_tensor *x, rft_tensor *y))                                                       \
     X(relu_backward, (const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx))                               \
     X(relu_backward_add, (const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra, rft_tensor *dx))  \
+    X(relu_backward_add_factored, (const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,           \
+                                   const rft_tensor *means, const rft_tensor *index, rft_tensor *dx))           \
     X(maxpool2d_forward, (const rft_pool2d_args *a, const rft_tensor *x, rft_tensor *y, rft_tensor *argmax))    \
     X(maxpool2d_backward, (const rft_pool2d_args *a, const rft_tensor *argmax, const rft_tensor *dy,             \
                            rft_tensor *dx))                                                                     \
@@ -67,6 +69,12 @@
                                   const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,     \
                                   const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,    \
                                   rft_tensor *dbias))                                                           \
+    /* the same with the tap gradient in factored form (rft_invariance_loss_factored) */                        \
+    X(batchnorm2d_relu_backward_factored, (const rft_tensor *x, const rft_tensor *weight,                       \
+                                           const rft_tensor *save_mean, const rft_tensor *save_invstd,          \
+                                           const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,   \
+                                           const rft_tensor *means, const rft_tensor *index, float scale,       \
+                                           rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias))             \
     X(batchnorm2d_relu_backward_eval, (const rft_tensor *x, const rft_tensor *weight,                           \
                                        const rft_tensor *running_mean, const rft_tensor *running_var, float eps, \
                                        const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,      \
@@ -84,6 +92,12 @@
                         double *loss, double *value, rft_tensor *grad))                                         \
     X(invariance_loss_async, (float weight, const rft_tensor *f, const rft_tensor *groups,                      \
                               const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad))      \
+    X(invariance_loss_factored_taps, (int64_t n, const float *weights, const rft_tensor *const *f,              \
+                                      const rft_tensor *groups, const rft_tensor *classes, double *loss,        \
+                                      double *values, rft_tensor *const *coef, rft_tensor *const *means,        \
+                                      rft_tensor *const *index))                                                \
+    X(factored_grad, (const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,                     \
+                      const rft_tensor *index, rft_tensor *grad))                                               \
     X(invariance_stats, (const rft_tensor *f, rft_tensor *stats))                                               \
     X(invariance_score, (const rft_tensor *f, const rft_tensor *g, const rft_tensor *stats, rft_tensor *out,    \
                          int64_t offset, int64_t stride))                                                       \

@@ -35,4 +35,63 @@ static inline int ops_channel_vector(const char *op, const char *arg, const rft_
     return RFT_OK;
 }
 
+/* A tap gradient in factored form (rft.h, rft_invariance_loss_factored) for the map f, B rows of D
+   values: coef f32 [B,2], means f32 [R,D] (R >= 1), index i32 [B,2], all on f's device, none sharing
+   memory with f or out (the tensor the op writes; may be NULL). The index values: ops_factored_rows,
+   from the kernels that read them (a device's data is not host memory). */
+static inline int ops_factored(const char *op, const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
+                               const rft_tensor *index, const rft_tensor *out)
+{
+    RFT_TRY(ops_f32_like(op, "coef", coef, f));
+    RFT_TRY(ops_f32_like(op, "means", means, f));
+    RFT_TRY(rft_check_dtype(op, "index", index, RFT_I32));
+    RFT_TRY(rft_check_same_device(op, "index", f, index));
+    if (f->ndim < 1) return rft_fail(RFT_ESHAPE, "%s: the map %s must have a batch dimension", op, rft_shape_str(f));
+    const int64_t b = f->shape[0], dim = b ? f->numel / b : 0;
+    if (coef->ndim != 2 || coef->shape[0] != b || coef->shape[1] != 2)
+        return rft_fail(RFT_ESHAPE, "%s: coef has shape %s, expected [%lld,2] (two per row of the map %s)", op,
+                        rft_shape_str(coef), (long long)b, rft_shape_str(f));
+    if (index->ndim != 2 || index->shape[0] != b || index->shape[1] != 2)
+        return rft_fail(RFT_ESHAPE, "%s: index has shape %s, expected [%lld,2] (two per row of the map %s)", op,
+                        rft_shape_str(index), (long long)b, rft_shape_str(f));
+    if (means->ndim != 2 || means->shape[0] < 1 || means->shape[1] != dim)
+        return rft_fail(RFT_ESHAPE, "%s: means has shape %s, expected [R,%lld] (rows of the map %s)", op,
+                        rft_shape_str(means), (long long)dim, rft_shape_str(f));
+    const rft_tensor *parts[3] = { coef, means, index };
+    const char *names[3] = { "coef", "means", "index" };
+    for (int k = 0; k < 3; k++)
+        if (parts[k]->storage == f->storage || (out && parts[k]->storage == out->storage))
+            return rft_fail(RFT_EARG, "%s: %s shares memory with the map or the output", op, names[k]);
+    return RFT_OK;
+}
+
+/* Every index in [0, rows): called by the CPU kernels before they read means[index]. */
+static inline int ops_factored_rows(const char *op, const rft_tensor *index, int64_t rows)
+{
+    const int32_t *ix = rft_i32(index);
+    for (int64_t k = 0; k < index->numel; k++)
+        if (ix[k] < 0 || ix[k] >= rows)
+            return rft_fail(RFT_EARG, "%s: index[%lld][%lld] = %d, expected a row of means (0..%lld)", op,
+                            (long long)(k / 2), (long long)(k % 2), (int)ix[k], (long long)(rows - 1));
+    return RFT_OK;
+}
+
+/* One value of a factored tap gradient's row i:  cw (a - gm) - cr (a - rm), the value
+   rft_factored_grad writes (and pass 3 of the invariance loss), rounded the same way everywhere. */
+static inline float ops_factored_value(float a, float gm, float rm, float cw, float cr)
+{
+    return cw * (a - gm) - cr * (a - rm);
+}
+
+/* v where y > 0, else +0: a ReLU's mask as a bitwise and, so that v is formed for every element and
+   the loop vectorises on every instruction set (as `y > 0 ? v : 0` GCC leaves the AVX2 clone scalar
+   with a branch an element when v is a sum: it does not execute a floating-point add the condition
+   skips; AVX-512 masks it). The same values as the conditional. */
+static inline float ops_relu_keep(float y, float v)
+{
+    union { float f; uint32_t u; } b = { v };
+    b.u &= (uint32_t)0 - (uint32_t)(y > 0.0f);
+    return b.f;
+}
+
 #endif

@@ -172,23 +172,26 @@ __global__ void batchnorm2d_backward_eval_kernel(const float *x, const float *we
     for_channel(ch, c, n, hw, [&](int64_t e) { dx[e] = __fmul_rn(dy[e], k); });
 }
 
-/* g = (dy + extra) [y > 0], as relu_backward(_add) writes it */
-__device__ __forceinline__ float relu_grad(const float *y, const float *dy, const float *extra, int64_t e)
+/* g = (dy + extra) [y > 0], as relu_backward(_add) writes it; with fx.coef, extra is the factored
+   tap gradient formed from y (relu_backward_add_factored's values) */
+__device__ __forceinline__ float relu_grad(const float *y, const float *dy, const float *extra, int64_t e,
+                                           const rft_cuda_factored &fx)
 {
+    if (fx.coef) return y[e] > 0.0f ? __fadd_rn(dy[e], rft_factored_at(fx, y[e], e)) : 0.0f;
     return y[e] > 0.0f ? (extra ? __fadd_rn(dy[e], extra[e]) : dy[e]) : 0.0f;
 }
 
 /* The backward of ReLU(BN(x)) from the fused output y: batchnorm2d_backward_kernel on g. */
 __global__ void batchnorm2d_relu_backward_kernel(const float *x, const float *weight, const float *save_mean,
                                                  const float *save_invstd, const float *y, const float *dy,
-                                                 const float *extra, float scale, float *dx, float *dweight,
-                                                 float *dbias, int64_t n, int64_t c, int64_t hw)
+                                                 const float *extra, rft_cuda_factored fx, float scale, float *dx,
+                                                 float *dweight, float *dbias, int64_t n, int64_t c, int64_t hw)
 {
     const int64_t ch = blockIdx.x, m = n * hw;
     const float mu = save_mean[ch], is = save_invstd[ch];
     double sg = 0, sgx = 0;
     for_channel(ch, c, n, hw, [&](int64_t e) {
-        const float g = relu_grad(y, dy, extra, e);
+        const float g = relu_grad(y, dy, extra, e, fx);
         sg += g;
         sgx += __fmul_rn(g, __fsub_rn(x[e], mu));
     });
@@ -202,7 +205,7 @@ __global__ void batchnorm2d_relu_backward_kernel(const float *x, const float *we
     const float k = __fmul_rn(weight ? weight[ch] : 1.0f, is);
     const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
     for_channel(ch, c, n, hw, [&](int64_t e) {
-        const float g = relu_grad(y, dy, extra, e);
+        const float g = relu_grad(y, dy, extra, e, fx);
         dx[e] = __fmul_rn(k, __fsub_rn(__fsub_rn(g, g0), __fmul_rn(__fsub_rn(x[e], mu), gx)));
     });
 }
@@ -217,10 +220,11 @@ __global__ void batchnorm2d_relu_backward_eval_kernel(const float *x, const floa
     const int64_t ch = blockIdx.x;
     const float mu = running_mean[ch];
     const float is = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(running_var[ch], eps)));
+    const rft_cuda_factored fx = { NULL, NULL, NULL, 1, 0 };     /* eval: the tap gradient comes as a tensor */
     const float k = __fmul_rn(weight ? weight[ch] : 1.0f, is);
     double sg = 0, sgx = 0;
     for_channel(ch, c, n, hw, [&](int64_t e) {
-        const float g = relu_grad(y, dy, extra, e);
+        const float g = relu_grad(y, dy, extra, e, fx);
         sg += g;
         sgx += __fmul_rn(g, __fsub_rn(x[e], mu));
     });
@@ -230,13 +234,14 @@ __global__ void batchnorm2d_relu_backward_eval_kernel(const float *x, const floa
         if (dbias) dbias[ch] = __fadd_rn(dbias[ch], __fmul_rn(scale, (float)sg));
     }
     if (!dx) return;
-    for_channel(ch, c, n, hw, [&](int64_t e) { dx[e] = __fmul_rn(relu_grad(y, dy, extra, e), k); });
+    for_channel(ch, c, n, hw, [&](int64_t e) { dx[e] = __fmul_rn(relu_grad(y, dy, extra, e, fx), k); });
 }
 
 /* ---- launchers ------------------------------------------------------------------------------ */
 
 static const float *opt(const rft_tensor *t) { return t ? rft_f32(t) : NULL; }
 static float *opt_out(rft_tensor *t) { return t ? rft_f32(t) : NULL; }
+static rft_cuda_factored no_factored(void) { rft_cuda_factored fx = { NULL, NULL, NULL, 1, 0 }; return fx; }
 
 int rft_cuda_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
                                        const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
@@ -293,8 +298,23 @@ int rft_cuda_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *we
     const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
     if (c == 0) return RFT_OK;
     RFT_LAUNCH(batchnorm2d_relu_backward_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
-               rft_f32(save_mean), rft_f32(save_invstd), rft_f32(y), rft_f32(dy), opt(extra), scale, opt_out(dx),
-               opt_out(dweight), opt_out(dbias), n, c, hw);
+               rft_f32(save_mean), rft_f32(save_invstd), rft_f32(y), rft_f32(dy), opt(extra), no_factored(), scale,
+               opt_out(dx), opt_out(dweight), opt_out(dbias), n, c, hw);
+    return RFT_OK;
+}
+
+int rft_cuda_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_tensor *weight,
+                                                const rft_tensor *save_mean, const rft_tensor *save_invstd,
+                                                const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                                const rft_tensor *means, const rft_tensor *index, float scale,
+                                                rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    if (c == 0 || n * hw == 0) return RFT_OK;
+    RFT_LAUNCH(batchnorm2d_relu_backward_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
+               rft_f32(save_mean), rft_f32(save_invstd), rft_f32(y), rft_f32(dy), (const float *)NULL,
+               rft_cuda_factored_of(y, coef, means, index), scale, opt_out(dx), opt_out(dweight), opt_out(dbias), n,
+               c, hw);
     return RFT_OK;
 }
 

@@ -13,7 +13,10 @@
  *   finish  one block: N, Den, L and each row's two coefficients; the value and refusal code go
  *           to the caller's out slot (and to a double the synchronous entry reads);
  *   grad    element-wise.
- * rft_invariance_loss (synchronous) runs the same and reads {L, code} once. A refusal writes L = NaN
+ * rft_invariance_loss (synchronous) runs the same and reads {L, code} once; the factored form
+ * (rft_invariance_loss_factored) keeps the means in the caller's tensor, exports each row's
+ * coefficients and rows of means instead of the grad launch, and the tapped layer's backward forms
+ * the gradient (relu.cu, batchnorm2d.cu: rft_factored_at, cuda_util.h). A refusal writes L = NaN
  * and a zero gradient and fails when read, with the CPU's sentence.
  *
  * Not here: the layer weights (the caller's `weight`) or the choice of layers.
@@ -145,6 +148,26 @@ __global__ void inv_grad_kernel(const float *x, int64_t b, int64_t dim, const in
     }
 }
 
+/* The factored form's coefficients and rows of means (rft_invariance_loss_factored): group means at
+   rows 0..b-1 (each group's first row), the denominator's at b + its first row (or b). */
+__global__ void inv_export_kernel(int64_t b, const int32_t *grep, const int32_t *crep, const float2 *coef,
+                                  float *coef_out, int32_t *index)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < b; i += (int64_t)blockDim.x * gridDim.x) {
+        coef_out[2 * i] = coef[i].x;
+        coef_out[2 * i + 1] = coef[i].y;
+        index[2 * i] = grep[i];
+        index[2 * i + 1] = (int32_t)(b + crep[i]);
+    }
+}
+
+/* A factored gradient written out: row i = coef[i][0] (f_i - means[index[i][0]]) - coef[i][1] (...). */
+__global__ void factored_grad_kernel(const float *x, rft_cuda_factored fx, float *g, int64_t n)
+{
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)blockDim.x * gridDim.x)
+        g[e] = rft_factored_at(fx, x[e], e);
+}
+
 /* ---- loss launchers ---------------------------------------------------------------------------- */
 
 /* Where each array lives in the one scratch block. */
@@ -158,12 +181,18 @@ typedef struct {
     size_t bytes;
 } inv_scratch;
 
-static inv_scratch inv_layout(char *base, int64_t b, int64_t dim, int cls, int nblk)
+/* means: NULL, or the factored form's [b + (cls ? b : 1), dim], which then holds the means */
+static inv_scratch inv_layout(char *base, int64_t b, int64_t dim, int cls, int nblk, float *means)
 {
     inv_scratch s;
     size_t off = 0, ib = rft_align256((size_t)b * sizeof(int32_t));
-    s.gmean = (float *)(base + off); off += rft_align256((size_t)(b * dim) * sizeof(float));
-    s.rmean = (float *)(base + off); off += rft_align256((size_t)((cls ? b : 1) * dim) * sizeof(float));
+    if (means) {
+        s.gmean = means;
+        s.rmean = means + b * dim;
+    } else {
+        s.gmean = (float *)(base + off); off += rft_align256((size_t)(b * dim) * sizeof(float));
+        s.rmean = (float *)(base + off); off += rft_align256((size_t)((cls ? b : 1) * dim) * sizeof(float));
+    }
     s.grep = (int32_t *)(base + off); off += ib;
     s.gcnt = (int32_t *)(base + off); off += ib;
     s.crep = (int32_t *)(base + off); off += ib;
@@ -203,25 +232,34 @@ static int inv_launch(float weight, const rft_tensor *f, const rft_tensor *group
     }
     RFT_LAUNCH(inv_finish_kernel, 1, RFT_CUDA_THREADS, s->parts, dim > 0 ? nblk : 0, b, dim, s->gcnt, s->ccnt, cls,
                s->head, weight, s->coef, s->res, out, slot);
-    if (dim > 0)
+    if (dim > 0 && grad)
         RFT_LAUNCH(inv_grad_kernel, rft_cuda_blocks(b * dim), RFT_CUDA_THREADS, x, b, dim, s->grep, s->crep, s->gmean,
                    s->rmean, s->coef, rft_f32(grad));
     return RFT_OK;
 }
 
-/* Runs the loss; with `res`, waits and copies {L, code} there. */
+/* Runs the loss; with `res`, waits and copies {L, code} there. grad NULL: the factored form into
+   coef, means, index instead. */
 static int inv_run(float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,
-                   rft_tensor *grad, float *out, int64_t slot, inv_result *res)
+                   rft_tensor *grad, float *out, int64_t slot, inv_result *res, rft_tensor *coef = NULL,
+                   rft_tensor *means = NULL, rft_tensor *index = NULL)
 {
     const int64_t b = f->shape[0], dim = f->numel / b;
     if (b > INT_MAX)                                     /* row indices are int32 on the device */
         return rft_fail(RFT_ESHAPE, "invariance: feature map %s has more than %d rows", rft_shape_str(f), INT_MAX);
     const int nblk = inv_blocks_per_row(b, dim);
-    inv_scratch s = inv_layout(NULL, b, dim, classes != NULL, nblk);
+    float *fm = grad ? NULL : rft_f32(means);
+    inv_scratch s = inv_layout(NULL, b, dim, classes != NULL, nblk, fm);
     void *scratch;
     RFT_TRY(rft_cuda_block(s.bytes, &scratch));
-    s = inv_layout((char *)scratch, b, dim, classes != NULL, nblk);
+    s = inv_layout((char *)scratch, b, dim, classes != NULL, nblk, fm);
     int rc = inv_launch(weight, f, groups, classes, grad, &s, nblk, out, slot);
+    if (rc == RFT_OK && !grad) {
+        inv_export_kernel<<<rft_cuda_blocks(b), RFT_CUDA_THREADS, 0, rft_cuda.stream>>>(b, s.grep, s.crep, s.coef,
+                                                                                       rft_f32(coef), rft_i32(index));
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) rc = rft_cuda_fail(e, "inv_export_kernel<<<...>>>", __FILE__, __LINE__);
+    }
     if (rc == RFT_OK && res) {
         cudaError_t e = cudaMemcpyAsync(res, s.res, sizeof *res, cudaMemcpyDeviceToHost, rft_cuda.stream);
         if (e == cudaSuccess) e = cudaStreamSynchronize(rft_cuda.stream);
@@ -247,6 +285,32 @@ int rft_cuda_invariance_loss_async(float weight, const rft_tensor *f, const rft_
                                    const rft_tensor *classes, rft_tensor *out, int64_t slot, rft_tensor *grad)
 {
     return inv_run(weight, f, groups, classes, grad, rft_f32(out), slot, NULL);
+}
+
+int rft_cuda_invariance_loss_factored_taps(int64_t n, const float *weights, const rft_tensor *const *f,
+                                           const rft_tensor *groups, const rft_tensor *classes, double *loss,
+                                           double *values, rft_tensor *const *coef, rft_tensor *const *means,
+                                           rft_tensor *const *index)
+{
+    for (int64_t j = 0; j < n; j++) {
+        inv_result res;
+        RFT_TRY(inv_run(weights[j], f[j], groups, classes, NULL, NULL, 0, &res, coef[j], means[j], index[j]));
+        const char *why = rft_invariance_refusal(res.code);
+        if (why) return rft_fail(RFT_EARG, "%s", why);
+        values[j] = res.l;
+        *loss += weights[j] * res.l;
+    }
+    return RFT_OK;
+}
+
+int rft_cuda_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
+                           const rft_tensor *index, rft_tensor *grad)
+{
+    const int64_t n = f->numel;
+    if (n == 0) return RFT_OK;
+    RFT_LAUNCH(factored_grad_kernel, rft_cuda_blocks(n), RFT_CUDA_THREADS, rft_f32(f),
+               rft_cuda_factored_of(f, coef, means, index), rft_f32(grad), n);
+    return RFT_OK;
 }
 
 /* ---- invariance score: running statistics and scores ------------------------------------------ */

@@ -35,6 +35,14 @@ __global__ void relu_backward_add_kernel(const float *y, const float *dy, const 
         dx[i] = y[i] > 0.0f ? __fadd_rn(dy[i], extra[i]) : 0.0f;
 }
 
+/* the same with the tap gradient in factored form, formed from y */
+__global__ void relu_backward_add_factored_kernel(const float *y, const float *dy, rft_cuda_factored fx, float *dx,
+                                                  int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)blockDim.x * gridDim.x)
+        dx[i] = y[i] > 0.0f ? __fadd_rn(dy[i], rft_factored_at(fx, y[i], i)) : 0.0f;
+}
+
 /* ---- launchers ------------------------------------------------------------------------------ */
 
 int rft_cuda_relu_forward(const rft_tensor *x, rft_tensor *y)
@@ -59,5 +67,15 @@ int rft_cuda_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const 
     if (n == 0) return RFT_OK;
     RFT_LAUNCH(relu_backward_add_kernel, rft_cuda_blocks(n), RFT_CUDA_THREADS, rft_f32(y), rft_f32(dy),
                rft_f32(extra), rft_f32(dx), n);
+    return RFT_OK;
+}
+
+int rft_cuda_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                        const rft_tensor *means, const rft_tensor *index, rft_tensor *dx)
+{
+    int64_t n = y->numel;
+    if (n == 0) return RFT_OK;
+    RFT_LAUNCH(relu_backward_add_factored_kernel, rft_cuda_blocks(n), RFT_CUDA_THREADS, rft_f32(y), rft_f32(dy),
+               rft_cuda_factored_of(y, coef, means, index), rft_f32(dx), n);
     return RFT_OK;
 }

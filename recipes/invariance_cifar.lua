@@ -54,7 +54,7 @@ local function train(name, alpha)
       local logits = net:forward(x)
       local ce, g = rft.loss.cross_entropy(logits, y, { scale = 1 - alpha })
       local _, tap_grads, metrics = rft.loss.invariance(net:taps(), ctx.groups, {
-        weights = weights, normalizer = o.same_class and 'same_class' or 'all', labels = y })
+        weights = weights, normalizer = o.same_class and 'same_class' or 'all', labels = y, factored = true })
       net:backward(x, g, alpha > 0 and tap_grads or nil, { input_grad = false })  -- alpha = 0: L_inv measured, not trained on
       metrics.loss, metrics.correct = ce / (1 - alpha), rft.train.correct(logits, y)
       return metrics

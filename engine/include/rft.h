@@ -172,6 +172,11 @@ int  rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx
    extra like y; dx may be dy (in place), not extra. */
 int  rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
                            rft_tensor *dx /* [out] */);
+/* The same with the tap gradient in factored form (coef, means, index: rft_invariance_loss_factored
+   over the map y): dx = dy + extra where y > 0, else 0, extra formed from y as rft_factored_grad
+   writes it (the same numbers), never written out. dx may be dy. */
+int  rft_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                    const rft_tensor *means, const rft_tensor *index, rft_tensor *dx /* [out] */);
 
 typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } rft_pool2d_args;
 /* y: (N,C,OH,OW), OH = (H + 2 pad_h - kh) / stride_h + 1 (floor), likewise OW; pad <= kernel/2.
@@ -236,6 +241,16 @@ int  rft_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight
                                    rft_tensor *dx /* [out] [optional] */,
                                    rft_tensor *dweight /* [accumulates] [optional] */,
                                    rft_tensor *dbias /* [accumulates] [optional] */);
+/* The same (training mode) with the tap gradient in factored form over the map y (coef, means,
+   index: rft_invariance_loss_factored), formed from y plane by plane: rft_batchnorm2d_relu_backward's
+   numbers with extra = rft_factored_grad(y, ...), without that map. */
+int  rft_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                            const rft_tensor *save_mean, const rft_tensor *save_invstd,
+                                            const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                            const rft_tensor *means, const rft_tensor *index, float scale,
+                                            rft_tensor *dx /* [out] [optional] */,
+                                            rft_tensor *dweight /* [accumulates] [optional] */,
+                                            rft_tensor *dbias /* [accumulates] [optional] */);
 int  rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
                                         const rft_tensor *running_mean, const rft_tensor *running_var, float eps,
                                         const rft_tensor *y, const rft_tensor *dy,
@@ -300,6 +315,31 @@ int rft_invariance_loss(float weight, const rft_tensor *f, const rft_tensor *gro
 int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tensor *groups,
                               const rft_tensor *classes /* [optional] */, rft_tensor *out /* [out] */,
                               int64_t slot, rft_tensor *grad /* [out] */);
+/* The same loss with its gradient in factored form instead of a map: every row's gradient is
+     grad_i = coef[i][0] (f_i - means[index[i][0]]) - coef[i][1] (f_i - means[index[i][1]])
+   (f32 values, each rounded as that expression; rft_factored_grad writes them out), the rows of means
+   being the seed-group means and the denominator's (batch or class) means. coef f32 [B,2], index i32
+   [B,2] and means f32 [B + (classes ? B : 1), D] are resized here; they hold the gradient of this f
+   only while f keeps its values. Spares the pass that writes the gradient map when the tapped layer's
+   backward forms it (rft_relu_backward_add_factored, rft_batchnorm2d_relu_backward_factored). Waits
+   for a device once, as rft_invariance_loss. */
+int rft_invariance_loss_factored(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                 const rft_tensor *classes /* [optional] */, double *loss /* [accumulates] */,
+                                 double *value /* [out] */, rft_tensor *coef /* [out] */,
+                                 rft_tensor *means /* [out] */, rft_tensor *index /* [out] */);
+/* The same for n maps f[0..n-1] of one batch (the taps of one forward pass), weights[j] each:
+   loss += sum_j weights[j] L_j, values[j] = L_j, coef[j], means[j], index[j] as above. One pass over
+   each map and, on the CPU, one parallel region for all of them (a region's start and end cost the
+   same whatever the map's size); a device is waited for once per map. */
+int rft_invariance_loss_factored_taps(int64_t n, const float *weights, const rft_tensor *const *f,
+                                      const rft_tensor *groups, const rft_tensor *classes /* [optional] */,
+                                      double *loss /* [accumulates] */, double *values /* [out] */,
+                                      rft_tensor *const *coef /* [out] */, rft_tensor *const *means /* [out] */,
+                                      rft_tensor *const *index /* [out] */);
+/* grad (like f) [out] = a factored gradient written out: row i = coef[i][0] (f_i - means[index[i][0]])
+   - coef[i][1] (f_i - means[index[i][1]]). Index values outside means' rows fail on the CPU. */
+int rft_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
+                      const rft_tensor *index, rft_tensor *grad /* [out] */);
 /* values[s] = L_inv of slot s, s < n, from out (one copy to the host: waits for the device); fails
    with the loss's own sentence if a slot holds a refusal. */
 int rft_invariance_read(const rft_tensor *out, int64_t n, double *values /* [out] */);

@@ -19,6 +19,11 @@
  *      groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
  *      work on K means, not on B rows;
  *   3. the gradient, row by row, element by element from the row's two coefficients.
+ * In factored form (rft_invariance_loss_factored_taps) pass 3 is left to the tapped layer's backward,
+ * which forms each value from the map, the row's two coefficients and its two rows of means as it
+ * adds it (ops_factored_value, the same expression as pass 3: the same numbers); every tap of a
+ * batch then shares one plan and one parallel region for pass 1 (a region's start and end cost as
+ * much for the smallest map as for the largest, and far more on a machine whose cores are busy).
  * The group and class structure (dense indices, sizes, K', P) comes from one sort of the ids,
  * O(B log B) integer work; the CUDA twin (kernels/invariance.cu) computes the same on the device.
  * Not here: layer weights (the caller's `weight`) or the choice of layers. */
@@ -95,6 +100,77 @@ int rft_invariance_loss_async(float weight, const rft_tensor *f, const rft_tenso
         return rft_fail(RFT_EARG, "invariance: grad shares memory with the feature map (the gradient pass reads it)");
     RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
     RFT_DISPATCH("invariance", f, invariance_loss_async, weight, f, groups, classes, out, slot, grad);
+}
+
+int rft_invariance_loss_factored_taps(int64_t n, const float *weights, const rft_tensor *const *f,
+                                      const rft_tensor *groups, const rft_tensor *classes, double *loss,
+                                      double *values, rft_tensor *const *coef, rft_tensor *const *means,
+                                      rft_tensor *const *index)
+{
+    const char *op = "invariance (factored)";
+    if (n < 1 || !weights || !f || !coef || !means || !index || !loss || !values)
+        return rft_fail(RFT_EARG, "%s: needs n >= 1 (got %lld) maps with their weights, coef, means and index "
+                        "tensors, and loss and values", op, (long long)n);
+    for (int64_t j = 0; j < n; j++) {
+        RFT_TRY(inv_check_args(f[j], groups, classes));
+        if (j > 0) {
+            RFT_TRY(rft_check_same_device(op, "every map", f[0], f[j]));
+            if (f[j]->shape[0] != f[0]->shape[0])
+                return rft_fail(RFT_ESHAPE, "%s: map %lld is %s, map 0 %s: every map needs the same rows", op,
+                                (long long)j, rft_shape_str(f[j]), rft_shape_str(f[0]));
+        }
+        RFT_TRY(ops_f32_like(op, "coef", coef[j], f[j]));
+        RFT_TRY(ops_f32_like(op, "means", means[j], f[j]));
+        RFT_TRY(rft_check_dtype(op, "index", index[j], RFT_I32));
+        RFT_TRY(rft_check_same_device(op, "index", f[j], index[j]));
+        const rft_storage *mine[3] = { coef[j]->storage, means[j]->storage, index[j]->storage };
+        for (int64_t k = 0; k < n; k++)
+            for (int u = 0; u < 3; u++)
+                if (mine[u] == f[k]->storage)
+                    return rft_fail(RFT_EARG, "%s: coef, means or index of map %lld shares memory with a feature map",
+                                    op, (long long)j);
+        for (int64_t k = 0; k <= j; k++) {
+            const rft_storage *theirs[3] = { coef[k]->storage, means[k]->storage, index[k]->storage };
+            for (int u = 0; u < 3; u++)
+                for (int v = 0; v < 3; v++)
+                    if ((k < j || u < v) && mine[u] == theirs[v])
+                        return rft_fail(RFT_EARG, "%s: coef, means and index must be tensors that share no memory "
+                                        "(map %lld's with map %lld's)", op, (long long)j, (long long)k);
+        }
+    }
+    const int64_t b = f[0]->shape[0], pair[2] = { b, 2 };
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t mshape[2] = { b + (classes ? b : 1), f[j]->numel / b };
+        RFT_TRY(rft_tensor_resize(coef[j], 2, pair));
+        RFT_TRY(rft_tensor_resize(index[j], 2, pair));
+        RFT_TRY(rft_tensor_resize(means[j], 2, mshape));
+    }
+    RFT_TRY(RFT_CALL(op, f[0], invariance_loss_factored_taps, n, weights, f, groups, classes, loss, values, coef,
+                     means, index));
+    *loss = rft_canonical(*loss);                   /* Lua reads them (rft.h) */
+    for (int64_t j = 0; j < n; j++) values[j] = rft_canonical(values[j]);
+    return RFT_OK;
+}
+
+int rft_invariance_loss_factored(float weight, const rft_tensor *f, const rft_tensor *groups,
+                                 const rft_tensor *classes, double *loss, double *value, rft_tensor *coef,
+                                 rft_tensor *means, rft_tensor *index)
+{
+    if (!f || !coef || !means || !index)
+        return rft_fail(RFT_EARG, "invariance (factored): f, coef, means and index are required");
+    return rft_invariance_loss_factored_taps(1, &weight, &f, groups, classes, loss, value, &coef, &means, &index);
+}
+
+int rft_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means, const rft_tensor *index,
+                      rft_tensor *grad)
+{
+    const char *op = "factored_grad";
+    RFT_TRY(rft_check_dtype(op, "map", f, RFT_F32));
+    RFT_TRY(ops_f32_like(op, "grad", grad, f));
+    RFT_TRY(ops_factored(op, f, coef, means, index, grad));
+    if (grad->storage == f->storage) return rft_fail(RFT_EARG, "%s: grad shares memory with the map", op);
+    RFT_TRY(rft_tensor_resize(grad, f->ndim, f->shape));
+    RFT_DISPATCH(op, f, factored_grad, f, coef, means, index, grad);
 }
 
 int rft_invariance_read(const rft_tensor *out, int64_t n, double *values)
@@ -227,83 +303,98 @@ static inline __attribute__((always_inline)) double inv_welford(const float *a, 
     return total;
 }
 
-/* The loss and its gradient for one map; *value = L. */
-/* Its own clones (RFT_CLONES): OpenMP outlines its parallel regions from it, and they are cloned
-   with the function that holds them, not with a caller. */
-RFT_CLONES
-static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad)
+/* One map's share of a call: its values, threads, per-thread partial sums and means. */
+typedef struct {
+    const rft_tensor *f;
+    int64_t dim;
+    int nt;              /* threads on its columns: 1 below RFT_PAR_MIN (then thread `owner` alone) */
+    int owner;
+    double *part;        /* [nt][ns]: W_k, then V_c or the groups' between terms */
+    int32_t *seen;       /* [nt][ng + nc]: rows seen of each group and class */
+    float *gmean, *rmean;
+} inv_map;
+
+/* doubles a thread's partial sums take: W_k, then V_c or the between terms */
+static int64_t inv_ns(const inv_plan *p) { return p->ng + (p->ng > p->nc ? p->ng : p->nc); }
+
+/* Pass 1 on thread t's share of map m's columns, row after row: Welford's running means and sums of
+   squares of the groups (and of the classes when a group spans classes); then, when every group
+   lies in one class, the denominator's means from the groups' and each group's between term. */
+static inline __attribute__((always_inline)) void inv_pass1(const inv_plan *p, const inv_map *m, int t)
 {
-    const int64_t b = p->b, dim = f->numel / b, ng = p->ng, nm = p->nc;
+    const int64_t b = p->b, dim = m->dim, ng = p->ng, nm = p->nc, ns = inv_ns(p), nt = m->nt;
     const int cls = p->ci != NULL;
-    if (dim == 0) { *value = NAN; return RFT_OK; }          /* 0/0: the mean of no values */
-    const float *x = rft_f32(f);
-    float *gx = rft_f32(grad);
-    const int par = f->numel > RFT_PAR_MIN;
-    int nt = 1;
-#ifdef _OPENMP
-    if (par) nt = omp_get_max_threads();
-#endif
-    /* per thread: W_k and V_c (or the groups' between terms M_k |m_k - m_ref|^2) partial sums, and
-       the rows seen of each group and class; then the rows' coefficients; then the means: groups
-       [ng][dim], the denominator's (classes [nc][dim], or the batch [1][dim]) */
-    const int64_t ns = ng + (ng > nm ? ng : nm);          /* doubles a thread: W_k, then V_c or between terms */
-    const size_t nd = (size_t)(nt * ns + 2 * b), ni = (size_t)(nt * (ng + nm));
-    double *part = inv_workspace(nd * sizeof(double) + ni * sizeof(int32_t) + 16 +
-                                 sizeof(float) * (size_t)((ng + nm) * dim));
-    if (!part) return rft_fail(RFT_ENOMEM, "invariance: out of memory for %s", rft_shape_str(f));
-    memset(part, 0, sizeof(double) * (size_t)(nt * ns));
-    double *cg = part + nt * ns;
-    int32_t *seen = (int32_t *)(part + nd);
-    float *gmean = (float *)((uintptr_t)(seen + ni + 3) & ~(uintptr_t)15), *rmean = gmean + ng * dim;
-    /* pass 1, row after row, each thread on its share of the columns: Welford's running means and
-       sums of squares of the groups (and of the classes when a group spans classes) */
-    #pragma omp parallel num_threads(nt)
+    const float *x = rft_f32(m->f);
+    float *gmean = m->gmean, *rmean = m->rmean;
+    const int64_t d0 = dim * t / nt / 16 * 16, d1 = t == nt - 1 ? dim : dim * (t + 1) / nt / 16 * 16;
+    double *wk = m->part + t * ns, *vc = wk + ng;
+    int32_t *gs = m->seen + t * (ng + nm), *cs = gs + ng;
+    memset(wk, 0, sizeof(double) * (size_t)ns);
+    memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
+    for (int64_t i = 0; d1 > d0 && i < b; i++) {
+        const float *a = x + i * dim + d0;
+        const int32_t k = p->gi[i];
+        wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
+        if (!p->pure) {
+            const int32_t c = p->ci[i];
+            vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
+        }
+    }
+    /* sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
+    if (p->pure && d1 > d0) {
+        for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + d0, 0, sizeof(float) * (size_t)(d1 - d0));
+        for (int64_t k = 0; k < ng; k++) {
+            const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
+            const float *gm = gmean + k * dim;
+            float *rm = rmean + p->gc[k] * dim;
+            #pragma omp simd
+            for (int64_t e = d0; e < d1; e++) rm[e] += w * gm[e];
+        }
+        for (int64_t k = 0; k < ng; k++) {
+            const float *gm = gmean + k * dim, *rm = rmean + p->gc[k] * dim;
+            double total = 0;
+            for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
+                const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK;
+                float acc = 0;
+                #pragma omp simd reduction(+:acc)
+                for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
+                total += acc;
+            }
+            vc[k] += total;        /* the between terms, indexed by group */
+        }
+    }
+}
+
+/* Pass 1 over every map in one parallel region: each large map split by columns across the
+   threads, each small one (nt = 1) on one thread, round robin. One fork and join for all taps. */
+RFT_CLONES
+static void inv_pass1_all(const inv_plan *p, const inv_map *maps, int64_t n, int nt)
+{
+    #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        const int64_t d0 = dim * t / nt / 16 * 16, d1 = t == nt - 1 ? dim : dim * (t + 1) / nt / 16 * 16;
-        double *wk = part + t * ns, *vc = wk + ng;
-        int32_t *gs = seen + t * (ng + nm), *cs = gs + ng;
-        memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
-        for (int64_t i = 0; d1 > d0 && i < b; i++) {
-            const float *a = x + i * dim + d0;
-            const int32_t k = p->gi[i];
-            wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
-            if (!p->pure) {
-                const int32_t c = p->ci[i];
-                vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
-            }
-        }
-        /* the denominator's means from the groups' (pure), and each group's between term
-           |m_k - m_ref|^2: sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
-        if (p->pure && d1 > d0) {
-            for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + d0, 0, sizeof(float) * (size_t)(d1 - d0));
-            for (int64_t k = 0; k < ng; k++) {
-                const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
-                const float *gm = gmean + k * dim;
-                float *rm = rmean + p->gc[k] * dim;
-                #pragma omp simd
-                for (int64_t e = d0; e < d1; e++) rm[e] += w * gm[e];
-            }
-            for (int64_t k = 0; k < ng; k++) {
-                const float *gm = gmean + k * dim, *rm = rmean + p->gc[k] * dim;
-                double total = 0;
-                for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
-                    const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK;
-                    float acc = 0;
-                    #pragma omp simd reduction(+:acc)
-                    for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
-                    total += acc;
-                }
-                vc[k] += total;        /* the between terms, indexed by group */
-            }
+        for (int64_t j = 0; j < n; j++) {
+            const inv_map *m = &maps[j];
+            if (m->dim == 0) continue;
+            if (m->nt > 1 && t < m->nt) inv_pass1(p, m, t);
+            else if (m->nt == 1 && t == m->owner) inv_pass1(p, m, 0);
         }
     }
-    for (int t = 1; t < nt; t++)
+}
+
+/* N, Den and L of map m from its partial sums (summed into thread 0's), and each row's two
+   coefficients: cg[i] = weight dN_i / Den, cg[b + i] = weight L dDen_i / Den. Returns L. */
+static double inv_finish(const inv_plan *p, const inv_map *m, float weight, double *cg)
+{
+    const int64_t b = p->b, dim = m->dim, ng = p->ng, nm = p->nc, ns = inv_ns(p);
+    const int cls = p->ci != NULL;
+    double *part = m->part;
+    for (int t = 1; t < m->nt; t++)
         for (int64_t j = 0; j < ns; j++) part[j] += part[t * ns + j];
-    /* N, Den, L: W_k = part[k]; V_c = part[ng + c], or from the groups when pure */
+    /* W_k = part[k]; V_c = part[ng + c], or from the groups when pure */
     double num = 0, den = 0;
     for (int64_t k = 0; k < ng; k++) {
         if (p->gn[k] >= 2) num += part[k] / (double)(p->gn[k] - 1);
@@ -317,27 +408,111 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
     den *= cls ? 1.0 / (p->pairs * (double)dim) : 2.0 / ((double)(b - 1) * (double)dim);
     if (den <= 0) den = 1e-30;             /* every row identical: L is 0/0; report 0 with zero gradient */
     const double l = num / den;
-    /* per row: grad_i = cg_i (a_i - m_k) - cr_i (a_i - m_ref) */
     for (int64_t i = 0; i < b; i++) {
-        const int64_t m = p->gn[p->gi[i]];
-        const double dn = m >= 2 ? 4.0 / ((double)p->kprime * (double)dim * (double)(m - 1)) : 0.0;
+        const int64_t mk = p->gn[p->gi[i]];
+        const double dn = mk >= 2 ? 4.0 / ((double)p->kprime * (double)dim * (double)(mk - 1)) : 0.0;
         const double dd = cls ? 2.0 * (double)p->cn[p->ci[i]] / (p->pairs * (double)dim)
                               : 4.0 / ((double)(b - 1) * (double)dim);
         cg[i] = weight * dn / den;
         cg[b + i] = weight * l * dd / den;
     }
-    /* pass 3, row by row: whole rows stream from memory; a row's two means stay in cache for the
-       next rows of its group */
-    #pragma omp parallel for schedule(static) if (par)
+    return l;
+}
+
+/* Threads for a map: all of them above RFT_PAR_MIN values, else one. */
+static int inv_threads(const rft_tensor *f)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    if (f->numel > RFT_PAR_MIN) nt = omp_get_max_threads();
+#endif
+    return nt;
+}
+
+/* The loss and its gradient for one map; *value = L: pass 1, the coefficients, pass 3 writing the
+   gradient row by row (whole rows stream from memory; a row's two means stay in cache for the next
+   rows of its group). The means live in the workspace. */
+RFT_CLONES
+static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double *value, rft_tensor *grad)
+{
+    const int64_t b = p->b, dim = f->numel / b, ng = p->ng, nm = p->nc, ns = inv_ns(p);
+    const int cls = p->ci != NULL;
+    if (dim == 0) { *value = NAN; return RFT_OK; }          /* 0/0: the mean of no values */
+    const int nt = inv_threads(f);
+    /* per thread: the partial sums and the rows seen; then the rows' coefficients; then the means:
+       groups [ng][dim], the denominator's (classes [nc][dim], or the batch [1][dim]) */
+    const size_t nd = (size_t)(nt * ns + 2 * b), ni = (size_t)(nt * (ng + nm));
+    double *part = inv_workspace(nd * sizeof(double) + ni * sizeof(int32_t) + 16 +
+                                 sizeof(float) * (size_t)((ng + nm) * dim));
+    if (!part) return rft_fail(RFT_ENOMEM, "invariance: out of memory for %s", rft_shape_str(f));
+    double *cg = part + nt * ns;
+    int32_t *seen = (int32_t *)(part + nd);
+    float *gmean = (float *)((uintptr_t)(seen + ni + 3) & ~(uintptr_t)15);
+    const inv_map m = { f, dim, nt, 0, part, seen, gmean, gmean + ng * dim };
+    inv_pass1_all(p, &m, 1, nt);
+    const double l = inv_finish(p, &m, weight, cg);
+    const float *x = rft_f32(f);
+    float *gx = rft_f32(grad);
+    const float *rmean = m.rmean;
+    #pragma omp parallel for schedule(static) if (nt > 1)
     for (int64_t i = 0; i < b; i++) {
         const float *a = x + i * dim;
         const float *gm = gmean + p->gi[i] * dim, *rm = rmean + (cls ? p->ci[i] : 0) * dim;
         const float cw = (float)cg[i], cr = (float)cg[b + i];
         float *o = gx + i * dim;
         #pragma omp simd
-        for (int64_t e = 0; e < dim; e++) o[e] = cw * (a[e] - gm[e]) - cr * (a[e] - rm[e]);
+        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], cw, cr);
     }
     *value = l;
+    return RFT_OK;
+}
+
+/* The factored form for n maps of one batch (rft_invariance_loss_factored_taps): one plan, pass 1
+   of every map in one parallel region, its means straight into the map's means tensor (groups at
+   rows 0..ng-1, the denominator's at b..), then each map's coefficients and rows of means. */
+static int inv_cpu_factored(const inv_plan *p, int64_t n, const float *weights, const rft_tensor *const *f,
+                            double *loss, double *values, rft_tensor *const *coef, rft_tensor *const *means,
+                            rft_tensor *const *index)
+{
+    const int64_t b = p->b, ng = p->ng, nm = p->nc, ns = inv_ns(p);
+    const int cls = p->ci != NULL;
+    int ntmax = 1, small = 0;
+    size_t nd = (size_t)(2 * b), ni = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const int nt = inv_threads(f[j]);
+        if (nt > ntmax) ntmax = nt;
+        nd += (size_t)(nt * ns);
+        ni += (size_t)(nt * (ng + nm));
+    }
+    inv_map *maps = malloc(sizeof(inv_map) * (size_t)n);
+    double *part = inv_workspace(nd * sizeof(double) + ni * sizeof(int32_t));
+    if (!maps || !part) { free(maps); return rft_fail(RFT_ENOMEM, "invariance: out of memory for %lld maps", (long long)n); }
+    double *cg = part, *pp = part + 2 * b;
+    int32_t *seen = (int32_t *)(part + nd);
+    for (int64_t j = 0; j < n; j++) {
+        const int nt = inv_threads(f[j]);
+        const int64_t dim = f[j]->numel / b;
+        float *fm = rft_f32(means[j]);
+        maps[j] = (inv_map){ f[j], dim, nt, nt == 1 ? small++ % ntmax : 0, pp, seen, fm, fm + b * dim };
+        pp += nt * ns;
+        seen += nt * (ng + nm);
+    }
+    inv_pass1_all(p, maps, n, ntmax);
+    for (int64_t j = 0; j < n; j++) {
+        float *cf = rft_f32(coef[j]);
+        int32_t *ix = rft_i32(index[j]);
+        double l = NAN;                                      /* D = 0: 0/0, the mean of no values */
+        if (maps[j].dim > 0) l = inv_finish(p, &maps[j], weights[j], cg);
+        for (int64_t i = 0; i < b; i++) {
+            cf[2 * i] = maps[j].dim > 0 ? (float)cg[i] : 0.0f;
+            cf[2 * i + 1] = maps[j].dim > 0 ? (float)cg[b + i] : 0.0f;
+            ix[2 * i] = p->gi[i];
+            ix[2 * i + 1] = (int32_t)(b + (cls ? p->ci[i] : 0));
+        }
+        values[j] = l;
+        *loss += weights[j] * l;
+    }
+    free(maps);
     return RFT_OK;
 }
 
@@ -350,6 +525,38 @@ int rft_cpu_invariance_loss(float weight, const rft_tensor *f, const rft_tensor 
     inv_plan_free(&p);
     RFT_TRY(rc);
     *loss += weight * *value;
+    return RFT_OK;
+}
+
+int rft_cpu_invariance_loss_factored_taps(int64_t n, const float *weights, const rft_tensor *const *f,
+                                          const rft_tensor *groups, const rft_tensor *classes, double *loss,
+                                          double *values, rft_tensor *const *coef, rft_tensor *const *means,
+                                          rft_tensor *const *index)
+{
+    inv_plan p;
+    RFT_TRY(inv_plan_make(rft_i32(groups), classes ? rft_i32(classes) : NULL, f[0]->shape[0], &p));
+    int rc = inv_cpu_factored(&p, n, weights, f, loss, values, coef, means, index);
+    inv_plan_free(&p);
+    return rc;
+}
+
+RFT_CLONES
+int rft_cpu_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
+                          const rft_tensor *index, rft_tensor *grad)
+{
+    RFT_TRY(ops_factored_rows("factored_grad", index, means->shape[0]));
+    const int64_t b = f->shape[0], dim = b ? f->numel / b : 0;
+    const float *x = rft_f32(f), *fm = rft_f32(means), *cf = rft_f32(coef);
+    const int32_t *ix = rft_i32(index);
+    float *gx = rft_f32(grad);
+    #pragma omp parallel for schedule(static) if (f->numel > RFT_PAR_MIN)
+    for (int64_t i = 0; i < b; i++) {
+        const float *a = x + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
+        const float cw = cf[2 * i], cr = cf[2 * i + 1];
+        float *o = gx + i * dim;
+        #pragma omp simd
+        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], cw, cr);
+    }
     return RFT_OK;
 }
 

@@ -15,7 +15,8 @@
  * Fused with the ReLU that follows (a->relu; the *_relu_backward ops): the forward writes max(y, 0),
  * and the backward forms g = (dy + extra) [y > 0] one plane at a time in a per-thread row, then runs
  * the same sums and dx on it as the unfused backward does on ReLU's output: the same numbers, with
- * one pass over the map and one map-sized buffer fewer.
+ * one pass over the map and one map-sized buffer fewer. The tap gradient may come in factored form
+ * (rft_invariance_loss_factored): then it is formed from y in the same pass, never written out.
  * Not here: 1-D batch norm (N,C), momentum = None (cumulative averages), other normalisations. */
 #include <stdlib.h>
 #include "backend.h"
@@ -155,6 +156,23 @@ int rft_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight,
     RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
     RFT_DISPATCH(op, x, batchnorm2d_relu_backward, x, weight, save_mean, save_invstd, y, dy, extra, scale, dx, dweight,
                  dbias);
+}
+
+int rft_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
+                                           const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
+                                           const rft_tensor *coef, const rft_tensor *means, const rft_tensor *index,
+                                           float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_relu_backward_factored";
+    RFT_TRY(check_x(op, x));
+    RFT_TRY(ops_channel_vector(op, "save_mean", save_mean, x->shape[1], x));
+    RFT_TRY(ops_channel_vector(op, "save_invstd", save_invstd, x->shape[1], x));
+    RFT_TRY(check_relu(op, x, y, NULL, dx));
+    if (x->shape[0] == 0) return rft_fail(RFT_ESHAPE, "%s: the input %s has no rows", op, rft_shape_str(x));
+    RFT_TRY(ops_factored(op, y, coef, means, index, dx));
+    RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
+    RFT_DISPATCH(op, x, batchnorm2d_relu_backward_factored, x, weight, save_mean, save_invstd, y, dy, coef, means,
+                 index, scale, dx, dweight, dbias);
 }
 
 int rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
@@ -328,12 +346,23 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
     return RFT_OK;
 }
 
-/* g = (dy + extra) [y > 0] for one plane, as rft_relu_backward(_add) writes it */
-static inline void relu_grad_plane(const float *yp, const float *gp, const float *ep, float *out, int64_t n)
+/* A tap gradient in factored form (rft_invariance_loss_factored), or none (coef NULL): row i's
+   values at plane offset o are ops_factored_value(y, means[index[2i]], means[index[2i+1]], coef[2i], coef[2i+1]). */
+typedef struct { const float *coef, *means; const int32_t *index; int64_t dim; } bn_factored;
+
+/* g = (dy + extra) [y > 0] for one plane, as rft_relu_backward(_add) writes it; with fx, extra is
+   the factored tap gradient of row i at offset o within the row (rft_relu_backward_add_factored's values) */
+static inline void relu_grad_plane(const float *yp, const float *gp, const float *ep, float *out, int64_t n,
+                                   const bn_factored *fx, int64_t i, int64_t o)
 {
-    if (ep) {
+    if (fx) {
+        const float *gm = fx->means + fx->index[2 * i] * fx->dim + o, *rm = fx->means + fx->index[2 * i + 1] * fx->dim + o;
+        const float cw = fx->coef[2 * i], cr = fx->coef[2 * i + 1];
         #pragma omp simd
-        for (int64_t j = 0; j < n; j++) out[j] = yp[j] > 0.0f ? gp[j] + ep[j] : 0.0f;
+        for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ops_factored_value(yp[j], gm[j], rm[j], cw, cr));
+    } else if (ep) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ep[j]);
     } else {
         #pragma omp simd
         for (int64_t j = 0; j < n; j++) out[j] = yp[j] > 0.0f ? gp[j] : 0.0f;
@@ -345,7 +374,7 @@ static inline void relu_grad_plane(const float *yp, const float *gp, const float
 RFT_CLONES
 static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *weight, const float *mean,
                             const float *invstd, const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
-                            float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+                            const bn_factored *fx, float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
 {
     const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
     const float *xs = rft_f32(x), *g = rft_f32(dy), *ys = rft_f32(y), *es = extra ? rft_f32(extra) : NULL;
@@ -362,7 +391,7 @@ static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *we
             double sg = 0, sgx = 0;
             for (int64_t i = 0; i < n; i++) {
                 const int64_t off = (i * c + ch) * hw;
-                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw);
+                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw, fx, i, ch * hw);
                 sg += plane_sum(row, hw);
                 sgx += plane_dot_dev(row, xs + off, hw, mu);
             }
@@ -374,7 +403,7 @@ static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *we
             const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
             for (int64_t i = 0; i < n; i++) {
                 const int64_t off = (i * c + ch) * hw;
-                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw);
+                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw, fx, i, ch * hw);
                 const float *xp = xs + off;
                 float *dp = d + off;
                 if (train)
@@ -395,7 +424,19 @@ int rft_cpu_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *wei
                                       const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,
                                       rft_tensor *dbias)
 {
-    return bn_relu_backward(1, x, weight, rft_f32(save_mean), rft_f32(save_invstd), y, dy, extra, scale, dx,
+    return bn_relu_backward(1, x, weight, rft_f32(save_mean), rft_f32(save_invstd), y, dy, extra, NULL, scale, dx,
+                            dweight, dbias);
+}
+
+int rft_cpu_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_tensor *weight,
+                                               const rft_tensor *save_mean, const rft_tensor *save_invstd,
+                                               const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                               const rft_tensor *means, const rft_tensor *index, float scale,
+                                               rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
+{
+    RFT_TRY(ops_factored_rows("batchnorm2d_relu_backward_factored", index, means->shape[0]));
+    const bn_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0] };
+    return bn_relu_backward(1, x, weight, rft_f32(save_mean), rft_f32(save_invstd), y, dy, NULL, &fx, scale, dx,
                             dweight, dbias);
 }
 
@@ -409,7 +450,7 @@ int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor
     float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof(float));
     if (!is) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward_eval: out of memory");
     for (int64_t ch = 0; ch < c; ch++) is[ch] = 1.0f / sqrtf(rv[ch] + eps);   /* as the unfused eval backward */
-    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, extra, scale, dx, dweight, dbias);
+    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, extra, NULL, scale, dx, dweight, dbias);
     free(is);
     return rc;
 }

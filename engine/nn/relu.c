@@ -1,5 +1,6 @@
 /* relu.c: the rectifier, y = max(x, 0), and its gradient dx = dy * [y > 0]; for a tapped ReLU,
- * dx = (dy + extra) * [y > 0] in one pass (the tap's loss gradient joins at the output).
+ * dx = (dy + extra) * [y > 0] in one pass (the tap's loss gradient joins at the output); extra may
+ * also come in factored form (rft_invariance_loss_factored), formed here from y and never written.
  * The backward reads the forward's output y, not x, so that the forward may run in place (y = x)
  * and a network keeps one tensor per ReLU (those outputs are also the taps FMA reads).
  * Any shape; f32. The gradient at 0 is taken as 0 (PyTorch's choice). NaN passes through the
@@ -39,6 +40,19 @@ int rft_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const rft_t
     RFT_DISPATCH(op, y, relu_backward_add, y, dy, extra, dx);
 }
 
+int rft_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                   const rft_tensor *means, const rft_tensor *index, rft_tensor *dx)
+{
+    const char *op = "relu_backward_add_factored";
+    RFT_TRY(rft_check_dtype(op, "output y", y, RFT_F32));
+    RFT_TRY(ops_f32_like(op, "dy", dy, y));
+    RFT_TRY(ops_f32_like(op, "dx", dx, y));
+    RFT_TRY(ops_same_shape(op, "dy", dy, "the output y", y));
+    RFT_TRY(ops_factored(op, y, coef, means, index, dx));
+    if (dx != dy) RFT_TRY(rft_tensor_resize(dx, y->ndim, y->shape));
+    RFT_DISPATCH(op, y, relu_backward_add_factored, y, dy, coef, means, index, dx);
+}
+
 RFT_CLONES
 int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
@@ -69,6 +83,27 @@ int rft_cpu_relu_backward_add(const rft_tensor *y, const rft_tensor *dy, const r
     float *d = rft_f32(dx);
     int64_t n = y->numel;
     #pragma omp parallel for simd if (n > RFT_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) d[i] = o[i] > 0.0f ? g[i] + e[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) d[i] = ops_relu_keep(o[i], g[i] + e[i]);     /* vectorised on AVX2 too */
+    return RFT_OK;
+}
+
+/* The tap gradient formed from y row by row (rft_factored_grad's values), never written out. */
+RFT_CLONES
+int rft_cpu_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,
+                                       const rft_tensor *means, const rft_tensor *index, rft_tensor *dx)
+{
+    RFT_TRY(ops_factored_rows("relu_backward_add_factored", index, means->shape[0]));
+    const int64_t b = y->shape[0], dim = b ? y->numel / b : 0;
+    const float *o = rft_f32(y), *g = rft_f32(dy), *fm = rft_f32(means), *cf = rft_f32(coef);
+    const int32_t *ix = rft_i32(index);
+    float *d = rft_f32(dx);
+    #pragma omp parallel for schedule(static) if (y->numel > RFT_PAR_MIN)
+    for (int64_t i = 0; i < b; i++) {
+        const float *yp = o + i * dim, *gp = g + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
+        const float cw = cf[2 * i], cr = cf[2 * i + 1];
+        float *dp = d + i * dim;
+        #pragma omp simd
+        for (int64_t e = 0; e < dim; e++) dp[e] = ops_relu_keep(yp[e], gp[e] + ops_factored_value(yp[e], gm[e], rm[e], cw, cr));
+    }
     return RFT_OK;
 }

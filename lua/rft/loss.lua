@@ -100,6 +100,25 @@ end
 local inv_loss, inv_value = ffi.new('double[1]'), ffi.new('double[1]')
 local inv_values, inv_nvalues = ffi.new('double[8]'), 8
 
+--- A tap gradient in factored form (rft.loss.invariance with o.factored): for the tapped map f (B
+--- rows), row i of the gradient is coef[i][0] (f_i - means[index[i][0]]) - coef[i][1] (f_i -
+--- means[index[i][1]]) (rft_invariance_loss_factored, rft.h). nn.Sequential:backward forms it inside
+--- the tapped ReLU's (or batch norm + ReLU's) own backward without writing the map; g:tensor(out)
+--- writes it out (into out, a tensor it resizes, or a new one). It holds the gradient of f's values
+--- of the forward it came from: use it before the next forward.
+local Factored = {}
+Factored.__index = Factored
+M.Factored = Factored
+function M.is_factored(g) return getmetatable(g) == Factored end
+function Factored:tensor(out)
+  out = out or require('rft.tensor').new { shape = { 0 }, device = self.f:device() }
+  check(C.rft_factored_grad(self.f, self.coef, self.means, self.index, out), 2)
+  return out
+end
+function Factored:shape() return self.f:shape() end
+function Factored:device() return self.f:device() end
+function Factored:__tostring() return 'factored tap gradient of ' .. tostring(self.f) end
+
 --- The second paper's layer weights: alpha_l = alpha 10^((l-1)/(L-1)) / sum_k 10^((k-1)/(L-1)), the
 --- deepest layer 10 times the first, summing to alpha (0.1). names: the tap names in forward order.
 function M.invariance_weights(names, alpha)
@@ -110,11 +129,18 @@ function M.invariance_weights(names, alpha)
   return w
 end
 
+local factored_buffers = {}   -- tap name -> its rft.loss.Factored (buffers reused, as the tensors are)
+local inv_fw, inv_ff, inv_fc, inv_fm, inv_fi, inv_fv, inv_fn = nil, nil, nil, nil, nil, nil, 0   -- the taps call's arrays
+
 --- Data-augmentation invariance loss (second paper, eq. 3) over taps of a batch of K seeds x M
 --- copies: groups i32 [B] (the seed of each row). o.weights {name = w} (default: the exponential law
 --- over the taps, summing to 0.1), o.normalizer 'all' (default) or 'same_class' (then o.labels, i32
 --- [B]). On a device the taps' values are read in one copy after the last tap (o.async = true takes
---- that path on the CPU too). --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
+--- that path on the CPU too). o.factored (CPU): each tap_grads entry is an rft.loss.Factored, the
+--- gradient in factored form that nn.Sequential:backward adds inside the tapped layer's own backward,
+--- sparing a pass that writes every tap's gradient map and one that reads it (the same numbers); on
+--- a device the option is ignored (tensors, without a wait per tap).
+--- --> loss (sum of w_l L_inv,l), tap_grads {name = grad}, per_tap {name = L_inv,l}
 function M.invariance(taps, groups, o)
   o = o or {}
   local weights = o.weights
@@ -136,6 +162,33 @@ function M.invariance(taps, groups, o)
   local total, grads, per = 0, {}, {}
   if #chosen == 0 then return total, grads, per end
   local dev = chosen[1].tensor:device()
+  if dev == 'cpu' and not o.async and o.factored then
+    -- every tap in one engine call: one plan of the batch, one parallel region for all the maps
+    local n = #chosen
+    if inv_fn < n then
+      inv_fw, inv_ff = ffi.new('float[?]', n), ffi.new('const rft_tensor*[?]', n)
+      inv_fc, inv_fm, inv_fi = ffi.new('rft_tensor*[?]', n), ffi.new('rft_tensor*[?]', n), ffi.new('rft_tensor*[?]', n)
+      inv_fv, inv_fn = ffi.new('double[?]', n), n
+    end
+    for j, tap in ipairs(chosen) do
+      local fg = factored_buffers[tap.name]
+      if not fg then
+        fg = setmetatable({ coef = buffer(M.invariance, tap.name .. ' coef', 'cpu'),
+          means = buffer(M.invariance, tap.name .. ' means', 'cpu'),
+          index = scratch.get(M.invariance, tap.name .. ' index', 'cpu', 'i32') }, Factored)
+        factored_buffers[tap.name] = fg
+      end
+      fg.f = tap.tensor
+      inv_fw[j - 1], inv_ff[j - 1] = weights[tap.name], tap.tensor
+      inv_fc[j - 1], inv_fm[j - 1], inv_fi[j - 1] = fg.coef, fg.means, fg.index
+      grads[tap.name] = fg
+    end
+    inv_loss[0] = 0
+    check(C.rft_invariance_loss_factored_taps(n, inv_fw, inv_ff, groups, classes, inv_loss, inv_fv, inv_fc, inv_fm,
+      inv_fi), 2)
+    for j, tap in ipairs(chosen) do per[tap.name] = inv_fv[j - 1] end
+    return inv_loss[0], grads, per
+  end
   if dev == 'cpu' and not o.async then
     for _, tap in ipairs(chosen) do
       local g = buffer(M.invariance, tap.name, tap.tensor)

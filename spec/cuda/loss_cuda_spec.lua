@@ -372,6 +372,57 @@ describe('CUDA invariance loss', function()
   end)
 end)
 
+describe('CUDA invariance loss in factored form', function()
+  -- The device keeps its means at other rows (each group's first row) than the CPU (dense group
+  -- numbers), so what is compared is what the form stands for: the value, and the gradient written
+  -- out or added in a ReLU's and a batch norm + ReLU's backward. The means round in other orders
+  -- (float sums): the tensor form's tolerances above, 3e-4 relative for L and 3e-4 of the largest
+  -- gradient value per element (tol); the ReLU backward adds it to dy once. The batch norm's dx =
+  -- is (g - mean g - (x - mu) is mean(g xhat)) then moves by at most is tol (1 + 1 + max|xhat|^2),
+  -- max|xhat|^2 <= 3 for these uniform inputs: 5 is tol, plus float rounding (1e-5 relative).
+  local REL = 3e-4
+  local groups = ints { 0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4, 5, 5 }
+  local classes = ints { 1, 1, 1, 0, 0, 2, 2, 2, 2, 1, 0, 0, 2, 2 }
+  local function factored(f, g, cl, put, out)
+    local coef, means, index = out(), out(), out('i32')
+    local l, v = ffi.new('double[1]'), ffi.new('double[1]')
+    op.call('rft_invariance_loss_factored', 0.3, put(f), put(g), cl and put(cl) or nil, l, v, coef, means, index)
+    return v[0], l[0], coef, means, index
+  end
+  local function same_place(t) return t end
+
+  gpu('gives the CPU\'s value and gradient, written out and in the fused backward ops', function()
+    local x = uniform({ 14, 4, 5, 6 }, 41, -1, 2)
+    local a = ffi.new('rft_batchnorm_args', { 1e-5, 0.1 })
+    a.relu = 1
+    local y, sm, si = cpu_out(), cpu_out(), cpu_out()
+    op.call('rft_batchnorm2d_forward_train', a, x, nil, nil, rft.tensor { shape = { 4 } },
+      rft.tensor { shape = { 4 } }:fill(1), y, sm, si)
+    local dy = uniform({ 14, 4, 5, 6 }, 42, -0.1, 0.1)
+    for _, cl in ipairs { false, true } do
+      local what = cl and 'same-class' or 'all pairs'
+      local v, l, coef, means, index = factored(y, groups, cl and classes, same_place, cpu_out)
+      local gv, gl, gcoef, gmeans, gindex = factored(y, groups, cl and classes, dev, dev_out)
+      close_number(v, gv, 0, REL, 'value ' .. what)
+      close_number(l, gl, 0, REL, 'loss ' .. what)
+      local g, gg = cpu_out(), dev_out()
+      op.call('rft_factored_grad', y, coef, means, index, g)
+      op.call('rft_factored_grad', dev(y), gcoef, gmeans, gindex, gg)
+      local tol = REL * maxabs(g)
+      close(g, gg, tol, 0, 'written-out gradient ' .. what)
+      local r, gr = cpu_out(), dev_out()
+      op.call('rft_relu_backward_add_factored', y, dy, coef, means, index, r)
+      op.call('rft_relu_backward_add_factored', dev(y), dev(dy), gcoef, gmeans, gindex, gr)
+      close(r, gr, tol, 0, 'ReLU backward ' .. what)
+      local dx, gdx = cpu_out(), dev_out()
+      op.call('rft_batchnorm2d_relu_backward_factored', x, nil, sm, si, y, dy, coef, means, index, 1, dx, nil, nil)
+      op.call('rft_batchnorm2d_relu_backward_factored', dev(x), nil, dev(sm), dev(si), dev(y), dev(dy), gcoef, gmeans,
+        gindex, 1, gdx, nil, nil)
+      close(dx, gdx, 5 * tol * maxabs(si), 1e-5, 'batch norm + ReLU backward ' .. what)
+    end
+  end)
+end)
+
 describe('CUDA invariance score', function()
   -- Both devices fold the statistics in double and store them in float; the scores sum in double in
   -- other orders: a few float roundings of the denominator (spec/loss/invariance_score_spec.lua).

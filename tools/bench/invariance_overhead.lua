@@ -1,13 +1,17 @@
 -- invariance_overhead.lua: the training-time cost of the invariance loss (second paper, eq. 3), as a
 -- ratio to the same All-CNN-C training step without it, in one run: batches of K seeds x M copies,
 -- the step with cross-entropy alone against the step with the loss over every conv's ReLU (value
--- and gradients). Median of repetitions; a benchmark, not a test. A third step, alternated with the
--- two, passes fixed tap gradients to the backward without computing the loss: the difference to the
--- plain step is the cost of adding tap gradients in the backward, the rest is the loss's own.
--- On a machine shared with other work, wall time swings by more than the effect measured: --cpu-time
--- reports the process's CPU time instead (with OMP_NUM_THREADS=1 it is the step's own work; with more
--- threads it also counts OpenMP's waiting).
---   rftlua tools/bench/invariance_overhead.lua [--width 0.5] [--no-bn] [--reps 5] [--steps 5] [--cpu-time]
+-- and gradients). Median of repetitions; a benchmark, not a test. Steps alternated in each repetition:
+--   plain    cross-entropy alone;
+--   inv      with the loss as recipes/invariance_cifar.lua runs it: gradients in factored form
+--            (rft.loss.invariance{factored = true}), formed inside each tapped layer's backward;
+--   tensors  with the loss's gradients as tensors (the default), added in the backward;
+--   add      fixed tap-gradient tensors passed to the backward without computing the loss: the
+--            difference to plain is the cost of adding tensors in the backward.
+-- Each is timed by the wall clock and by the process's CPU time (all threads; steadier on a machine
+-- shared with other work, though with more than one thread it also counts OpenMP's waiting); ratios
+-- are medians of the per-repetition ratios, as tools/bench/train_step.lua's '<kind>_cpu_ratio'.
+--   rftlua tools/bench/invariance_overhead.lua [--width 0.5] [--no-bn] [--reps 5] [--steps 5] [--json FILE]
 local ffi = require 'ffi'
 local rft = require 'rft'
 
@@ -18,7 +22,8 @@ p:option('--seeds', 'K', '16', tonumber)
 p:option('--copies', 'M', '8', tonumber)
 p:option('--reps', 'repetitions', '5', tonumber)
 p:option('--steps', 'steps per repetition', '5', tonumber)
-p:flag('--cpu-time', "time by the process's CPU time, not the wall clock (for a busy machine)")
+p:flag('--cpu-time', 'accepted for older command lines: CPU time is always reported now')
+p:option('--json', 'also write the numbers to this file (atomically)')
 local o = p:parse(arg)
 
 local net = rft.models.allcnn_c { width = o.width, bn = not o.no_bn, seed = 1 }
@@ -40,7 +45,8 @@ local function step(kind)
   local logits = net:forward(x)
   local _, dl = rft.loss.cross_entropy(logits, labels, { scale = kind == 'plain' and 1 or 0.9 })
   local tap_grads
-  if kind == 'inv' then _, tap_grads = rft.loss.invariance(net:taps(), groups) end
+  if kind == 'inv' then _, tap_grads = rft.loss.invariance(net:taps(), groups, { factored = true }) end
+  if kind == 'tensors' then _, tap_grads = rft.loss.invariance(net:taps(), groups) end
   if kind == 'add' then tap_grads = fixed end
   net:backward(x, dl, tap_grads)
   opt:step()
@@ -48,29 +54,42 @@ end
 
 pcall(ffi.cdef, 'int clock_gettime(int clk, void *ts);')
 local ts = ffi.new('struct { long s, ns; }')
-local function now()
-  if not o.cpu_time then return rft.train.now() end
+local function cpu_now()
   ffi.C.clock_gettime(2, ts)                      -- CLOCK_PROCESS_CPUTIME_ID
   return tonumber(ts.s) + tonumber(ts.ns) * 1e-9
 end
 
-local function median(t) table.sort(t); return t[math.ceil(#t / 2)] end
-local kinds = { 'plain', 'inv', 'add' }
-local times = { plain = {}, inv = {}, add = {} }
-for _, w in ipairs(kinds) do step(w) end
+local function median(t) local c = {}; for i, v in ipairs(t) do c[i] = v end; table.sort(c); return c[math.ceil(#c / 2)] end
+local kinds = { 'plain', 'inv', 'tensors', 'add' }
+local wall, cpu = {}, {}
+for _, w in ipairs(kinds) do wall[w], cpu[w] = {}, {}; step(w) end
 for r = 1, o.reps do
-  for _, w in ipairs(kinds) do                     -- alternate, so load on the machine hits all alike
-    local t0 = now()
+  for j = 0, #kinds - 1 do      -- alternate, each repetition starting one kind later: load and order hit all alike
+    local w = kinds[(r - 1 + j) % #kinds + 1]
+    local t0, c0 = rft.train.now(), cpu_now()
     for _ = 1, o.steps do step(w) end
-    times[w][r] = (now() - t0) / o.steps
+    wall[w][r], cpu[w][r] = (rft.train.now() - t0) / o.steps, (cpu_now() - c0) / o.steps
   end
 end
-local a, c, t = median(times.plain), median(times.inv), median(times.add)
+local function ratio(t, w)
+  local q = {}
+  for r = 1, o.reps do q[r] = t[w][r] / t.plain[r] end
+  return median(q)
+end
+local result = { width = o.width, bn = not o.no_bn, batch = b, seeds = o.seeds, copies = o.copies, reps = o.reps,
+  steps = o.steps, threads = os.getenv('OMP_NUM_THREADS') or 'default' }
 print(string.format('All-CNN-C width %g%s, batch %d = %d seeds x %d copies', o.width, o.no_bn and '' or ' with batch norm',
   b, o.seeds, o.copies))
-print(string.format('%s: step without the invariance loss %.1f ms, with it %.1f ms: overhead %+.1f %%',
-  o.cpu_time and 'CPU time' or 'wall time', 1000 * a, 1000 * c, 100 * (c / a - 1)))
-print(string.format('of which adding tap gradients in the backward (fixed gradients, no loss): %.1f ms, %+.1f %%',
-  1000 * (t - a), 100 * (t / a - 1)))
-print(string.format('threads %s; numbers from one run on the machine as it was (alternated steps)',
-  os.getenv('OMP_NUM_THREADS') or 'default'))
+print(string.format('%-8s %12s %12s %10s %10s', 'step', 'wall ms', 'CPU ms', 'wall ratio', 'CPU ratio'))
+for _, w in ipairs(kinds) do
+  local wr, cr = ratio(wall, w), ratio(cpu, w)
+  result[w .. '_wall_ms'], result[w .. '_cpu_ms'] = 1000 * median(wall[w]), 1000 * median(cpu[w])
+  if w ~= 'plain' then result[w .. '_ratio'], result[w .. '_cpu_ratio'] = wr, cr end
+  print(string.format('%-8s %12.1f %12.1f %10.4f %10.4f', w, 1000 * median(wall[w]), 1000 * median(cpu[w]), wr, cr))
+end
+print(string.format('invariance step (factored, as the recipe): overhead %+.1f %% wall, %+.1f %% CPU; with tensor '
+  .. 'gradients %+.1f %% wall, %+.1f %% CPU; adding fixed tensors alone %+.1f %% wall, %+.1f %% CPU',
+  100 * (result.inv_ratio - 1), 100 * (result.inv_cpu_ratio - 1), 100 * (result.tensors_ratio - 1),
+  100 * (result.tensors_cpu_ratio - 1), 100 * (result.add_ratio - 1), 100 * (result.add_cpu_ratio - 1)))
+print(string.format('threads %s; numbers from one run on the machine as it was (alternated steps, rotated order)', result.threads))
+if o.json then require('rft.report').write_json(o.json, result) end

@@ -17,6 +17,7 @@ local T = require 'rft.tensor'
 local Module = require 'rft.nn.Module'
 local scratch = require 'rft.scratch'
 local C, check = F.C, F.check
+local is_factored = require('rft.loss').is_factored
 
 local Sequential = class('nn.Sequential', 'nn.Module')
 
@@ -112,9 +113,11 @@ local no_options = {}
 
 --- Backward through every module; tap_grads[name] joins the gradient at that layer's output (added
 --- in the layer's own pass where it says adds_tap_grad, as nn.ReLU does; else summed into a scratch
---- buffer first). Returns the input's gradient (DESIGN.md §7). o: a number (the parameter-gradient
---- scale, 1) or a table {scale=1, input_grad=true}; input_grad = false skips the input's gradient
---- (the first layer's backward-input pass) and returns nil: the training loop's choice, for speed.
+--- buffer first). A tap gradient is a tensor or an rft.loss.Factored (rft.loss.invariance's
+--- o.factored), which a ReLU, fused or not, forms in its own pass; other layers get it written out.
+--- Returns the input's gradient (DESIGN.md §7). o: a number (the parameter-gradient scale, 1) or a
+--- table {scale=1, input_grad=true}; input_grad = false skips the input's gradient (the first
+--- layer's backward-input pass) and returns nil: the training loop's choice, for speed.
 function Sequential:backward(x, dy, tap_grads, o)
   if type(tap_grads) == 'number' then tap_grads, o = nil, tap_grads end
   local scale, want_gx
@@ -150,6 +153,7 @@ function Sequential:backward(x, dy, tap_grads, o)
       if tg and m.adds_tap_grad then
         extra = tg
       elseif tg then
+        if is_factored(tg) then tg = tg:tensor(scratch.get(self, 'tap_grad_form' .. i, g)) end
         local buf = scratch.get(self, 'tap_grad' .. i, g)
         buf:resize(g:shape()):copy_from(g)
         check(C.rft_tensor_axpy(1, tg, buf), 2)

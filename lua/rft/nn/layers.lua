@@ -7,8 +7,16 @@ local F = require 'rft.ffi'
 local T = require 'rft.tensor'
 local Module = require 'rft.nn.Module'
 local C, check = F.C, F.check
+local is_factored = require('rft.loss').is_factored
 
 local L = {}
+
+-- A factored tap gradient (rft.loss.Factored) whose map is not y, written out into a buffer of m:
+-- the fused ops form it from y, so they take it only as the gradient of y itself.
+local function own_form(m, extra, y)
+  if extra.f == y then return extra end
+  return extra:tensor(m:buffer('tap_grad', y))
+end
 
 local function param(shape) return T.new { shape = shape, device = T.default_device() } end
 
@@ -118,7 +126,8 @@ function Linear:__tostring() return string.format('nn.Linear(%d -> %d)', self.ci
 local ReLU = class('nn.ReLU', 'nn.Module')
 L.ReLU = ReLU
 -- A tapped ReLU takes its tap's gradient as `extra` and adds it in its own backward pass
--- (dx = (dy + extra) * [y > 0]), sparing nn.Sequential a copy and a sum over the map.
+-- (dx = (dy + extra) * [y > 0]), sparing nn.Sequential a copy and a sum over the map; extra may be
+-- a tensor or an rft.loss.Factored (formed from y there, never written out).
 ReLU.adds_tap_grad = true
 function ReLU:updateOutput(x)
   self.output = self:buffer('output', x)
@@ -127,7 +136,10 @@ function ReLU:updateOutput(x)
 end
 function ReLU:updateGradInput(x, dy, extra)
   self.gradInput = self:buffer('gradInput', x)
-  if extra then
+  if extra and is_factored(extra) then extra = own_form(self, extra, self.output) end
+  if extra and is_factored(extra) then
+    check(C.rft_relu_backward_add_factored(self.output, dy, extra.coef, extra.means, extra.index, self.gradInput))
+  elseif extra then
     check(C.rft_relu_backward_add(self.output, dy, extra, self.gradInput))
   else
     check(C.rft_relu_backward(self.output, dy, self.gradInput))
@@ -272,11 +284,18 @@ function BatchNorm2d:updateOutput_into(x, y)
       self.running_var, y))
   end
 end
---- The backward of forward_relu: dy at the ReLU's output, extra (optional) its tap gradient; the
---- ReLU's mask and the batch-norm backward in one pass. want_dx false: parameter gradients only.
+--- The backward of forward_relu: dy at the ReLU's output, extra (optional) its tap gradient, a
+--- tensor or an rft.loss.Factored; the ReLU's mask and the batch-norm backward in one pass. want_dx
+--- false: parameter gradients only.
 function BatchNorm2d:backward_relu(x, relu, dy, extra, scale, want_dx)
   local dx = want_dx ~= false and self:buffer('gradInput', x) or nil
-  if self.training then
+  if extra and is_factored(extra) then
+    extra = self.training and own_form(self, extra, relu.output) or extra:tensor(self:buffer('tap_grad', x))
+  end
+  if extra and is_factored(extra) then
+    check(C.rft_batchnorm2d_relu_backward_factored(x, self.weight, self.save_mean, self.save_invstd, relu.output, dy,
+      extra.coef, extra.means, extra.index, scale or 1, dx, self.gradWeight, self.gradBias))
+  elseif self.training then
     check(C.rft_batchnorm2d_relu_backward(x, self.weight, self.save_mean, self.save_invstd, relu.output, dy, extra,
       scale or 1, dx, self.gradWeight, self.gradBias))
   else
