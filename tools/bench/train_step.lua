@@ -24,7 +24,8 @@ require('rft.experiment').device_option(p)
 local o = p:parse(arg)
 
 local specs = {
-  vgg16 = { 'vgg16', { width = 1 } }, ['vgg16_w0.25'] = { 'vgg16', { width = 0.25 } },
+  vgg16 = { 'vgg16', { width = 1 } }, ['vgg16_w0.5'] = { 'vgg16', { width = 0.5 } },
+  ['vgg16_w0.25'] = { 'vgg16', { width = 0.25 } },
   allcnn_c = { 'allcnn_c', {} }, fast = { 'fast', {} },
 }
 
