@@ -12,7 +12,8 @@
 # SEEDS ("0 1 2"), METHODS ("clean AT AT-distorted ST FMA"), SEARCH_IMAGES (22500), SEARCH_EPOCHS (4),
 # RESULTS (results/table3_vgg16_w<WIDTH>).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+shopt -s inherit_errexit   # a failing $(...) stops the script too
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 RFTLUA=${RFTLUA:-build/rftlua}
 WIDTH=${WIDTH:-0.5}
 ROOT=${ROOT:-runs/paper_vgg16_w$WIDTH}
@@ -61,18 +62,20 @@ stage_search() {
   search ST alpha 0.03,0.1,0.3,1,3 "$ROOT/search/alpha_st" --lr "$(best "$ROOT/search/lr_st")"
 }
 
-# The flags of method $1 as the searches selected them.
+# The flags of method $1 as the searches selected them (a missing or empty search stops the script).
 selected() {
-  local m=$1 s="$ROOT/search"
-  printf -- '--lr %s' "$(best "$s/lr_$(slug "$m")")"
+  local m=$1 s="$ROOT/search" lr v c
+  lr=$(best "$s/lr_$(slug "$m")")
   case $m in
-    ST) printf -- ' --alpha %s' "$(best "$s/alpha_st")" ;;
+    ST) v=$(best "$s/alpha_st"); echo "--lr $lr --alpha $v" ;;
     FMA)
+      v=$(best "$s/gamma_fma"); c=$(best "$s/gamma_fma_constant")
       if awk "BEGIN { exit !($(best_val "$s/gamma_fma_constant") > $(best_val "$s/gamma_fma")) }"; then
-        printf -- ' --gamma %s --constant-normalizer' "$(best "$s/gamma_fma_constant")"
+        echo "--lr $lr --gamma $c --constant-normalizer"
       else
-        printf -- ' --gamma %s' "$(best "$s/gamma_fma")"
+        echo "--lr $lr --gamma $v"
       fi ;;
+    *) echo "--lr $lr" ;;
   esac
 }
 
@@ -124,5 +127,6 @@ stage_results() {
   "$RFTLUA" recipes/paper_results.lua --runs "$ROOT" --out "$RESULTS"
 }
 
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0   # sourced: the functions only
 stages=${*:-baseline search table3 cifar10c invariance results}
 for s in $stages; do "stage_$s"; done
