@@ -1,0 +1,50 @@
+-- tools/experiments/table3.sh: the flags each method's Table 3 runs get are the ones its searches
+-- selected (FMA under the normaliser whose search scored higher), and a missing search stops the
+-- script rather than running a method with an empty flag. The script's functions are sourced alone.
+local BIN = 'build/rftlua'
+
+local function exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function write(path, text)
+  os.execute("mkdir -p '" .. path:match('^(.*)/') .. "'")
+  local f = assert(io.open(path, 'w')); f:write(text); f:close()
+end
+
+-- selected <method> in a shell that sourced the script with ROOT=root: its output and exit status
+local function selected(root, method)
+  local cmd = string.format([[bash -c 'export ROOT=%s; source tools/experiments/table3.sh; x=$(selected %s); echo "$x"' 2>/dev/null; echo "rc=$?"]],
+    root, method)
+  local p = io.popen(cmd)
+  local out = p:read('*a'); p:close()
+  return out:match('^(.-)\n?rc='), tonumber(out:match('rc=(%d+)'))
+end
+
+describe('tools/experiments/table3.sh', function()
+  it("gives each method the values its searches selected, and stops where a search is missing", function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local root = os.tmpname(); os.remove(root)
+    local searches = {
+      lr_fma = '{"best": 0.01, "val_accuracy": 50}', lr_st = '{"best": 0.003, "val_accuracy": 50}',
+      lr_clean = '{"best": 0.03, "val_accuracy": 50}', gamma_fma = '{"best": 0.1, "val_accuracy": 60.5}',
+      gamma_fma_constant = '{"best": 0.3, "val_accuracy": 61}', alpha_st = '{"best": 1, "val_accuracy": 55}',
+      lr_at = '{"best": null, "val_accuracy": null}',
+    }
+    for name, json in pairs(searches) do write(root .. '/search/' .. name .. '/results.json', json) end
+    assert.same({ '--lr 0.01 --gamma 0.3 --constant-normalizer', 0 }, { selected(root, 'FMA') })
+    assert.same({ '--lr 0.003 --alpha 1', 0 }, { selected(root, 'ST') })
+    assert.same({ '--lr 0.03', 0 }, { selected(root, 'clean') })
+    -- the differentiated normaliser wins when its search scored higher
+    write(root .. '/search/gamma_fma/results.json', '{"best": 0.1, "val_accuracy": 62}')
+    assert.same({ '--lr 0.01 --gamma 0.1', 0 }, { selected(root, 'FMA') })
+    -- no value kept the clean drop within bounds (best null), or no search at all: a failure
+    local _, rc = selected(root, 'AT')
+    assert.is_not.equal(0, rc)
+    _, rc = selected(root, 'AT-distorted')
+    assert.is_not.equal(0, rc)
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+end)
