@@ -26,6 +26,13 @@ end
 function M.write_atomic(path, text) require('rft.dist').on_root(write_atomic, path, text) end
 
 --- The folder part of a path ('.' for a bare name).
+--- Whether a file can be opened for reading.
+function M.exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+
 --- A canonical text of a value (table keys sorted): equal configurations give equal text.
 function M.canonical(v)
   if type(v) ~= 'table' then return type(v) == 'string' and string.format('%q', v) or tostring(v) end

@@ -2,12 +2,7 @@
 -- selected (FMA under the normaliser whose search scored higher), and a missing search stops the
 -- script rather than running a method with an empty flag. The script's functions are sourced alone.
 local BIN = 'build/rftlua'
-
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = require('rft.util').exists
 
 local function write(path, text)
   os.execute("mkdir -p '" .. path:match('^(.*)/') .. "'")

@@ -18,11 +18,7 @@ M.expected = { slugs = { 'at', 'st', 'fma', 'at_distorted', 'clean' }, seeds = {
                gs = { 'paper', 'Combined+', 'Combined-' } }
 M.default_curve_images = 2000     -- rft.experiment.flags' --curve-images default, for runs that predate the key
 
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = util.exists
 
 --- A JSON file decoded, or nil and why not.
 function M.read_json(path)
