@@ -81,7 +81,7 @@
                                        float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias))    \
     /* losses and metrics (engine/loss/); they check the labels' values */                                      \
     X(cross_entropy, (const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,           \
-                      float scale, double *loss, rft_tensor *dlogits))                                          \
+                      float smoothing, float scale, double *loss, rft_tensor *dlogits))                                          \
     X(topk_correct, (const rft_tensor *logits, const rft_tensor *labels, int k, int64_t *correct))              \
     X(argmax_rows, (const rft_tensor *logits, rft_tensor *pred))                                                \
     X(metrics_take, (double *loss_sum, int64_t *correct))     /* deferred totals (engine/loss/metrics.c) */     \

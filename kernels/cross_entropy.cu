@@ -3,6 +3,8 @@
  *   logits z: (N,K), n = row1 - row0, labels: [n] in 0..K-1
  *   loss = 1/n sum_r (logsumexp(z_r) - z_r[label_r])             (summed in double, as on the CPU)
  *   dlogits_r = scale/n (softmax(z_r) - onehot(label_r)) for r in the range, 0 elsewhere
+ * or, with label smoothing e, against q = (1 - e) onehot + e/K (the CPU's formulas, e = 0 the same
+ * arithmetic as before smoothing existed).
  * One warp per row. Each step is the CPU's: the row maximum in float, exp of (z - max) taken in
  * float then widened, lse = max + log(sum) in double, dlogits = g * (float)exp((double)z - lse)
  * with g = scale/n in float, then g subtracted at the label (two roundings, __fmul_rn/__fsub_rn so
@@ -16,7 +18,7 @@
  * device's totals (metrics.cu), a refused label is reported by rft_metrics_take, and the rows outside
  * the range are zeroed at once.
  *
- * Not here: label smoothing, class weights, ignore_index (none exist on the CPU either).
+ * Not here: class weights, ignore_index (none exist on the CPU either).
  */
 #include "cuda_util.h"
 #include "reduce.cuh"
@@ -28,7 +30,7 @@ enum { CE_WARPS = RFT_CUDA_THREADS / 32 };          /* rows per block */
 /* z: (N,K) f32, lab: (n) i32, rows row0 + [0,n); row_loss: (n) doubles; d: (N,K) f32 or NULL, only
  * rows in the range written here */
 __global__ void cross_entropy_kernel(const float *z, const int32_t *lab, int64_t row0, int64_t n, int64_t k, float g,
-                                     float *d, double *row_loss, const rft_bad_word *bad)
+                                     float e, float *d, double *row_loss, const rft_bad_word *bad)
 {
     if (rft_bad_set(bad)) return;
     const int lane = threadIdx.x & 31;
@@ -43,12 +45,22 @@ __global__ void cross_entropy_kernel(const float *z, const int32_t *lab, int64_t
         s = rft_warp_sum(s);
         const double lse = mx + log(s);
         const int32_t label = lab[i];
-        if (lane == 0) row_loss[i] = lse - zr[label];
+        const double off = (double)e / (double)k, on = 1 - (double)e;
+        if (e == 0) {
+            if (lane == 0) row_loss[i] = lse - zr[label];
+        } else {
+            double sum = 0;
+            for (int64_t j = lane; j < k; j += 32) sum += zr[j];
+            sum = rft_warp_sum(sum);
+            if (lane == 0) row_loss[i] = lse - on * zr[label] - off * sum;
+        }
         if (d) {
             float *dr = d + (row0 + i) * k;
+            const float g_on = __fmul_rn(g, (float)on), g_off = __fmul_rn(g, (float)off);
             for (int64_t j = lane; j < k; j += 32) {
                 float v = __fmul_rn(g, (float)exp((double)zr[j] - lse));
-                dr[j] = j == label ? __fsub_rn(v, g) : v;
+                if (e != 0) v = __fsub_rn(v, g_off);
+                dr[j] = j == label ? __fsub_rn(v, e == 0 ? g : g_on) : v;
             }
         }
     }
@@ -77,7 +89,7 @@ __global__ void ce_defer_kernel(const ce_result *r, const int32_t *lab, int64_t 
 
 /* ---- launchers ------------------------------------------------------------------------------ */
 
-static int ce_run(const rft_tensor *logits, const int32_t *lab, int64_t row0, int64_t n, float g, rft_tensor *dlogits,
+static int ce_run(const rft_tensor *logits, const int32_t *lab, int64_t row0, int64_t n, float g, float e, rft_tensor *dlogits,
                   char *scratch, ce_result *res)
 {
     const int64_t k = logits->shape[1];
@@ -87,7 +99,7 @@ static int ce_run(const rft_tensor *logits, const int32_t *lab, int64_t row0, in
     RFT_TRY(rft_cuda_range_check(lab, n, 0, k, &r->bad));
     int64_t blocks = (n + CE_WARPS - 1) / CE_WARPS, cap = (int64_t)rft_cuda.sm_count * 32;
     RFT_LAUNCH(cross_entropy_kernel, (unsigned)(blocks < cap ? blocks : cap), RFT_CUDA_THREADS, rft_f32(logits), lab,
-               row0, n, k, g, dlogits ? rft_f32(dlogits) : NULL, row_loss, &r->bad);
+               row0, n, k, g, e, dlogits ? rft_f32(dlogits) : NULL, row_loss, &r->bad);
     RFT_LAUNCH(rft_sum_kernel, 1, RFT_CUDA_THREADS, row_loss, n, &r->total);
     if (!res) {                                          /* deferred: folded on the device, nothing waits */
         rft_cuda_deferred *acc = NULL;
@@ -101,7 +113,7 @@ static int ce_run(const rft_tensor *logits, const int32_t *lab, int64_t row0, in
 }
 
 int rft_cuda_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
-                           float scale, double *loss, rft_tensor *dlogits)
+                           float smoothing, float scale, double *loss, rft_tensor *dlogits)
 {
     const int64_t rows = logits->shape[0], k = logits->shape[1], n = row1 - row0;
     const int32_t *lab = rft_i32(labels);
@@ -109,7 +121,7 @@ int rft_cuda_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, i
     void *scratch;
     RFT_TRY(rft_cuda_block(rft_align256(sizeof(ce_result)) + (size_t)n * sizeof(double), &scratch));
     ce_result res = {0, 0};
-    int rc = ce_run(logits, lab, row0, n, g, dlogits, (char *)scratch, loss ? &res : NULL);
+    int rc = ce_run(logits, lab, row0, n, g, smoothing, dlogits, (char *)scratch, loss ? &res : NULL);
     rft_cuda_free(scratch);
     RFT_TRY(rc);
     if (res.bad) {

@@ -271,6 +271,12 @@ int  rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *w
    device. */
 int  rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
                        float scale, double *loss /* [out] [optional] */, rft_tensor *dlogits /* [out] [optional] */);
+/* rft_cross_entropy against smoothed targets q = (1 - smoothing) onehot(label) + smoothing/K
+   (PyTorch's label_smoothing), smoothing in [0, 1]: loss = 1/n sum (logsumexp(z) - q.z), dlogits =
+   scale (softmax(z) - q) / n. smoothing 0 is rft_cross_entropy to the bit. */
+int  rft_cross_entropy_smoothed(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
+                                float smoothing, float scale, double *loss /* [out] [optional] */,
+                                rft_tensor *dlogits /* [out] [optional] */);
 /* *correct = the number of rows of logits (N,K) whose label (i32 [N]) is among the k largest: fewer
    than k logits of the row are strictly greater than the label's (ties count as correct). correct NULL:
    deferred, as rft_cross_entropy's loss. */

@@ -3,9 +3,14 @@
  *   logits z: (N,K), rows r in [row0, row1), n = row1 - row0, labels: [n] in 0..K-1
  *   loss = 1/n sum_r (logsumexp(z_r) - z_r[label_r])
  *   dlogits_r = scale/n (softmax(z_r) - onehot(label_r)) for r in the range, 0 elsewhere
+ * With label smoothing e (rft_cross_entropy_smoothed; PyTorch's label_smoothing) the target is
+ * q = (1 - e) onehot(label) + e/K instead of the one-hot row:
+ *   loss = 1/n sum_r (logsumexp(z_r) - (1 - e) z_r[label_r] - e/K sum_j z_r[j])
+ *   dlogits_r = scale/n (softmax(z_r) - q_r)
+ * e = 0 computes exactly what it computed before smoothing existed.
  * The range lets AT and ST use the clean half (or the whole) of a two-view batch [x ; x~] while
  * the other rows get a zero gradient to add to. logsumexp subtracts the row maximum first; the loss
- * sums in double. Not here: label smoothing, class weights, ignore_index. */
+ * sums in double. Not here: class weights, ignore_index. */
 #include "backend.h"
 #include "ops_check.h"
 #include <math.h>
@@ -14,7 +19,15 @@
 int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1, float scale,
                       double *loss, rft_tensor *dlogits)
 {
+    return rft_cross_entropy_smoothed(logits, labels, row0, row1, 0, scale, loss, dlogits);
+}
+
+int rft_cross_entropy_smoothed(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
+                               float smoothing, float scale, double *loss, rft_tensor *dlogits)
+{
     const char *op = "cross_entropy";
+    if (!(smoothing >= 0 && smoothing <= 1))
+        return rft_fail(RFT_EARG, "%s: label smoothing must be in [0, 1], got %g", op, (double)smoothing);
     RFT_TRY(rft_check_dtype(op, "logits", logits, RFT_F32));
     if (logits->ndim != 2 || logits->shape[1] < 1)
         return rft_fail(RFT_ESHAPE, "%s: logits must be (N,K) with K >= 1, got %s", op, rft_shape_str(logits));
@@ -32,14 +45,14 @@ int rft_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_
             return rft_fail(RFT_EARG, "%s: dlogits shares memory with logits", op);
         RFT_TRY(rft_tensor_resize(dlogits, 2, logits->shape));
     }
-    RFT_TRY(RFT_CALL(op, logits, cross_entropy, logits, labels, row0, row1, scale, loss, dlogits));
+    RFT_TRY(RFT_CALL(op, logits, cross_entropy, logits, labels, row0, row1, smoothing, scale, loss, dlogits));
     if (loss) *loss = rft_canonical(*loss);       /* NULL: deferred, read through rft_metrics_take */
     return RFT_OK;
 }
 
 RFT_CLONES
 int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,
-                          float scale, double *loss, rft_tensor *dlogits)
+                          float smoothing, float scale, double *loss, rft_tensor *dlogits)
 {
     const int64_t rows = logits->shape[0], k = logits->shape[1], n = row1 - row0;
     const int32_t *lab = rft_i32(labels);
@@ -54,6 +67,8 @@ int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, in
         memset(d + row1 * k, 0, (size_t)((rows - row1) * k) * sizeof *d);
     }
     const float g = scale / (float)n;
+    const double off = (double)smoothing / (double)k, on = 1 - (double)smoothing;   /* the target q */
+    const float g_on = g * (float)on, g_off = g * (float)off;
     double total = 0;
     #pragma omp parallel for reduction(+:total) if (n * k > RFT_PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
@@ -63,11 +78,22 @@ int rft_cpu_cross_entropy(const rft_tensor *logits, const rft_tensor *labels, in
         double s = 0;
         for (int64_t j = 0; j < k; j++) s += exp((double)(zr[j] - mx));
         const double lse = mx + log(s);
-        total += lse - zr[lab[i]];
+        if (smoothing == 0) {
+            total += lse - zr[lab[i]];
+        } else {
+            double sum = 0;
+            for (int64_t j = 0; j < k; j++) sum += zr[j];
+            total += lse - on * zr[lab[i]] - off * sum;
+        }
         if (d) {
             float *dr = d + (row0 + i) * k;
-            for (int64_t j = 0; j < k; j++) dr[j] = g * (float)exp((double)zr[j] - lse);
-            dr[lab[i]] -= g;
+            if (smoothing == 0) {
+                for (int64_t j = 0; j < k; j++) dr[j] = g * (float)exp((double)zr[j] - lse);
+                dr[lab[i]] -= g;
+            } else {
+                for (int64_t j = 0; j < k; j++) dr[j] = g * (float)exp((double)zr[j] - lse) - g_off;
+                dr[lab[i]] -= g_on;
+            }
         }
     }
     if (loss) *loss = total / (double)n;

@@ -14,7 +14,8 @@ local value = ffi.new('double[1]')
 local function buffer(owner, name, like) return scratch.get(owner, name, like) end
 
 --- Cross-entropy of softmax(logits) against labels, mean over rows [o.from, o.to) (0-based,
---- default all; labels then hold those rows' labels), times o.scale (1). AT uses it on both views.
+--- default all; labels then hold those rows' labels), times o.scale (1), against targets smoothed by
+--- o.smoothing (0: one-hot; e: (1 - e) onehot + e/K, PyTorch's label_smoothing). AT uses it on both views.
 --- --> loss, grad_logits (zero outside the rows). With o.deferred the loss is not read back (on a
 --- GPU the call then does not wait for the device): it returns nil, grad_logits, and the unscaled
 --- loss is added to the device's totals that rft.loss.take_metrics hands over.
@@ -22,7 +23,8 @@ function M.cross_entropy(logits, labels, o)
   o = o or {}
   local from, to = o.from or 0, o.to or #logits
   local grad = o.grad or buffer(M.cross_entropy, 'grad', logits)
-  check(C.rft_cross_entropy(logits, labels, from, to, o.scale or 1, (not o.deferred) and value or nil, grad), 2)
+  check(C.rft_cross_entropy_smoothed(logits, labels, from, to, o.smoothing or 0, o.scale or 1,
+    (not o.deferred) and value or nil, grad), 2)
   if o.deferred then return nil, grad end
   return value[0] * (o.scale or 1), grad
 end

@@ -60,11 +60,12 @@ local ce_loss = ffi.new('double[1]')
 -- a training step needs no gradient for its input batch: backward skips that pass
 local no_input_grad = { input_grad = false }
 
---- The plain classification step: cross-entropy on the batch. Returns the loss and the number of
+--- The plain classification step: cross-entropy on the batch (against targets smoothed by
+--- ctx.label_smoothing, fit's label_smoothing, when it is set). Returns the loss and the number of
 --- correct predictions; leaves gradients in the network.
 function M.ce_step(net, x, y, ctx)
   local logits = net:forward(x)
-  check(C.rft_cross_entropy(logits, y, 0, #y, 1, ce_loss, ctx.dlogits), 2)
+  check(C.rft_cross_entropy_smoothed(logits, y, 0, #y, ctx.label_smoothing or 0, 1, ce_loss, ctx.dlogits), 2)
   net:backward(x, ctx.dlogits, nil, no_input_grad)
   return ce_loss[0], M.correct(logits, y)
 end
@@ -215,6 +216,10 @@ local function check_options(o)
   if type(lr) ~= 'number' and type(lr) ~= 'function' and type(lr) ~= 'table' then
     bad('lr must be a number, a list of {lr=, epochs=} pieces or function(t), got ' .. type(lr))
   end
+  local ls = o.label_smoothing
+  if ls ~= nil and not (type(ls) == 'number' and ls >= 0 and ls <= 1) then
+    bad('label_smoothing must be a number in [0, 1], got ' .. tostring(ls))
+  end
   if o.overlap ~= nil and type(o.overlap) ~= 'boolean' then bad('overlap must be true or false, got ' .. tostring(o.overlap)) end
   if o.bucket_bytes ~= nil and not whole(o.bucket_bytes, 1) then
     bad('bucket_bytes must be a whole number of bytes >= 1, got ' .. tostring(o.bucket_bytes))
@@ -264,7 +269,8 @@ kill_epoch, kill_batch = tonumber(kill_epoch), tonumber(kill_batch)
 
 --- Train a network. o:
 ---   net, train (dataset), val (dataset, optional: val_accuracy each epoch), epochs, lr (schedule, see
----   lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0);
+---   lr_at), momentum (0.9), nesterov, weight_decay (5e-4), seed (0), label_smoothing (0: the
+---   default step's cross-entropy against (1 - e) onehot + e/K);
 ---   the batch source: batch (128) shuffled images (crop 4, flip true by default), or with
 ---   copies = rft.aug.copies(pipeline, M), batch seed images each turned into M distorted copies
 ---   (batches of batch*M rows; crop 0, flip false by default; the step's ctx.groups holds each row's
@@ -294,7 +300,8 @@ function M.fit(o)
   local opt = optim.sgd { params = params, grads = grads, lr = 0, momentum = o.momentum or 0.9,
                           nesterov = o.nesterov, weight_decay = o.weight_decay or 5e-4 }
   local step = o.step or M.ce_step
-  local ctx = { dlogits = T.new { shape = { 0 }, device = net:device() }, opt = opt }
+  local ctx = { dlogits = T.new { shape = { 0 }, device = net:device() }, opt = opt,
+                label_smoothing = o.label_smoothing }
   local ckpt = o.out and (o.out .. '/checkpoint.safetensors')
   local csv = o.out and (o.out .. '/train.csv')
   local label = o.name and (o.name .. ' ') or ''

@@ -137,6 +137,23 @@ describe('CUDA cross-entropy', function()
     end
   end)
 
+  gpu('gives the CPU\'s loss and dlogits with label smoothing', function()
+    local function ls(z, labels, r0, r1, e, d)
+      op.call('rft_cross_entropy_smoothed', z, labels, r0, r1, e, 0.5, boxes.loss, d)
+      return boxes.loss[0]
+    end
+    for _, c in ipairs { { 7, 13, 2, 5, 0.1 }, { 5, 1000, 0, 5, 0.2 }, { 3, 1, 0, 3, 1 } } do
+      local n, k, r0, r1, e = unpack(c)
+      local what = string.format('%dx%d rows [%d,%d) smoothing %g', n, k, r0, r1, e)
+      local z = op.randn({ n, k }, n * k + 1, 3)
+      local labels = random_ints(r1 - r0, k, k + 1)
+      local d = rft.tensor { shape = { n, k } }:fill(7)
+      local gd = rft.tensor { shape = { n, k }, device = cuda.device }:fill(7)
+      close_number(ls(z, labels, r0, r1, e, d), ls(dev(z), dev(labels), r0, r1, e, gd), 0, 1e-9, 'loss ' .. what)
+      close(d, gd, 1e-8, 1e-6, 'dlogits ' .. what)
+    end
+  end)
+
   gpu('stays finite for large logits', function()
     local z = rft.from_table({ 1000, -1000, 0, 0, 0, 0 }, { 2, 3 })
     local labels = ints { 1, 2 }

@@ -9,11 +9,12 @@ local protocol = require 'rft.experiment.protocol'
 local M = {}
 
 M.defaults = { model = 'fast', width = 1, bn = true, epochs = 15, batch = 128, lr = 0.1,
-               weight_decay = 5e-4, seed = 0 }
+               weight_decay = 5e-4, label_smoothing = 0, seed = 0 }
 
 --- The folder a baseline of this configuration is cached in.
 function M.dir(o)
-  return string.format('runs/baseline_%s_w%g%s_e%d_s%d', o.model, o.width, o.bn and '_bn' or '', o.epochs, o.seed)
+  local ls = (o.label_smoothing or 0) > 0 and string.format('_ls%g', o.label_smoothing) or ''
+  return string.format('runs/baseline_%s_w%g%s_e%d%s_s%d', o.model, o.width, o.bn and '_bn' or '', o.epochs, ls, o.seed)
 end
 
 function M.build(o)
@@ -29,8 +30,11 @@ function M.train(o, d)
   print(string.format('training on %d images, validating on %d, testing on %d; %d threads', d.train.n,
     d.val.n, d.test.n, rft.threads()))
   util.mkdir_p(o.out)
+  local key = { o.model, o.width, o.bn, o.epochs, o.batch, o.lr, o.weight_decay, o.seed }
+  local ls = o.label_smoothing or 0
+  if ls > 0 then key[#key + 1] = ls end      -- without smoothing, the key runs made before it existed wrote
   local rows, train_seconds = rft.train.fit {
-    key = cjson.encode { o.model, o.width, o.bn, o.epochs, o.batch, o.lr, o.weight_decay, o.seed },
+    key = cjson.encode(key), label_smoothing = ls,
     net = net, train = d.train, val = d.val, epochs = o.epochs, batch = o.batch, seed = o.seed,
     lr = rft.train.one_cycle(o.lr, o.epochs), momentum = 0.9, nesterov = true, weight_decay = o.weight_decay,
     out = o.out,
@@ -44,7 +48,7 @@ function M.train(o, d)
   local results = {
     config = { model = o.model, width = o.width, bn = o.bn, epochs = o.epochs, batch = o.batch, lr = o.lr,
                schedule = 'one-cycle (linear warm-up 20 %, linear decay)', momentum = 0.9, nesterov = true,
-               weight_decay = o.weight_decay, seed = o.seed, augmentation = 'random crop (4 px) + flip',
+               weight_decay = o.weight_decay, label_smoothing = ls, seed = o.seed, augmentation = 'random crop (4 px) + flip',
                split = '45000/5000, seed 0', data = d.dir, threads = rft.threads(), rft = rft.version() },
     test_accuracy = test_acc, val_accuracy = val_acc, per_class_test_accuracy = classes,
     seconds = rft.train.now() - t0, train_seconds = train_seconds, epochs = rows, provenance = report.provenance(),

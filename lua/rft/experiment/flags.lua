@@ -31,6 +31,7 @@ function M.parser(name, description, o)
   p:boolean('--bn', 'batch norm', b.bn)
   p:integer('--baseline-epochs', 'epochs of the baseline when it must be trained', b.epochs, { min = 1, max = 10000 })
   p:number('--baseline-lr', 'peak learning rate of the baseline', b.lr, { above = 0, max = 10 })
+  p:number('--baseline-label-smoothing', 'label smoothing of the baseline', b.label_smoothing, { min = 0, max = 1 })
   p:string('--baseline', 'folder of a trained baseline (default: runs/baseline_<model>_w<width>..._s<seed>)')
   p:integer('--epochs', 'fine-tuning epochs: an even number gives Combined+ and Combined- as many (the paper: 30+)',
     2, { min = 1, max = 10000 })
@@ -64,7 +65,8 @@ function M.options(a, p)
   if not o.out then o.out = 'runs/' .. M.slug(o.method) .. '_ca_cifar' end
   o.lr_schedule = finetune.lr(a.lr, a.epochs, a.lr_top)
   o.baseline = { model = a.model, width = a.width, bn = a.bn, epochs = a.baseline_epochs, batch = a.batch,
-                 lr = a.baseline_lr, weight_decay = a.weight_decay, seed = a.seed, baseline_dir = a.baseline }
+                 lr = a.baseline_lr, label_smoothing = a.baseline_label_smoothing, weight_decay = a.weight_decay,
+                 seed = a.seed, baseline_dir = a.baseline }
   return o
 end
 
