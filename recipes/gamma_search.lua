@@ -96,4 +96,5 @@ util.write_atomic(o.out .. '/search.md', text)
 report.write_json(o.out .. '/results.json', { method = o.method.name, param = param, scores = scores,
   best = best and best.value or cjson.null, val_accuracy = best and best.mean_val_accuracy or cjson.null,
   baseline_rows = base, max_clean_drop = args.max_clean_drop, epochs = o.epochs, train_images = o.train_images,
-  baseline = dir, options = methods.config(o.method, o.method_options), lr = args.lr, lr_top = args.lr_top })
+  baseline = dir, options = methods.config(o.method, o.method_options), lr = args.lr, lr_top = args.lr_top,
+  provenance = report.provenance() })

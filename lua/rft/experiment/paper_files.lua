@@ -1,6 +1,7 @@
 -- rft.experiment.paper_files: writes the summaries of rft.experiment.aggregate into a results folder:
 -- table3.md/json, figure4_<method>.csv/png, cifar10c.md/json, invariance.md/json with
--- invariance_<g>.csv/png, and provenance in every JSON and Markdown file (the runs that fed it).
+-- invariance_<g>.csv/png, and provenance in every JSON and Markdown file (the runs that fed it);
+-- beside them the baseline's record (baseline/) and the searches' tables (search.md, search/).
 -- Formatting only: every number is computed in rft.experiment.aggregate.
 local cjson = require 'cjson'
 local report = require 'rft.report'
@@ -233,9 +234,62 @@ function M.invariance(out, rs, inv, prov)
     missing = missing_in(rs, 'invariance').missing, provenance = prov })
 end
 
+local function read_text(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local text = f:read('*a'); f:close()
+  return text
+end
+
+--- The baseline's record from root/baseline (train.csv, train.png, results.json; never its weights)
+--- into out/baseline/. Returns the names copied.
+function M.baseline(out, root)
+  local copied = {}
+  for _, name in ipairs { 'results.json', 'train.csv', 'train.png' } do
+    local text = read_text(root .. '/baseline/' .. name)
+    if text then
+      util.mkdir_p(out .. '/baseline')
+      util.write_atomic(out .. '/baseline/' .. name, text)
+      copied[#copied + 1] = name
+    end
+  end
+  return copied
+end
+
+--- The finished searches under root/search (recipes/gamma_search.lua folders: search.md and
+--- results.json) into out/search.md, every table under its folder's name with the command that made
+--- it, and out/search/<name>.json. Returns the names of the searches found.
+function M.searches(out, root)
+  local names, lines = {}, { '# Searches on the validation split', '',
+    'Each table comes from `recipes/gamma_search.lua` (the command under it); the selected value is the',
+    'best mean validation accuracy over the ten rows whose clean accuracy dropped at most the stated bound.', '' }
+  for _, name in ipairs(runs_mod.list(root .. '/search')) do
+    local dir = root .. '/search/' .. name
+    local md, json = read_text(dir .. '/search.md'), read_text(dir .. '/results.json')
+    if md and json then
+      names[#names + 1] = name
+      util.mkdir_p(out .. '/search')
+      util.write_atomic(out .. '/search/' .. name .. '.json', json)
+      local r = runs_mod.read_json(dir .. '/results.json') or {}
+      local prov = type(r.provenance) == 'table' and r.provenance or {}
+      lines[#lines + 1] = '## ' .. name
+      lines[#lines + 1] = ''
+      lines[#lines + 1] = md
+      if prov.command then
+        lines[#lines + 1] = string.format('`%s` (commit %s, %s)', prov.command, tostring(prov.commit):sub(1, 7),
+          type(prov.machine) == 'table' and tostring(prov.machine.isa) or '?')
+        lines[#lines + 1] = ''
+      end
+    end
+  end
+  if #names > 0 then util.write_atomic(out .. '/search.md', table.concat(lines, '\n') .. '\n') end
+  return names
+end
+
 --- Everything, into folder out. args: the command line (for provenance). Returns the summaries.
 function M.write(out, rs, args)
   util.mkdir_p(out)
+  M.baseline(out, rs.root)
   local prov = A.provenance(rs, args)
   local notes = M.figure4(out, rs)
   for _, n in ipairs(notes) do rs.notes[#rs.notes + 1] = n end
@@ -246,7 +300,8 @@ function M.write(out, rs, args)
   M.cifar10c(out, rs, c, prov)
   local inv = A.invariance(rs)
   M.invariance(out, rs, inv, prov)
-  return { table3 = t, cifar10c = c, invariance = inv, provenance = prov }
+  local searches = M.searches(out, rs.root)
+  return { table3 = t, cifar10c = c, invariance = inv, provenance = prov, searches = searches }
 end
 
 return M
