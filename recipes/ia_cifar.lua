@@ -22,7 +22,7 @@ local base_state = rft.safetensors.load(dir .. '/model.safetensors')
 local before = ex.baseline_rows(net0, d.test, presets, dir)
 
 -- one fine-tuning per distortion and method, from the same baseline
-local results, lines = { before = before, runs = {} }, {}
+local results, lines = { before = before, runs = {}, provenance = report.provenance() }, {}
 lines[1] = string.format('%-6s %-13s %10s %10s %10s %10s', 'aug', 'method', 'clean', 'clean→', 'aug', 'aug→')
 for _, fam in ipairs(args.augs) do
   for _, name in ipairs(args.methods) do

@@ -3,10 +3,12 @@
 -- its 95 % Student t interval, the clean change, the paper's numbers beside), figure4_<method>.csv/png
 -- (the ten rows per epoch from epoch 0, mean over seeds), cifar10c.md/json (mCA, related, unrelated
 -- and their change from the baseline), invariance.md/json with invariance_<g>.csv/png (per-layer
--- median score), each with the provenance of the runs it read. It reads whatever exists, says what
+-- median score), table2.md/json (IA, from ia/), search.md with search/<name>.json (the searches'
+-- tables) and baseline/ (the baseline's record, never its weights), each with the provenance of the
+-- runs it read. It reads whatever exists, says what
 -- is missing, and can be rerun as runs finish. The layout of --runs (rft.experiment.runs):
 --   baseline/  table3/<slug>_s<seed>/  cifar10c/<slug>_s<seed>/, cifar10c/baseline/
---   invariance/<slug>_s<seed>_<g>/, invariance/baseline_<g>/
+--   invariance/<slug>_s<seed>_<g>/, invariance/baseline_<g>/  search/<name>/  ia/<method>/
 -- Runs whose curves lack epoch 0 (made before curves.csv existed) get it by evaluating the baseline
 -- on their curve images once (cached beside the baseline), unless --no-evaluate.
 --   rftlua recipes/paper_results.lua --runs runs/paper_vgg4 --out results/paper_vgg4 [--no-evaluate]
@@ -55,4 +57,5 @@ if #rs.missing > 0 then
   for _, n in ipairs(rs.missing) do print('  ' .. n) end
 end
 print(string.format('wrote %s: table3.md/json, figure4_*.csv/png, cifar10c.md/json, invariance.md/json, '
-  .. 'invariance_*.csv/png (%.1f s)', o.out, rft.train.now() - t0))
+  .. 'invariance_*.csv/png, baseline/%s%s (%.1f s)', o.out, #s.searches > 0 and ', search.md' or '',
+  s.table2 and ', table2.md/json' or '', rft.train.now() - t0))

@@ -83,6 +83,13 @@ describe('the multi-seed results of a runs folder', function()
     json(root .. '/search/lr_fma/results.json', { best = 0.01, provenance = { command = 'rftlua recipes/gamma_search.lua --param lr',
       commit = 'fedcba9876543210', machine = { isa = 'AVX-512' } } })
     text(root .. '/search/lr_st/search.md', 'partial')
+    -- Table 2 (IA): FMA on two distortions, ST on one, from two folders
+    local before = { clean = 90, ['B+'] = 70, GN = 60 }
+    json(root .. '/ia/fma/results.json', { before = before, provenance = { command = 'rftlua recipes/ia_cifar.lua --methods FMA' },
+      runs = { { aug = 'B+', method = 'FMA/IA', after = { clean = 89, ['B+'] = 80, GN = 61 } },
+               { aug = 'GN', method = 'FMA/IA', after = { clean = 88.5, ['B+'] = 71, GN = 75 } } } })
+    json(root .. '/ia/st/results.json', { before = before,
+      runs = { { aug = 'GN', method = 'ST/IA', after = { clean = 89.5, GN = 70 } } } })
   end)
   teardown(function() os.execute("rm -rf '" .. root .. "'") end)
 
@@ -171,6 +178,20 @@ describe('the multi-seed results of a runs folder', function()
     assert.matches('`rftlua recipes/gamma_search.lua --param lr` (commit fedcba9, AVX-512)', md, 1, true)
     assert.not_matches('lr_st', md)
     assert.equal(0.01, cjson.decode(read(out .. '/search/lr_fma.json')).best)
+  end)
+
+  it('puts the IA runs into Table 2: each distortion\'s accuracy after its own fine-tuning, and the average change', function()
+    local t = summary.table2
+    assert.same({ 'FMA/IA', 'ST/IA' }, { t.methods[1].label, t.methods[2].label })
+    assert.equal(10, t.methods[1].change['B+']); assert.equal(15, t.methods[1].change.GN)
+    assert.equal(12.5, t.methods[1].average); assert.equal(2, t.methods[1].n)
+    assert.equal(10, t.methods[2].average); assert.is_nil(t.methods[2].after['B+'])
+    local md = read(out .. '/table2.md')
+    assert.matches('| GN | 60.00 | 75.00 (+15.00); clean 88.50 | 70.00 (+10.00); clean 89.50 |', md, 1, true)
+    assert.matches('| B+ | 70.00 | 80.00 (+10.00); clean 89.00 | — |', md, 1, true)
+    assert.matches('| **average change** |  | **+12.50** (2 of 7) | **+10.00** (1 of 7) |', md, 1, true)
+    assert.matches('`rftlua recipes/ia_cifar.lua --methods FMA`', md, 1, true)
+    assert.equal(12.5, cjson.decode(read(out .. '/table2.json')).methods[1].average)
   end)
 
   it('records where every number came from', function()

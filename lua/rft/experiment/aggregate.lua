@@ -9,6 +9,7 @@ local report = require 'rft.report'
 local util = require 'rft.util'
 local protocol = require 'rft.experiment.protocol'
 local tables = require 'rft.experiment.tables'
+local runs_mod = require 'rft.experiment.runs'
 
 local M = {}
 
@@ -201,6 +202,44 @@ end
 --- Where every number came from: this aggregation (command, commit, machine) and each run read: its
 --- folder, command, commit, machine and wall time as its results.json records them (for runs made
 --- before results.json held a provenance, the command from the first line of a command.txt beside it).
+--- Table 2 (IA) from the recipes/ia_cifar.lua runs under root/ia/<folder>/results.json (one seed):
+--- {families, baseline = {family = acc, clean = acc}, methods = { {label, after = {family = acc},
+--- change = {family = after - baseline}, clean = {family = clean accuracy after}, average = mean
+--- change over the families present, n = families present} }, folders = {...}}, or nil when none.
+function M.table2(root)
+  local t = { families = protocol.families, baseline = {}, methods = {}, folders = {} }
+  local by_label = {}
+  for _, name in ipairs(runs_mod.list(root .. '/ia')) do
+    local r = runs_mod.read_json(root .. '/ia/' .. name .. '/results.json')
+    if r and type(r.before) == 'table' and type(r.runs) == 'table' then
+      t.folders[#t.folders + 1] = { dir = root .. '/ia/' .. name, provenance = r.provenance }
+      for k, v in pairs(r.before) do t.baseline[k] = t.baseline[k] or v end
+      for _, run in ipairs(r.runs) do
+        local m = by_label[run.method]
+        if not m then
+          m = { label = run.method, after = {}, change = {}, clean = {} }
+          by_label[run.method] = m
+          t.methods[#t.methods + 1] = m
+        end
+        local a = run.after or {}
+        m.after[run.aug], m.clean[run.aug] = a[run.aug], a.clean
+        if type(a[run.aug]) == 'number' and type(r.before[run.aug]) == 'number' then
+          m.change[run.aug] = a[run.aug] - r.before[run.aug]
+        end
+      end
+    end
+  end
+  if #t.folders == 0 then return nil end
+  for _, m in ipairs(t.methods) do
+    local sum, n = 0, 0
+    for _, f in ipairs(t.families) do
+      if m.change[f] then sum, n = sum + m.change[f], n + 1 end
+    end
+    m.n, m.average = n, n > 0 and sum / n or nil
+  end
+  return t
+end
+
 function M.provenance(rs, args)
   local p = report.provenance(args)
   p.runs = {}

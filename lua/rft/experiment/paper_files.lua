@@ -286,6 +286,42 @@ function M.searches(out, root)
   return names
 end
 
+--- table2.md and table2.json (IA, one seed) when root/ia holds runs; returns the summary or nil.
+function M.table2(out, root)
+  local t = A.table2(root)
+  if not t then return nil end
+  local head, align = { 'distortion', 'baseline' }, { '---', '---:' }
+  for _, m in ipairs(t.methods) do head[#head + 1] = m.label; align[#align + 1] = '---:' end
+  local lines = { '# Table 2: one distortion per fine-tuning (IA), one seed', '',
+    string.format('Runs: `%s/ia`. Each cell: test accuracy (%%) on the distortion the model was fine-tuned with, '
+      .. 'its change from the baseline in brackets, then the clean accuracy after that fine-tuning. Average: the '
+      .. 'mean change over the distortions present (the paper averages over its seven).', root), '',
+    row(head), row(align) }
+  for _, f in ipairs(t.families) do
+    local cells = { f, f2(t.baseline[f]) }
+    for _, m in ipairs(t.methods) do
+      cells[#cells + 1] = m.after[f] and string.format('%s (%s); clean %s', f2(m.after[f]), s2(m.change[f]), f2(m.clean[f]))
+        or '—'
+    end
+    lines[#lines + 1] = row(cells)
+  end
+  local avg = { '**average change**', '' }
+  for _, m in ipairs(t.methods) do
+    avg[#avg + 1] = m.average and string.format('**%s** (%d of %d)', s2(m.average), m.n, #t.families) or '—'
+  end
+  lines[#lines + 1] = row(avg)
+  lines[#lines + 1] = string.format('\nBaseline clean accuracy: %s %%.', f2(t.baseline.clean))
+  lines[#lines + 1] = '\n## Provenance\n'
+  for _, fo in ipairs(t.folders) do
+    local p = type(fo.provenance) == 'table' and fo.provenance or {}
+    lines[#lines + 1] = string.format('- `%s`: `%s` (commit %s)', fo.dir, tostring(p.command or 'not recorded'),
+      p.commit and tostring(p.commit):sub(1, 10) or 'not recorded')
+  end
+  util.write_atomic(out .. '/table2.md', table.concat(lines, '\n') .. '\n')
+  write_json(out .. '/table2.json', t)
+  return t
+end
+
 --- Everything, into folder out. args: the command line (for provenance). Returns the summaries.
 function M.write(out, rs, args)
   util.mkdir_p(out)
@@ -301,7 +337,8 @@ function M.write(out, rs, args)
   local inv = A.invariance(rs)
   M.invariance(out, rs, inv, prov)
   local searches = M.searches(out, rs.root)
-  return { table3 = t, cifar10c = c, invariance = inv, provenance = prov, searches = searches }
+  local t2 = M.table2(out, rs.root)
+  return { table3 = t, cifar10c = c, invariance = inv, provenance = prov, searches = searches, table2 = t2 }
 end
 
 return M
