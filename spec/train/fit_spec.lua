@@ -74,6 +74,24 @@ describe('rft.train.fit', function()
     assert.is_true(rows[1].train_loss > 0 and rows[1].train_accuracy >= 0)
   end)
 
+  it('hands label_smoothing to the default step, whose loss is then the smoothed cross-entropy', function()
+    local checked = 0
+    run { epochs = 1, steps_per_epoch = 2, label_smoothing = 0.2,
+          step = function(net, x, y, ctx)
+            assert.equal(0.2, ctx.label_smoothing)
+            local loss = rft.train.ce_step(net, x, y, ctx)
+            net:evaluate()      -- the same forward again (batch norm in evaluation mode both times)
+            local want = rft.loss.cross_entropy(net:forward(x), y, { smoothing = 0.2 })
+            local again, correct = rft.train.ce_step(net, x, y, ctx)
+            net:train()
+            assert.near(want, again, 1e-6 * math.abs(want))
+            assert.is_true(loss > 0)
+            checked = checked + 1
+            return again, correct
+          end }
+    assert.equal(2, checked)
+  end)
+
   it('keeps the step\'s metrics in train.csv, in the order of o.columns', function()
     local dir = tmpdir()
     run { out = dir, epochs = 1, columns = { 'zeta', 'alpha' },
@@ -168,6 +186,7 @@ describe('rft.train.fit', function()
     assert.error_matches(function() run { out = dir, steps_per_epoch = -1 } end, 'steps_per_epoch must be a whole number >= 1')
     assert.error_matches(function() run { out = dir, lr = 0 / 0 } end, 'lr must be a finite number >= 0')
     assert.error_matches(function() run { out = dir, copies = 3 } end, 'copies must be an rft.aug.copies')
+    assert.error_matches(function() run { out = dir, label_smoothing = 1.5 } end, 'label_smoothing must be a number in %[0, 1%], got 1.5')
     assert.error_matches(function()
       run { out = dir, step = function() error('bad step', 0) end }
     end, 'bad step')
