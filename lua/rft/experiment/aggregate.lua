@@ -2,7 +2,8 @@
 -- and their files: Table 3 (mean ± std per cell over seeds, the average improvement per seed with its
 -- mean and Student t 95 % interval, the clean change), Figure 4 per method (the ten rows' mean over
 -- seeds per epoch from epoch 0), the held-out corruptions (mCA, related, unrelated, change from the
--- baseline) and the per-layer invariance medians, each as Markdown + JSON (+ CSV and PNG for figures),
+-- baseline), the per-layer invariance medians and Table 2 (IA), each as Markdown + JSON (+ CSV and PNG
+-- for figures),
 -- with the provenance of every run that fed them. Numbers come from the runs' files only.
 local stats = require 'rft.stats'
 local report = require 'rft.report'
@@ -199,9 +200,6 @@ function M.invariance(rs)
   return out
 end
 
---- Where every number came from: this aggregation (command, commit, machine) and each run read: its
---- folder, command, commit, machine and wall time as its results.json records them (for runs made
---- before results.json held a provenance, the command from the first line of a command.txt beside it).
 --- Table 2 (IA) from the recipes/ia_cifar.lua runs under root/ia/<folder>/results.json (one seed):
 --- {families, baseline = {family = acc, clean = acc}, methods = { {label, after = {family = acc},
 --- change = {family = after - baseline}, clean = {family = clean accuracy after}, average = mean
@@ -240,6 +238,9 @@ function M.table2(root)
   return t
 end
 
+--- Where every number came from: this aggregation (command, commit, machine) and each run read: its
+--- folder, command, commit, machine and wall time as its results.json records them (for runs made
+--- before results.json held a provenance, the command from the first line of a command.txt beside it).
 function M.provenance(rs, args)
   local p = report.provenance(args)
   p.runs = {}

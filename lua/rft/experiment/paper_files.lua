@@ -1,7 +1,8 @@
 -- rft.experiment.paper_files: writes the summaries of rft.experiment.aggregate into a results folder:
 -- table3.md/json, figure4_<method>.csv/png, cifar10c.md/json, invariance.md/json with
 -- invariance_<g>.csv/png, and provenance in every JSON and Markdown file (the runs that fed it);
--- beside them the baseline's record (baseline/) and the searches' tables (search.md, search/).
+-- beside them Table 2 (table2.md/json, from ia/ runs), the baseline's record (baseline/) and the
+-- searches' tables (search.md, search/).
 -- Formatting only: every number is computed in rft.experiment.aggregate.
 local cjson = require 'cjson'
 local report = require 'rft.report'
