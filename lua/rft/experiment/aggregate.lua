@@ -3,8 +3,7 @@
 -- mean and Student t 95 % interval, the clean change), Figure 4 per method (the ten rows' mean over
 -- seeds per epoch from epoch 0), the held-out corruptions (mCA, related, unrelated, change from the
 -- baseline), the per-layer invariance medians and Table 2 (IA), each as Markdown + JSON (+ CSV and PNG
--- for figures),
--- with the provenance of every run that fed them. Numbers come from the runs' files only.
+-- for figures), with the provenance of every run that fed them. Numbers come from the runs' files only.
 local stats = require 'rft.stats'
 local report = require 'rft.report'
 local util = require 'rft.util'
