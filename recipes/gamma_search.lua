@@ -2,8 +2,8 @@
 -- (FMA's gamma, ST's alpha: by default the method's first number flag), the learning rate (lr) or the
 -- share of epochs at it (lr_top). A CA fine-tuning per value, scored by the mean validation accuracy
 -- over the ten rows; the selected value is the best whose clean validation accuracy is at most
--- --max-clean-drop points under the baseline's (issue 14). Each value's score is kept in its folder,
--- so a killed search resumes. Writes <out>/results.json and search.md.
+-- --max-clean-drop points under the baseline's (issue 14); a value whose training diverges is kept
+-- as such and never selected. Each value's score is kept in its folder, so a killed search resumes. Writes <out>/results.json and search.md.
 --   rftlua recipes/gamma_search.lua [--method FMA|ST|...] [--param gamma|lr|lr_top] [--grid 0.1,0.3,1] ...
 local rft = require 'rft'
 local ex = require 'rft.experiment'
@@ -61,18 +61,30 @@ for _, value in ipairs(args.grid) do
     local ft = setmetatable({ method_options = mo, curve_images = 500, lr_schedule = ex.finetune_lr(lr, o.epochs, top),
                               out = out }, { __index = o })
     local t0 = rft.train.now()
-    ex.finetune(o.method, net, d, ex.ca_schedule(presets), ft, presets)
-    net:evaluate()
-    local acc = ex.evaluate_rows(net, val, presets, string.format('%s %s = %g (validation)', o.method.name, param, value))
-    score = { value = value, mean_val_accuracy = mean_rows(acc), clean_drop = base.clean - acc.clean, rows = acc,
-              options = methods.config(o.method, mo), lr = ft.lr_schedule, seconds = rft.train.now() - t0 }
+    -- a value whose training diverges (rft.train.fit stops on a non-finite loss, metric or weight) is a
+    -- result of the search, kept and never selected; any other error stops the search
+    local ok, err = pcall(ex.finetune, o.method, net, d, ex.ca_schedule(presets), ft, presets)
+    if ok then
+      net:evaluate()
+      local acc = ex.evaluate_rows(net, val, presets, string.format('%s %s = %g (validation)', o.method.name, param, value))
+      score = { value = value, mean_val_accuracy = mean_rows(acc), clean_drop = base.clean - acc.clean, rows = acc }
+    elseif tostring(err):find('training stopped: ', 1, true) then
+      score = { value = value, diverged = tostring(err):match('training stopped: .*$') }
+    else
+      error(err, 0)
+    end
+    score.options, score.lr, score.seconds = methods.config(o.method, mo), ft.lr_schedule, rft.train.now() - t0
     util.mkdir_p(out)
     report.write_json(out .. '/score.json', score)
   end
-  score.eligible = score.clean_drop <= args.max_clean_drop
+  score.eligible = not score.diverged and score.clean_drop <= args.max_clean_drop
   scores[#scores + 1] = score
-  print(string.format('%s %s = %-6g mean validation accuracy over the rows %.2f %%, clean drop %.2f', o.method.name,
-    param, value, score.mean_val_accuracy, score.clean_drop))
+  if score.diverged then
+    print(string.format('%s %s = %-6g diverged: %s', o.method.name, param, value, score.diverged))
+  else
+    print(string.format('%s %s = %-6g mean validation accuracy over the rows %.2f %%, clean drop %.2f', o.method.name,
+      param, value, score.mean_val_accuracy, score.clean_drop))
+  end
   if score.eligible and (not best or score.mean_val_accuracy > best.mean_val_accuracy) then best = score end
 end
 
@@ -85,8 +97,12 @@ local lines = {
   string.format('| %s | mean of ten rows | clean | clean change | selected |', param), '| ---: | ---: | ---: | ---: | :---: |',
 }
 for _, s in ipairs(scores) do
-  lines[#lines + 1] = string.format('| %g | %.2f | %.2f | %+.2f | %s |', s.value, s.mean_val_accuracy, s.rows.clean,
-    -s.clean_drop, s == best and 'yes' or (s.eligible and '' or 'drop > ' .. args.max_clean_drop))
+  if s.diverged then
+    lines[#lines + 1] = string.format('| %g | diverged | — | — | no (%s) |', s.value, s.diverged)
+  else
+    lines[#lines + 1] = string.format('| %g | %.2f | %.2f | %+.2f | %s |', s.value, s.mean_val_accuracy, s.rows.clean,
+      -s.clean_drop, s == best and 'yes' or (s.eligible and '' or 'drop > ' .. args.max_clean_drop))
+  end
 end
 local text = table.concat(lines, '\n') .. '\n'
 print('\n' .. text)
