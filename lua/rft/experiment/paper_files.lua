@@ -271,8 +271,8 @@ function M.searches(out, root)
       names[#names + 1] = name
       util.mkdir_p(out .. '/search')
       util.write_atomic(out .. '/search/' .. name .. '.json', json)
-      local r = runs_mod.read_json(dir .. '/results.json') or {}
-      local prov = type(r.provenance) == 'table' and r.provenance or {}
+      local ok, r = pcall(cjson.decode, json)
+      local prov = ok and type(r) == 'table' and type(r.provenance) == 'table' and r.provenance or {}
       lines[#lines + 1] = '## ' .. name
       lines[#lines + 1] = ''
       lines[#lines + 1] = md
