@@ -1,9 +1,12 @@
 -- invariance_cifar: data-augmentation invariance (Hernandez-Garcia et al.) on CIFAR-10. Trains
--- All-CNN-C twice from the same initialisation and batches -- a baseline (alpha = 0, invariance still
--- measured) and the invariance model, loss (1 - alpha) CE + sum_l alpha_l L_inv,l over every conv's
--- ReLU -- on batches of K seed images x M copies of the heavier augmentation; reports test accuracy
--- (clean and under the heavier scheme), the per-layer invariance loss per epoch (the paper's
--- Figure 2) and the invariance scores per layer (Figure 1). Both trainings resume after a kill.
+-- All-CNN-C from the same initialisation and batches -- a baseline (alpha = 0, invariance still
+-- measured) and, for each --alpha, a model with the loss (1 - alpha) CE + sum_l alpha_l L_inv,l over
+-- every conv's ReLU -- on batches of K seed images x M copies of the heavier augmentation. With several
+-- alphas the invariance model is the one selected on the validation split: the highest mean per-layer
+-- median invariance score among those within --max-val-drop points of the baseline's validation
+-- accuracy. Reports test accuracy (clean and under the heavier scheme), the per-layer invariance loss
+-- per epoch (the paper's Figure 2) and the invariance scores per layer (Figure 1). Every training
+-- resumes after a kill.
 -- Defaults fit a 2-core CPU in about 45 minutes; batch norm (the authors' released code) lets the short
 -- run train at the paper's learning rate, where plain All-CNN-C was still at chance after an epoch.
 -- The paper: --no-bn --width 1 --epochs 350 --steps-per-epoch 352 (lr 0.01, /10 at 200, 250, 300), on a GPU.
@@ -23,10 +26,13 @@ p:integer('--epochs', 'epochs of --steps-per-epoch batches', 12, { min = 1, max 
 p:integer('--steps-per-epoch', 'batches per epoch (default: 45,000 images per epoch)', nil, { min = 1, max = 10 ^ 7 })
 p:integer('--seeds', 'seed images per batch (K)', 16, { min = 1, max = 4096 })
 p:integer('--copies', 'augmented copies per seed image (M)', 8, { min = 2, max = 256 })
-p:number('--alpha', 'total weight of the invariance terms', 0.1, { min = 0, below = 1 })
-p:number('--lr', 'learning rate, divided by 10 at 200/350, 250/350 and 300/350 of the run', 0.01, { above = 0, max = 10 })
+p:numbers('--alpha', 'total weight of the invariance terms; several values: one model each, the invariance model selected on validation', { 0.1 }, { above = 0, below = 1 })
+p:number('--max-val-drop', 'selection among several alphas: validation accuracy at most this many points under the baseline\'s', 0.5, { min = 0, max = 100 })
+p:choice('--schedule', 'learning rate: paper (lr, /10 at 200/350, 250/350 and 300/350 of the run) or one-cycle (linear warm-up to lr over 20 %, linear decay to 0)', 'paper', { 'paper', 'one-cycle' })
+p:number('--lr', 'learning rate (the peak with --schedule one-cycle)', 0.01, { above = 0, max = 10 })
+p:number('--weight-decay', 'L2 weight decay (the paper: none)', 0, { min = 0, max = 1 })
 p:flag('--same-class', 'denominator over same-class pairs (the authors\' released code)')
-p:integer('--score-images', 'test images for the invariance scores (the paper: 10,000)', 2000, { min = 1, max = 10000 })
+p:integer('--score-images', 'test (and validation) images for the invariance scores (the paper: 10,000)', 2000, { min = 1, max = 10000 })
 p:integer('--draws', 'draws of G per test image', 5, { min = 1, max = 100 })
 p:integer('--seed', 'seed of the initialisation, the batches and the augmentations', 0, { min = 0, max = 2 ^ 31 - 1 })
 p:flag('--allow-nonfinite', 'resume from a checkpoint holding NaN or Inf (refused by default)')
@@ -34,8 +40,8 @@ local o = p:parse(arg)
 local t_run, names = rft.train.now(), nil
 rft.train.remove_stale_tmp(o.out)
 local d, copies = experiment.cifar(o.data), rft.aug.copies(rft.aug.heavier(), o.copies)
-local function lr_at(t) -- the paper's steps at 200, 250, 300 of 350 epochs, scaled to this run
-  local f = t / o.epochs
+local lr_at = o.schedule == 'one-cycle' and rft.train.one_cycle(o.lr, o.epochs) or function(t)
+  local f = t / o.epochs   -- the paper's steps at 200, 250, 300 of 350 epochs, scaled to this run
   return o.lr / (f < 200 / 350 and 1 or f < 250 / 350 and 10 or f < 300 / 350 and 100 or 1000)
 end
 -- One model, trained (or resumed) in o.out/<name>/: returns it, its rows (with each layer's L_inv), its seconds.
@@ -45,11 +51,14 @@ local function train(name, alpha)
   names = {}
   for i, t in ipairs(net:taps()) do names[i] = t.name end
   local weights = rft.loss.invariance_weights(names, alpha > 0 and alpha or 1)
+  local key = { o.width, o.no_bn, o.epochs, o.steps_per_epoch or 0, o.seeds, o.copies, alpha, o.lr, o.same_class, o.seed }
+  if o.schedule ~= 'paper' or o.weight_decay > 0 then   -- the key of runs made before these flags existed, otherwise
+    key[#key + 1], key[#key + 2] = o.schedule, o.weight_decay
+  end
   local rows = rft.train.fit {
     name = name, net = net, train = d.train, val = d.val, copies = copies, batch = o.seeds, epochs = o.epochs,
-    steps_per_epoch = o.steps_per_epoch, lr = lr_at, momentum = 0.9, nesterov = true, weight_decay = 0, seed = o.seed,
-    out = o.out .. '/' .. name, columns = names, allow_nonfinite = o.allow_nonfinite,
-    key = cjson.encode { o.width, o.no_bn, o.epochs, o.steps_per_epoch or 0, o.seeds, o.copies, alpha, o.lr, o.same_class, o.seed },
+    steps_per_epoch = o.steps_per_epoch, lr = lr_at, momentum = 0.9, nesterov = true, weight_decay = o.weight_decay,
+    seed = o.seed, out = o.out .. '/' .. name, columns = names, allow_nonfinite = o.allow_nonfinite, key = cjson.encode(key),
     step = function(net, x, y, ctx)
       local logits = net:forward(x)
       local ce, g = rft.loss.cross_entropy(logits, y, { scale = 1 - alpha })
@@ -68,28 +77,71 @@ local function train(name, alpha)
   return net, rows, seconds
 end
 
-local results, heavier = { config = o, models = {} }, rft.aug.heavier()
-for _, name in ipairs { 'baseline', 'invariance' } do
-  local net, rows, seconds = train(name, name == 'invariance' and o.alpha or 0)
-  local acc = rft.train.evaluate(net, d.test)
-  local acc_h = rft.train.evaluate(net, d.test, { transform = function(x, ids) return heavier:apply(x, { seed = 99, ids = ids }) end })
-  local scores = rft.invariance.layer_scores(net, d.test, rft.aug.G(), { draws = o.draws, images = o.score_images, seed = o.seed })
+local models, heavier, G = {}, rft.aug.heavier(), rft.aug.G()
+local runs = { { name = 'baseline', alpha = 0 } }
+for _, a in ipairs(o.alpha) do runs[#runs + 1] = { name = string.format('invariance_a%g', a), alpha = a } end
+for _, r in ipairs(runs) do
+  local net, rows, seconds = train(r.name, r.alpha)
+  local so = { draws = o.draws, seed = o.seed }
+  so.images = math.min(o.score_images, d.val.n)
+  local val_summary = rft.invariance.summary(rft.invariance.layer_scores(net, d.val, G, so), names)
+  so.images = o.score_images
+  local scores = rft.invariance.layer_scores(net, d.test, G, so)
   local summary = rft.invariance.summary(scores, names)
-  results.models[name] = { test_accuracy = acc, test_accuracy_heavier = acc_h, train_seconds = seconds,
-                           scores = summary, epochs = rows }
-  local score_rows, medians = {}, {}   -- one column per layer, one row per (image, draw): the box plot's input
-  for i, k in ipairs(names) do
-    for r, v in ipairs(scores[k]:to_table()) do score_rows[r] = score_rows[r] or {}; score_rows[r][k] = v end
-    medians[i] = string.format('%s %.3f', k, summary[k].median)
+  local m = { name = r.name, alpha = r.alpha, train_seconds = seconds, epochs = rows,
+              val_accuracy = rft.train.evaluate(net, d.val), test_accuracy = rft.train.evaluate(net, d.test),
+              test_accuracy_heavier = rft.train.evaluate(net, d.test, { transform = function(x, ids) return heavier:apply(x, { seed = 99, ids = ids }) end }),
+              scores = summary, val_scores = val_summary }
+  m.medians, m.median_rises, m.mean_median = rft.invariance.depth_profile(summary, names)
+  m.val_mean_median = select(3, rft.invariance.depth_profile(val_summary, names))
+  models[#models + 1] = m
+  local score_rows = {}   -- one column per layer, one row per (image, draw): the box plot's input
+  for _, k in ipairs(names) do
+    for i, v in ipairs(scores[k]:to_table()) do score_rows[i] = score_rows[i] or {}; score_rows[i][k] = v end
   end
-  rft.train.write_csv(o.out .. '/' .. name .. '_scores.csv', score_rows, names)
-  print(string.format('%s: test %.2f %% (heavier %.2f %%); median scores %s', name, acc, acc_h, table.concat(medians, ', ')))
+  rft.train.write_csv(o.out .. '/' .. r.name .. '_scores.csv', score_rows, names)
+  local ms = {}
+  for i, k in ipairs(names) do ms[i] = string.format('%s %.3f', k, m.medians[i]) end
+  print(string.format('%s: validation %.2f %%, test %.2f %% (heavier %.2f %%); median scores %s', r.name, m.val_accuracy,
+    m.test_accuracy, m.test_accuracy_heavier, table.concat(ms, ', ')))
 end
-report.boxplot_csvs(o.out .. '/scores.png', { o.out .. '/baseline_scores.csv', o.out .. '/invariance_scores.csv' },
-  { 'baseline', 'invariance' }, names, { title = 'Invariance score per layer (the paper\'s Figure 1)', ylabel = 'invariance score' })
-local b, i = results.models.baseline, results.models.invariance
-results.time_ratio, results.test_accuracy = i.train_seconds / b.train_seconds, i.test_accuracy
-results.seconds = rft.train.now() - t_run
+
+-- The invariance model: the most invariant on validation among those that keep its accuracy.
+local base = models[1]
+local chosen, kept = rft.invariance.select({ select(2, unpack(models)) }, base, o.max_val_drop)
+local rule = string.format('the highest mean of the per-layer median invariance scores on %d validation images among the '
+  .. 'alphas whose validation accuracy is at most %g points under the baseline\'s', math.min(o.score_images, d.val.n), o.max_val_drop)
+local selection = kept and rule or ('no alpha kept validation accuracy within ' .. o.max_val_drop
+  .. ' points of the baseline\'s; the most accurate was taken')
+
+local csvs, labels = {}, {}
+for i, m in ipairs(models) do
+  csvs[i], labels[i] = o.out .. '/' .. m.name .. '_scores.csv',
+    i == 1 and 'baseline' or string.format('alpha %g%s', m.alpha, m == chosen and ' (selected)' or '')
+end
+report.boxplot_csvs(o.out .. '/scores.png', csvs, labels, names,
+  { title = 'Invariance score per layer (the paper\'s Figure 1)', ylabel = 'invariance score' })
+
+local by_name = {}
+for _, m in ipairs(models) do by_name[m.name] = m end
+local results = { config = o, models = by_name, invariance = chosen.name, selected_alpha = chosen.alpha, selection = selection,
+                  layers = names, test_accuracy = chosen.test_accuracy, time_ratio = chosen.train_seconds / base.train_seconds,
+                  seconds = rft.train.now() - t_run, provenance = report.provenance() }
 report.write_json(o.out .. '/results.json', results)
-print(string.format('test accuracy: baseline %.2f %%, invariance %.2f %%; training time invariance / baseline %.2f (both '
-  .. 'measure L_inv; tools/bench/invariance_overhead.lua times the loss alone)', b.test_accuracy, i.test_accuracy, results.time_ratio))
+
+local md = { '| model | alpha | validation | test | test, heavier | median score per layer | rising steps |',
+             '| --- | ---: | ---: | ---: | ---: | --- | ---: |' }
+for _, m in ipairs(models) do
+  local ms = {}
+  for i, v in ipairs(m.medians) do ms[i] = string.format('%.3f', v) end
+  md[#md + 1] = string.format('| %s%s | %g | %.2f | %.2f | %.2f | %s | %d of %d |', m.name, m == chosen and ' (selected)' or '',
+    m.alpha, m.val_accuracy, m.test_accuracy, m.test_accuracy_heavier, table.concat(ms, ' '), m.median_rises, #names - 1)
+end
+md[#md + 1] = ''
+md[#md + 1] = 'Selection: ' .. selection .. '. Scores on ' .. o.score_images .. ' test images, ' .. o.draws
+  .. ' draws of G each; layers ' .. table.concat(names, ', ') .. '.'
+require('rft.util').write_atomic(o.out .. '/results.md', table.concat(md, '\n') .. '\n')
+print(table.concat(md, '\n'))
+print(string.format('test accuracy: baseline %.2f %%, invariance (alpha %g) %.2f %%; training time invariance / baseline %.2f '
+  .. '(both measure L_inv; tools/bench/invariance_overhead.lua times the loss alone)', base.test_accuracy, chosen.alpha,
+  chosen.test_accuracy, results.time_ratio))

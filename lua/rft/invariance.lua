@@ -105,4 +105,34 @@ function M.summary(scores, names)
   return out
 end
 
+--- The per-layer medians of a summary in layer order, how many steps from one layer to the next raise
+--- them (the second paper: invariance rises with depth), and their mean.
+function M.depth_profile(summary, names)
+  local m, rises, mean = {}, 0, 0
+  for i, k in ipairs(names) do
+    m[i] = summary[k].median
+    mean = mean + m[i] / #names
+    if i > 1 and m[i] > m[i - 1] then rises = rises + 1 end
+  end
+  return m, rises, mean
+end
+
+--- The invariance model among several trained with different weights: models is a list of
+--- {val_accuracy=, val_mean_median=, ...}, base the baseline's. The most invariant on validation
+--- (highest val_mean_median) among those at most max_drop points under the baseline's validation
+--- accuracy; when none is, the most accurate. Returns the model and whether it kept the accuracy.
+function M.select(models, base, max_drop)
+  local chosen
+  for _, m in ipairs(models) do
+    if m.val_accuracy >= base.val_accuracy - max_drop and (not chosen or m.val_mean_median > chosen.val_mean_median) then
+      chosen = m
+    end
+  end
+  if chosen then return chosen, true end
+  for _, m in ipairs(models) do
+    if not chosen or m.val_accuracy > chosen.val_accuracy then chosen = m end
+  end
+  return chosen, false
+end
+
 return M

@@ -142,3 +142,25 @@ describe('layer scores streamed over a dataset', function()
     assert.near(1, summary[names[3]].median, 1e-5)
   end)
 end)
+
+describe('choosing the invariance model (recipes/invariance_cifar.lua)', function()
+  it('profiles the medians by depth: values, rising steps, mean', function()
+    local s = { a = { median = 0.2 }, b = { median = 0.5 }, c = { median = 0.4 }, d = { median = 0.9 } }
+    local m, rises, mean = rft.invariance.depth_profile(s, { 'a', 'b', 'c', 'd' })
+    assert.same({ 0.2, 0.5, 0.4, 0.9 }, m)
+    assert.equal(2, rises)
+    assert.near(0.5, mean, 1e-12)
+  end)
+  it('takes the most invariant within the accuracy bound, else the most accurate', function()
+    local base = { val_accuracy = 88.0 }
+    local a = { val_accuracy = 87.6, val_mean_median = 0.60 }  -- within 0.5
+    local b = { val_accuracy = 87.4, val_mean_median = 0.70 }  -- more invariant, 0.6 under
+    local c = { val_accuracy = 88.3, val_mean_median = 0.55 }
+    local m, kept = rft.invariance.select({ a, b, c }, base, 0.5)
+    assert.equal(a, m); assert.is_true(kept)
+    m, kept = rft.invariance.select({ a, b, c }, base, 1)
+    assert.equal(b, m); assert.is_true(kept)
+    m, kept = rft.invariance.select({ a, b }, { val_accuracy = 90 }, 0.5)
+    assert.equal(a, m); assert.is_false(kept)
+  end)
+end)

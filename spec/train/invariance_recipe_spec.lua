@@ -16,7 +16,11 @@ describe('invariance_cifar.lua', function()
       ['--epochs -1'] = "%-%-epochs must be a whole number >= 1 and <= 100000, got '%-1'",
       ['--width 0'] = "%-%-width must be a finite number > 0 and <= 16, got '0'",
       ['--copies 1'] = "%-%-copies must be a whole number >= 2 and <= 256, got '1'",
-      ['--alpha 1'] = "%-%-alpha must be a finite number >= 0 and < 1, got '1'",
+      ['--alpha 1'] = "%-%-alpha must be comma%-separated finite numbers > 0 and < 1, got '1'",
+      ['--alpha 0.1,0'] = "%-%-alpha must be comma%-separated finite numbers > 0 and < 1, got '0.1,0'",
+      ['--schedule cosine'] = "%-%-schedule must be one of paper, one%-cycle, got 'cosine'",
+      ['--weight-decay -1'] = "%-%-weight%-decay must be a finite number >= 0 and <= 1, got '%-1'",
+      ['--max-val-drop -1'] = "%-%-max%-val%-drop must be a finite number >= 0 and <= 100, got '%-1'",
       ['--lr nan'] = "%-%-lr must be a finite number > 0 and <= 10, got 'nan'",
       ['--steps-per-epoch 2.5'] = "%-%-steps%-per%-epoch must be a whole number >= 1 and <= 10000000, got '2.5'",
     } do
