@@ -52,4 +52,23 @@ describe('tools/experiments/table3.sh', function()
     assert.equal('0.0003,0.001,0.01\n', out)
     os.execute("rm -rf '" .. root .. "'")
   end)
+
+  it('searches the weights of the methods in METHODS only, at the rate each one selected', function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local root = os.tmpname(); os.remove(root)
+    write(root .. '/search/lr_fma/results.json', '{"best": 0.003}')
+    write(root .. '/search/lr_st/results.json', '{"best": 0.01}')
+    local function calls(methods)   -- stage_search with search() replaced by a line naming what it would run
+      local p = io.popen(string.format([[bash -c 'export ROOT=%s METHODS="%s"; source tools/experiments/table3.sh
+        search() { echo "$1 $2 $4 ${*:5}"; }; stage_search' 2>&1]], root, methods))
+      local out = p:read('*a'); p:close()
+      return (out:gsub(root, 'R'))
+    end
+    assert.equal('AT lr R/search/lr_at \n', calls('AT'))
+    assert.equal(table.concat({ 'FMA lr R/search/lr_fma ', 'FMA gamma R/search/gamma_fma --lr 0.003',
+      'FMA gamma R/search/gamma_fma_constant --constant-normalizer --lr 0.003', '' }, '\n'), calls('FMA'))
+    assert.equal(table.concat({ 'clean lr R/search/lr_clean ', 'ST lr R/search/lr_st ', 'ST alpha R/search/alpha_st --lr 0.01', '' }, '\n'),
+      calls('clean ST'))
+    os.execute("rm -rf '" .. root .. "'")
+  end)
 end)
