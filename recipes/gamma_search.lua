@@ -2,8 +2,9 @@
 -- (FMA's gamma, ST's alpha: by default the method's first number flag), the learning rate (lr) or the
 -- share of epochs at it (lr_top). A CA fine-tuning per value, scored by the mean validation accuracy
 -- over the ten rows; the selected value is the best whose clean validation accuracy is at most
--- --max-clean-drop points under the baseline's (issue 14); a value whose training diverges is kept
--- as such and never selected. Each value's score is kept in its folder, so a killed search resumes. Writes <out>/results.json and search.md.
+-- --max-clean-drop points under the baseline's (issue 14); when none is, the one with the smallest clean
+-- drop is named as the closest (best stays null: the rule was not met). A value whose training diverges
+-- is kept as such and never selected. Each value's score is kept in its folder, so a killed search resumes. Writes <out>/results.json and search.md.
 --   rftlua recipes/gamma_search.lua [--method FMA|ST|...] [--param gamma|lr|lr_top] [--grid 0.1,0.3,1] ...
 local rft = require 'rft'
 local ex = require 'rft.experiment'
@@ -87,6 +88,12 @@ for _, value in ipairs(args.grid) do
   end
   if score.eligible and (not best or score.mean_val_accuracy > best.mean_val_accuracy) then best = score end
 end
+local closest   -- no value met the rule: the one that came nearest to it
+if not best then
+  for _, s in ipairs(scores) do
+    if not s.diverged and (not closest or s.clean_drop < closest.clean_drop) then closest = s end
+  end
+end
 
 -- the table: one line per value, the selected one marked
 local lines = {
@@ -101,16 +108,19 @@ for _, s in ipairs(scores) do
     lines[#lines + 1] = string.format('| %g | diverged | — | — | no (%s) |', s.value, s.diverged)
   else
     lines[#lines + 1] = string.format('| %g | %.2f | %.2f | %+.2f | %s |', s.value, s.mean_val_accuracy, s.rows.clean,
-      -s.clean_drop, s == best and 'yes' or (s.eligible and '' or 'drop > ' .. args.max_clean_drop))
+      -s.clean_drop, s == best and 'yes' or s == closest and 'closest: drop > ' .. args.max_clean_drop .. ', the smallest'
+        or (s.eligible and '' or 'drop > ' .. args.max_clean_drop))
   end
 end
 local text = table.concat(lines, '\n') .. '\n'
 print('\n' .. text)
 print(best and string.format('best: %s = %g (%.2f %%)', param, best.value, best.mean_val_accuracy)
-  or string.format('no value kept the clean drop within %g points', args.max_clean_drop))
+  or string.format('no value kept the clean drop within %g points%s', args.max_clean_drop,
+    closest and string.format('; the closest: %s = %g (clean drop %.2f)', param, closest.value, closest.clean_drop) or ''))
 util.write_atomic(o.out .. '/search.md', text)
 report.write_json(o.out .. '/results.json', { method = o.method.name, param = param, scores = scores,
   best = best and best.value or cjson.null, val_accuracy = best and best.mean_val_accuracy or cjson.null,
+  closest = closest and closest.value or nil, closest_val_accuracy = closest and closest.mean_val_accuracy or nil,
   baseline_rows = base, max_clean_drop = args.max_clean_drop, epochs = o.epochs, train_images = o.train_images,
   baseline = dir, options = methods.config(o.method, o.method_options), lr = args.lr, lr_top = args.lr_top,
   provenance = report.provenance() })

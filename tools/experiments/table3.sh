@@ -43,11 +43,15 @@ CAL="$BASE/calibration_drop10_n2000.json"
 say() { printf '\n== %s  %s\n' "$(date -u '+%F %T')" "$*"; }
 done_() { [ -f "$1/results.json" ]; }
 slug() { echo "$1" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\+/_/g'; }
-# the selected value of a search (null when no value kept the clean drop within bounds)
+# the selected value of a search; where no value kept the clean drop within bounds, the one closest to it
+# (a note on stderr says so), and where there is neither, a failure
 best() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); local r = require('cjson').decode(f:read('*a'))
-  print(type(r.best) == 'number' and r.best or error('$1: no value selected', 0))"; }
-# mean validation accuracy of a search's selected value
-best_val() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); print(require('cjson').decode(f:read('*a')).val_accuracy)"; }
+  if type(r.best) == 'number' then print(r.best) elseif type(r.closest) == 'number' then
+    io.stderr:write('$1: no value kept the clean drop within bounds; the closest, ', r.closest, ', is used\\n'); print(r.closest)
+  else error('$1: no value selected', 0) end"; }
+# mean validation accuracy of a search's selected (or closest) value
+best_val() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); local r = require('cjson').decode(f:read('*a'))
+  print(type(r.val_accuracy) == 'number' and r.val_accuracy or r.closest_val_accuracy)"; }
 
 stage_baseline() {
   done_ "$BASE" && return

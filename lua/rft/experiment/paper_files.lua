@@ -263,7 +263,9 @@ end
 function M.searches(out, root)
   local names, lines = {}, { '# Searches on the validation split', '',
     'Each table comes from `recipes/gamma_search.lua` (the command under it); the selected value is the',
-    'best mean validation accuracy over the ten rows whose clean accuracy dropped at most the stated bound.', '' }
+    'best mean validation accuracy over the ten rows whose clean accuracy dropped at most the stated bound;',
+    'where no value met the bound, the one with the smallest clean drop is marked closest, and the Table 3',
+    'runs use it (`tools/experiments/table3.sh`).', '' }
   for _, name in ipairs(runs_mod.list(root .. '/search')) do
     local dir = root .. '/search/' .. name
     local md, json = read_text(dir .. '/search.md'), read_text(dir .. '/results.json')
