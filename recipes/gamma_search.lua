@@ -4,7 +4,8 @@
 -- over the ten rows; the selected value is the best whose clean validation accuracy is at most
 -- --max-clean-drop points under the baseline's (issue 14); when none is, the one with the smallest clean
 -- drop is named as the closest (best stays null: the rule was not met). A value whose training diverges
--- is kept as such and never selected. Each value's score is kept in its folder, so a killed search resumes. Writes <out>/results.json and search.md.
+-- is kept as such and never selected. Each value's score is kept in its folder, so a killed search
+-- resumes. Writes <out>/results.json and search.md.
 --   rftlua recipes/gamma_search.lua [--method FMA|ST|...] [--param gamma|lr|lr_top] [--grid 0.1,0.3,1] ...
 local rft = require 'rft'
 local ex = require 'rft.experiment'

@@ -9,12 +9,18 @@ local function write(path, text)
   local f = assert(io.open(path, 'w')); f:write(text); f:close()
 end
 
--- selected <method> in a shell that sourced the script with ROOT=root: its output and exit status
-local function selected(root, method)
-  local cmd = string.format([[bash -c 'export ROOT=%s; source tools/experiments/table3.sh; x=$(selected %s); echo "$x"' 2>/dev/null; echo "rc=$?"]],
-    root, method)
+-- what a shell command prints
+local function capture(cmd)
   local p = io.popen(cmd)
   local out = p:read('*a'); p:close()
+  return out
+end
+
+-- selected <method> in a shell that sourced the script with ROOT=root: its output and exit status
+local function selected(root, method)
+  local out = capture(string.format(
+    [[bash -c 'export ROOT=%s; source tools/experiments/table3.sh; x=$(selected %s); echo "$x"' 2>/dev/null; echo "rc=$?"]],
+    root, method))
   return out:match('^(.-)\n?rc='), tonumber(out:match('rc=(%d+)'))
 end
 
@@ -48,9 +54,7 @@ describe('tools/experiments/table3.sh', function()
     if not exists(BIN) then return pending('build/rftlua not built') end
     local root = os.tmpname(); os.remove(root)
     write(root .. '/results.json', '{"scores": [{"value": 0.0003}, {"value": 0.001}, {"value": 0.01}]}')
-    local p = io.popen(string.format([[bash -c 'source tools/experiments/table3.sh; grid_of %s' 2>&1]], root))
-    local out = p:read('*a'); p:close()
-    assert.equal('0.0003,0.001,0.01\n', out)
+    assert.equal('0.0003,0.001,0.01\n', capture(string.format([[bash -c 'source tools/experiments/table3.sh; grid_of %s' 2>&1]], root)))
     os.execute("rm -rf '" .. root .. "'")
   end)
 
@@ -60,10 +64,8 @@ describe('tools/experiments/table3.sh', function()
     write(root .. '/search/lr_fma/results.json', '{"best": 0.003}')
     write(root .. '/search/lr_st/results.json', '{"best": 0.01}')
     local function calls(methods)   -- stage_search with search() replaced by a line naming what it would run
-      local p = io.popen(string.format([[bash -c 'export ROOT=%s METHODS="%s"; source tools/experiments/table3.sh
-        search() { echo "$1 $2 $4 ${*:5}"; }; stage_search' 2>&1]], root, methods))
-      local out = p:read('*a'); p:close()
-      return (out:gsub(root, 'R'))
+      return (capture(string.format([[bash -c 'export ROOT=%s METHODS="%s"; source tools/experiments/table3.sh
+        search() { echo "$1 $2 $4 ${*:5}"; }; stage_search' 2>&1]], root, methods)):gsub(root, 'R'))
     end
     assert.equal('AT lr R/search/lr_at \n', calls('AT'))
     assert.equal(table.concat({ 'FMA lr R/search/lr_fma ', 'FMA gamma R/search/gamma_fma --lr 0.003',
