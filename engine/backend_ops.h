@@ -79,6 +79,12 @@
                                        const rft_tensor *running_mean, const rft_tensor *running_var, float eps, \
                                        const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,      \
                                        float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias))    \
+    X(batchnorm2d_relu_backward_eval_factored, (const rft_tensor *x, const rft_tensor *weight,                  \
+                                                const rft_tensor *running_mean, const rft_tensor *running_var,  \
+                                                float eps, const rft_tensor *y, const rft_tensor *dy,           \
+                                                const rft_tensor *coef, const rft_tensor *means,                \
+                                                const rft_tensor *index, float scale, rft_tensor *dx,           \
+                                                rft_tensor *dweight, rft_tensor *dbias))                        \
     /* losses and metrics (engine/loss/); they check the labels' values */                                      \
     X(cross_entropy, (const rft_tensor *logits, const rft_tensor *labels, int64_t row0, int64_t row1,           \
                       float smoothing, float scale, double *loss, rft_tensor *dlogits))                                          \
@@ -87,6 +93,8 @@
     X(metrics_take, (double *loss_sum, int64_t *correct))     /* deferred totals (engine/loss/metrics.c) */     \
     /* robust-training losses (engine/loss/fma.c, stability.c, invariance.c) */                                 \
     X(fma_loss, (const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad))      \
+    X(fma_loss_factored, (const rft_fma_args *a, float scale, const rft_tensor *f, double *loss,                \
+                          rft_tensor *coef, rft_tensor *index))                                                 \
     X(stability_loss, (const rft_stability_args *a, const rft_tensor *logits, double *loss, rft_tensor *grad))  \
     X(invariance_loss, (float weight, const rft_tensor *f, const rft_tensor *groups, const rft_tensor *classes,  \
                         double *loss, double *value, rft_tensor *grad))                                         \

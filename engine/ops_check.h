@@ -35,10 +35,12 @@ static inline int ops_channel_vector(const char *op, const char *arg, const rft_
     return RFT_OK;
 }
 
-/* A tap gradient in factored form (rft.h, rft_invariance_loss_factored) for the map f, B rows of D
-   values: coef f32 [B,2], means f32 [R,D] (R >= 1), index i32 [B,2], all on f's device, none sharing
-   memory with f or out (the tensor the op writes; may be NULL). The index values: ops_factored_rows,
-   from the kernels that read them (a device's data is not host memory). */
+/* A tap gradient in factored form (rft.h, rft_invariance_loss_factored, rft_fma_loss_factored) for the
+   map f, B rows of D values: coef f32 [B,2] or [B,3] (the third column a constant of the row), means
+   f32 [R,D] (R >= 1) or f itself (the FMA form, whose rows are each other's partners), index i32 [B,2],
+   all on f's device. coef and index share memory with neither f nor out (the tensor the op writes; may
+   be NULL), means not with out. The index values: ops_factored_rows, from the kernels
+   that read them (a device's data is not host memory). */
 static inline int ops_factored(const char *op, const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
                                const rft_tensor *index, const rft_tensor *out)
 {
@@ -48,21 +50,30 @@ static inline int ops_factored(const char *op, const rft_tensor *f, const rft_te
     RFT_TRY(rft_check_same_device(op, "index", f, index));
     if (f->ndim < 1) return rft_fail(RFT_ESHAPE, "%s: the map %s must have a batch dimension", op, rft_shape_str(f));
     const int64_t b = f->shape[0], dim = b ? f->numel / b : 0;
-    if (coef->ndim != 2 || coef->shape[0] != b || coef->shape[1] != 2)
-        return rft_fail(RFT_ESHAPE, "%s: coef has shape %s, expected [%lld,2] (two per row of the map %s)", op,
-                        rft_shape_str(coef), (long long)b, rft_shape_str(f));
+    if (coef->ndim != 2 || coef->shape[0] != b || (coef->shape[1] != 2 && coef->shape[1] != 3))
+        return rft_fail(RFT_ESHAPE, "%s: coef has shape %s, expected [%lld,2] or [%lld,3] (per row of the map %s)",
+                        op, rft_shape_str(coef), (long long)b, (long long)b, rft_shape_str(f));
     if (index->ndim != 2 || index->shape[0] != b || index->shape[1] != 2)
         return rft_fail(RFT_ESHAPE, "%s: index has shape %s, expected [%lld,2] (two per row of the map %s)", op,
                         rft_shape_str(index), (long long)b, rft_shape_str(f));
-    if (means->ndim != 2 || means->shape[0] < 1 || means->shape[1] != dim)
+    if (means != f && (means->ndim != 2 || means->shape[0] < 1 || means->shape[1] != dim))
         return rft_fail(RFT_ESHAPE, "%s: means has shape %s, expected [R,%lld] (rows of the map %s)", op,
                         rft_shape_str(means), (long long)dim, rft_shape_str(f));
     const rft_tensor *parts[3] = { coef, means, index };
     const char *names[3] = { "coef", "means", "index" };
     for (int k = 0; k < 3; k++)
-        if (parts[k]->storage == f->storage || (out && parts[k]->storage == out->storage))
-            return rft_fail(RFT_EARG, "%s: %s shares memory with the map or the output", op, names[k]);
+        if ((k != 1 && parts[k]->storage == f->storage) || (out && parts[k]->storage == out->storage))
+            return rft_fail(RFT_EARG, "%s: %s shares memory with the %s", op, names[k],
+                            out && parts[k]->storage == out->storage ? "output" : "map");
     return RFT_OK;
+}
+
+/* Row i's coefficients of a factored tap gradient: coef [B,ncol], the constant 0 where ncol = 2. */
+typedef struct { float w, r, c; } ops_row_coef;
+static inline ops_row_coef ops_factored_coef(const float *coef, int64_t ncol, int64_t i)
+{
+    const float *p = coef + ncol * i;
+    return (ops_row_coef){ p[0], p[1], ncol > 2 ? p[2] : 0.0f };
 }
 
 /* Every index in [0, rows): called by the CPU kernels before they read means[index]. */
@@ -76,11 +87,12 @@ static inline int ops_factored_rows(const char *op, const rft_tensor *index, int
     return RFT_OK;
 }
 
-/* One value of a factored tap gradient's row i:  cw (a - gm) - cr (a - rm), the value
-   rft_factored_grad writes (and pass 3 of the invariance loss), rounded the same way everywhere. */
-static inline float ops_factored_value(float a, float gm, float rm, float cw, float cr)
+/* One value of a factored tap gradient's row:  cw (a - gm) - cr (a - rm) + c (k: the row's
+   ops_factored_coef), the value rft_factored_grad writes (and pass 3 of the invariance loss), rounded
+   the same way everywhere (c = 0 adds nothing). */
+static inline float ops_factored_value(float a, float gm, float rm, ops_row_coef k)
 {
-    return cw * (a - gm) - cr * (a - rm);
+    return k.w * (a - gm) - k.r * (a - rm) + k.c;
 }
 
 /* v where y > 0, else +0: a ReLU's mask as a bitwise and, so that v is formed for every element and

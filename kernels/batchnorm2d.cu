@@ -214,13 +214,12 @@ __global__ void batchnorm2d_relu_backward_kernel(const float *x, const float *we
 __global__ void batchnorm2d_relu_backward_eval_kernel(const float *x, const float *weight,
                                                       const float *running_mean, const float *running_var, float eps,
                                                       const float *y, const float *dy, const float *extra,
-                                                      float scale, float *dx, float *dweight, float *dbias,
-                                                      int64_t n, int64_t c, int64_t hw)
+                                                      rft_cuda_factored fx, float scale, float *dx, float *dweight,
+                                                      float *dbias, int64_t n, int64_t c, int64_t hw)
 {
     const int64_t ch = blockIdx.x;
     const float mu = running_mean[ch];
     const float is = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(running_var[ch], eps)));
-    const rft_cuda_factored fx = { NULL, NULL, NULL, 1, 0 };     /* eval: the tap gradient comes as a tensor */
     const float k = __fmul_rn(weight ? weight[ch] : 1.0f, is);
     double sg = 0, sgx = 0;
     for_channel(ch, c, n, hw, [&](int64_t e) {
@@ -241,7 +240,7 @@ __global__ void batchnorm2d_relu_backward_eval_kernel(const float *x, const floa
 
 static const float *opt(const rft_tensor *t) { return t ? rft_f32(t) : NULL; }
 static float *opt_out(rft_tensor *t) { return t ? rft_f32(t) : NULL; }
-static rft_cuda_factored no_factored(void) { rft_cuda_factored fx = { NULL, NULL, NULL, 1, 0 }; return fx; }
+static rft_cuda_factored no_factored(void) { rft_cuda_factored fx = { NULL, NULL, NULL, 1, 0, 2 }; return fx; }
 
 int rft_cuda_batchnorm2d_forward_train(const rft_batchnorm_args *a, const rft_tensor *x, const rft_tensor *weight,
                                        const rft_tensor *bias, rft_tensor *running_mean, rft_tensor *running_var,
@@ -326,7 +325,23 @@ int rft_cuda_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tenso
     const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
     if (c == 0) return RFT_OK;
     RFT_LAUNCH(batchnorm2d_relu_backward_eval_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
-               rft_f32(running_mean), rft_f32(running_var), eps, rft_f32(y), rft_f32(dy), opt(extra), scale,
-               opt_out(dx), opt_out(dweight), opt_out(dbias), n, c, hw);
+               rft_f32(running_mean), rft_f32(running_var), eps, rft_f32(y), rft_f32(dy), opt(extra), no_factored(),
+               scale, opt_out(dx), opt_out(dweight), opt_out(dbias), n, c, hw);
+    return RFT_OK;
+}
+
+int rft_cuda_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const rft_tensor *weight,
+                                                     const rft_tensor *running_mean, const rft_tensor *running_var,
+                                                     float eps, const rft_tensor *y, const rft_tensor *dy,
+                                                     const rft_tensor *coef, const rft_tensor *means,
+                                                     const rft_tensor *index, float scale, rft_tensor *dx,
+                                                     rft_tensor *dweight, rft_tensor *dbias)
+{
+    const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    if (c == 0 || n * hw == 0) return RFT_OK;
+    RFT_LAUNCH(batchnorm2d_relu_backward_eval_kernel, (unsigned)c, RFT_CUDA_THREADS, rft_f32(x), opt(weight),
+               rft_f32(running_mean), rft_f32(running_var), eps, rft_f32(y), rft_f32(dy), (const float *)NULL,
+               rft_cuda_factored_of(y, coef, means, index), scale, opt_out(dx), opt_out(dweight), opt_out(dbias), n,
+               c, hw);
     return RFT_OK;
 }

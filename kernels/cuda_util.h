@@ -75,12 +75,13 @@ static inline unsigned rft_cuda_blocks(int64_t n)
     return (unsigned)(want > 0 ? want : 1);
 }
 
-/* ---- factored tap gradients (rft_invariance_loss_factored) ----------------------------------- */
-/* coef [B][2], means [rows][dim], index [B][2], as rft.h describes them; dim > 0. */
+/* ---- factored tap gradients (rft_invariance_loss_factored, rft_fma_loss_factored) ------------- */
+/* coef [B][ncol] (ncol 2, or 3 with a constant per row), means [rows][dim], index [B][2], as rft.h
+   describes them; dim > 0. */
 typedef struct rft_cuda_factored {
     const float *coef, *means;
     const int32_t *index;
-    int64_t dim, rows;
+    int64_t dim, rows, ncol;
 } rft_cuda_factored;
 
 /* The gradient's value at element e of the map (a its value): the CPU's ops_factored_value
@@ -92,13 +93,16 @@ __device__ __forceinline__ float rft_factored_at(const rft_cuda_factored fx, flo
     const int32_t p = fx.index[2 * i], q = fx.index[2 * i + 1];
     if (p < 0 || p >= fx.rows || q < 0 || q >= fx.rows) return __int_as_float(0x7fc00000);
     const float gm = fx.means[p * fx.dim + d], rm = fx.means[q * fx.dim + d];
-    return __fsub_rn(__fmul_rn(fx.coef[2 * i], __fsub_rn(a, gm)), __fmul_rn(fx.coef[2 * i + 1], __fsub_rn(a, rm)));
+    const float *k = fx.coef + fx.ncol * i;
+    return __fadd_rn(__fsub_rn(__fmul_rn(k[0], __fsub_rn(a, gm)), __fmul_rn(k[1], __fsub_rn(a, rm))),
+                     fx.ncol > 2 ? k[2] : 0.0f);
 }
 
 static inline rft_cuda_factored rft_cuda_factored_of(const rft_tensor *f, const rft_tensor *coef,
                                                      const rft_tensor *means, const rft_tensor *index)
 {
-    rft_cuda_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), f->numel / f->shape[0], means->shape[0] };
+    rft_cuda_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), f->numel / f->shape[0], means->shape[0],
+                             coef->shape[1] };
     return fx;
 }
 

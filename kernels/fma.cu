@@ -69,6 +69,20 @@ __global__ void fma_grad_kernel(const float *x, int64_t b, int64_t kappa, const 
     }
 }
 
+/* coef: (b) {coef_i, shift_i} -> the factored form of rft_fma_loss_factored: cf (2b, 3), ix (2b, 2) */
+__global__ void fma_factored_kernel(const float2 *coef, int64_t b, float *cf, int32_t *ix)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < b; i += (int64_t)blockDim.x * gridDim.x) {
+        const float2 k = coef[i];
+        float *pc = cf + 3 * i, *pd = cf + 3 * (i + b);
+        pc[0] = k.x, pc[1] = 0.0f, pc[2] = k.y;
+        pd[0] = k.x, pd[1] = 0.0f, pd[2] = 0.0f;
+        int32_t *qc = ix + 2 * i, *qd = ix + 2 * (i + b);
+        qc[0] = (int32_t)(i + b), qc[1] = (int32_t)i;
+        qd[0] = (int32_t)i, qd[1] = (int32_t)(i + b);
+    }
+}
+
 /* ---- launchers ------------------------------------------------------------------------------ */
 
 /* Blocks per image for the partial sums: enough to fill the device, none without work. */
@@ -81,8 +95,9 @@ static int fma_blocks_per_image(int64_t b, int64_t kappa)
     return (int)(want > 0 ? want : 1);
 }
 
-static int fma_run(const rft_fma_args *a, float scale, const rft_tensor *f, rft_tensor *grad, int64_t b, int64_t kappa,
-                   char *scratch, int nblk, double *total)
+/* grad: the gradient map; else (NULL) the factored form into fcoef, findex */
+static int fma_run(const rft_fma_args *a, float scale, const rft_tensor *f, rft_tensor *grad, rft_tensor *fcoef,
+                   rft_tensor *findex, int64_t b, int64_t kappa, char *scratch, int nblk, double *total)
 {
     double *t = (double *)scratch;
     float2 *coef = (float2 *)(scratch + rft_align256(sizeof(double)));
@@ -90,14 +105,19 @@ static int fma_run(const rft_fma_args *a, float scale, const rft_tensor *f, rft_
     dim3 grid((unsigned)nblk, (unsigned)(b < 65535 ? b : 65535));
     RFT_LAUNCH(fma_partial_kernel, grid, RFT_CUDA_THREADS, rft_f32(f), b, kappa, nblk, parts);
     RFT_LAUNCH(fma_coef_kernel, 1, RFT_CUDA_THREADS, parts, nblk, b, kappa, a->eps, a->exact_normalizer, scale, coef, t);
-    RFT_LAUNCH(fma_grad_kernel, rft_cuda_blocks(b * kappa), RFT_CUDA_THREADS, rft_f32(f), b, kappa, coef,
-               rft_f32(grad));
+    if (grad)
+        RFT_LAUNCH(fma_grad_kernel, rft_cuda_blocks(b * kappa), RFT_CUDA_THREADS, rft_f32(f), b, kappa, coef,
+                   rft_f32(grad));
+    else
+        RFT_LAUNCH(fma_factored_kernel, rft_cuda_blocks(b), RFT_CUDA_THREADS, coef, b, rft_f32(fcoef),
+                   rft_i32(findex));
     RFT_CUDA_CHECK(cudaMemcpyAsync(total, t, sizeof *total, cudaMemcpyDeviceToHost, rft_cuda.stream));
     RFT_CUDA_CHECK(cudaStreamSynchronize(rft_cuda.stream));
     return RFT_OK;
 }
 
-int rft_cuda_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad)
+static int fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad,
+                    rft_tensor *fcoef, rft_tensor *findex)
 {
     const int64_t b = f->shape[0] / 2, kappa = f->numel / f->shape[0];
     const int nblk = fma_blocks_per_image(b, kappa);
@@ -105,9 +125,20 @@ int rft_cuda_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, d
     RFT_TRY(rft_cuda_block(rft_align256(sizeof(double)) + rft_align256((size_t)b * sizeof(float2)) +
                            (size_t)b * (size_t)nblk * sizeof(double2), &scratch));
     double total = 0;                 /* kappa = 0 gives NaN, the CPU's 0/0 mean of no values */
-    int rc = fma_run(a, scale, f, grad, b, kappa, (char *)scratch, nblk, &total);
+    int rc = fma_run(a, scale, f, grad, fcoef, findex, b, kappa, (char *)scratch, nblk, &total);
     rft_cuda_free(scratch);
     RFT_TRY(rc);
     *loss += scale * total / (double)b;
     return RFT_OK;
+}
+
+int rft_cuda_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *grad)
+{
+    return fma_loss(a, scale, f, loss, grad, NULL, NULL);
+}
+
+int rft_cuda_fma_loss_factored(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss, rft_tensor *coef,
+                               rft_tensor *index)
+{
+    return fma_loss(a, scale, f, loss, NULL, coef, index);
 }

@@ -258,6 +258,17 @@ int  rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *w
                                         rft_tensor *dx /* [out] [optional] */,
                                         rft_tensor *dweight /* [accumulates] [optional] */,
                                         rft_tensor *dbias /* [accumulates] [optional] */);
+/* The same (eval mode) with the tap gradient in factored form over the map y, as
+   rft_batchnorm2d_relu_backward_factored takes it: rft_batchnorm2d_relu_backward_eval's numbers with
+   extra = rft_factored_grad(y, ...), without that map (the FMA step's frozen batch norms). */
+int  rft_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const rft_tensor *weight /* [optional] */,
+                                                 const rft_tensor *running_mean, const rft_tensor *running_var,
+                                                 float eps, const rft_tensor *y, const rft_tensor *dy,
+                                                 const rft_tensor *coef, const rft_tensor *means,
+                                                 const rft_tensor *index, float scale,
+                                                 rft_tensor *dx /* [out] [optional] */,
+                                                 rft_tensor *dweight /* [accumulates] [optional] */,
+                                                 rft_tensor *dbias /* [accumulates] [optional] */);
 
 /* ---- losses and metrics ----------------------------------------------------------------------- */
 /* Softmax cross-entropy, fused log-softmax + negative log-likelihood, over rows [row0, row1) of
@@ -296,6 +307,14 @@ int  rft_argmax_rows(const rft_tensor *logits, rft_tensor *pred /* [out] */);
 typedef struct { float eps; int exact_normalizer; } rft_fma_args;
 int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss /* [accumulates] */,
                  rft_tensor *grad /* [out] */);
+/* The same loss with its gradient in factored form over f itself (rft_factored_grad(f, coef, f, index)
+   writes rft_fma_loss's grad, the same f32 values): clean row i has coef {c_i, 0, shift_i} and index
+   {B + i, i}, distorted row B + i has {c_i, 0, 0} and {i, B + i}, i.e. c_i (f_i - f_partner) + shift_i.
+   coef f32 [2B,3] and index i32 [2B,2] are resized here. One read of f instead of a read and a write
+   of the gradient map: the tapped layer's backward forms it (rft_relu_backward_add_factored,
+   rft_batchnorm2d_relu_backward(_eval)_factored with means = f). */
+int rft_fma_loss_factored(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss /* [accumulates] */,
+                          rft_tensor *coef /* [out] */, rft_tensor *index /* [out] */);
 /* Stability training (Zheng et al. 2016) on logits (2B,K) of [x ; x~]: loss = alpha * 1/B sum_i
    -sum_j P(j|x_i) log P(j|x~_i) (kl: minus P's entropy, i.e. KL(P(x) || P(x~))); grad (2B,K) [out];
    clean_const: no gradient to the clean rows. */

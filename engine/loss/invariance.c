@@ -458,10 +458,10 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
     for (int64_t i = 0; i < b; i++) {
         const float *a = x + i * dim;
         const float *gm = gmean + p->gi[i] * dim, *rm = rmean + (cls ? p->ci[i] : 0) * dim;
-        const float cw = (float)cg[i], cr = (float)cg[b + i];
+        const ops_row_coef k = { (float)cg[i], (float)cg[b + i], 0.0f };
         float *o = gx + i * dim;
         #pragma omp simd
-        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], cw, cr);
+        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], k);
     }
     *value = l;
     return RFT_OK;
@@ -545,17 +545,17 @@ int rft_cpu_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft
                           const rft_tensor *index, rft_tensor *grad)
 {
     RFT_TRY(ops_factored_rows("factored_grad", index, means->shape[0]));
-    const int64_t b = f->shape[0], dim = b ? f->numel / b : 0;
+    const int64_t b = f->shape[0], dim = b ? f->numel / b : 0, ncol = coef->shape[1];
     const float *x = rft_f32(f), *fm = rft_f32(means), *cf = rft_f32(coef);
     const int32_t *ix = rft_i32(index);
     float *gx = rft_f32(grad);
     #pragma omp parallel for schedule(static) if (f->numel > RFT_PAR_MIN)
     for (int64_t i = 0; i < b; i++) {
         const float *a = x + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
-        const float cw = cf[2 * i], cr = cf[2 * i + 1];
+        const ops_row_coef k = ops_factored_coef(cf, ncol, i);
         float *o = gx + i * dim;
         #pragma omp simd
-        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], cw, cr);
+        for (int64_t e = 0; e < dim; e++) o[e] = ops_factored_value(a[e], gm[e], rm[e], k);
     }
     return RFT_OK;
 }

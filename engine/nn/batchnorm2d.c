@@ -191,6 +191,26 @@ int rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *we
                  dx, dweight, dbias);
 }
 
+int rft_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const rft_tensor *weight,
+                                                const rft_tensor *running_mean, const rft_tensor *running_var,
+                                                float eps, const rft_tensor *y, const rft_tensor *dy,
+                                                const rft_tensor *coef, const rft_tensor *means,
+                                                const rft_tensor *index, float scale, rft_tensor *dx,
+                                                rft_tensor *dweight, rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_relu_backward_eval_factored";
+    RFT_TRY(check_x(op, x));
+    if (!(eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, eps);
+    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
+    RFT_TRY(ops_channel_vector(op, "running_var", running_var, x->shape[1], x));
+    RFT_TRY(check_relu(op, x, y, NULL, dx));
+    if (x->shape[0] == 0) return rft_fail(RFT_ESHAPE, "%s: the input %s has no rows", op, rft_shape_str(x));
+    RFT_TRY(ops_factored(op, y, coef, means, index, dx));
+    RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
+    RFT_DISPATCH(op, x, batchnorm2d_relu_backward_eval_factored, x, weight, running_mean, running_var, eps, y, dy, coef,
+                 means, index, scale, dx, dweight, dbias);
+}
+
 /* ---- CPU ------------------------------------------------------------------------------------- */
 
 /* Sums over one plane (H*W values) vectorise in f32; planes add up in double. */
@@ -346,9 +366,10 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
     return RFT_OK;
 }
 
-/* A tap gradient in factored form (rft_invariance_loss_factored), or none (coef NULL): row i's
-   values at plane offset o are ops_factored_value(y, means[index[2i]], means[index[2i+1]], coef[2i], coef[2i+1]). */
-typedef struct { const float *coef, *means; const int32_t *index; int64_t dim; } bn_factored;
+/* A tap gradient in factored form (rft_invariance_loss_factored, rft_fma_loss_factored), or none:
+   row i's values at plane offset o are ops_factored_value(y, means[index[2i]], means[index[2i+1]],
+   row i of coef [B,ncol]). */
+typedef struct { const float *coef, *means; const int32_t *index; int64_t dim, ncol; } bn_factored;
 
 /* g = (dy + extra) [y > 0] for one plane, as rft_relu_backward(_add) writes it; with fx, extra is
    the factored tap gradient of row i at offset o within the row (rft_relu_backward_add_factored's values) */
@@ -357,9 +378,9 @@ static inline void relu_grad_plane(const float *yp, const float *gp, const float
 {
     if (fx) {
         const float *gm = fx->means + fx->index[2 * i] * fx->dim + o, *rm = fx->means + fx->index[2 * i + 1] * fx->dim + o;
-        const float cw = fx->coef[2 * i], cr = fx->coef[2 * i + 1];
+        const ops_row_coef k = ops_factored_coef(fx->coef, fx->ncol, i);
         #pragma omp simd
-        for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ops_factored_value(yp[j], gm[j], rm[j], cw, cr));
+        for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ops_factored_value(yp[j], gm[j], rm[j], k));
     } else if (ep) {
         #pragma omp simd
         for (int64_t j = 0; j < n; j++) out[j] = ops_relu_keep(yp[j], gp[j] + ep[j]);
@@ -435,9 +456,21 @@ int rft_cpu_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_te
                                                rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
 {
     RFT_TRY(ops_factored_rows("batchnorm2d_relu_backward_factored", index, means->shape[0]));
-    const bn_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0] };
+    const bn_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0], coef->shape[1] };
     return bn_relu_backward(1, x, weight, rft_f32(save_mean), rft_f32(save_invstd), y, dy, NULL, &fx, scale, dx,
                             dweight, dbias);
+}
+
+/* 1 / sqrt(running_var + eps) per channel, as the unfused eval backward computes it, into a new array
+   (the caller frees it) */
+static int eval_invstd(const char *op, const rft_tensor *running_var, float eps, int64_t c, float **out)
+{
+    const float *rv = rft_f32(running_var);
+    float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof(float));
+    if (!is) return rft_fail(RFT_ENOMEM, "%s: out of memory", op);
+    for (int64_t ch = 0; ch < c; ch++) is[ch] = 1.0f / sqrtf(rv[ch] + eps);
+    *out = is;
+    return RFT_OK;
 }
 
 int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight,
@@ -445,12 +478,26 @@ int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor
                                            const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
                                            float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
 {
-    const int64_t c = x->shape[1];
-    const float *rv = rft_f32(running_var);
-    float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof(float));
-    if (!is) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward_eval: out of memory");
-    for (int64_t ch = 0; ch < c; ch++) is[ch] = 1.0f / sqrtf(rv[ch] + eps);   /* as the unfused eval backward */
+    float *is = NULL;
+    RFT_TRY(eval_invstd("batchnorm2d_relu_backward_eval", running_var, eps, x->shape[1], &is));
     int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, extra, NULL, scale, dx, dweight, dbias);
+    free(is);
+    return rc;
+}
+
+int rft_cpu_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const rft_tensor *weight,
+                                                    const rft_tensor *running_mean, const rft_tensor *running_var,
+                                                    float eps, const rft_tensor *y, const rft_tensor *dy,
+                                                    const rft_tensor *coef, const rft_tensor *means,
+                                                    const rft_tensor *index, float scale, rft_tensor *dx,
+                                                    rft_tensor *dweight, rft_tensor *dbias)
+{
+    const char *op = "batchnorm2d_relu_backward_eval_factored";
+    RFT_TRY(ops_factored_rows(op, index, means->shape[0]));
+    const bn_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0], coef->shape[1] };
+    float *is = NULL;
+    RFT_TRY(eval_invstd(op, running_var, eps, x->shape[1], &is));
+    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, NULL, &fx, scale, dx, dweight, dbias);
     free(is);
     return rc;
 }

@@ -93,17 +93,17 @@ int rft_cpu_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy
                                        const rft_tensor *means, const rft_tensor *index, rft_tensor *dx)
 {
     RFT_TRY(ops_factored_rows("relu_backward_add_factored", index, means->shape[0]));
-    const int64_t b = y->shape[0], dim = b ? y->numel / b : 0;
+    const int64_t b = y->shape[0], dim = b ? y->numel / b : 0, ncol = coef->shape[1];
     const float *o = rft_f32(y), *g = rft_f32(dy), *fm = rft_f32(means), *cf = rft_f32(coef);
     const int32_t *ix = rft_i32(index);
     float *d = rft_f32(dx);
     #pragma omp parallel for schedule(static) if (y->numel > RFT_PAR_MIN)
     for (int64_t i = 0; i < b; i++) {
         const float *yp = o + i * dim, *gp = g + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
-        const float cw = cf[2 * i], cr = cf[2 * i + 1];
+        const ops_row_coef k = ops_factored_coef(cf, ncol, i);
         float *dp = d + i * dim;
         #pragma omp simd
-        for (int64_t e = 0; e < dim; e++) dp[e] = ops_relu_keep(yp[e], gp[e] + ops_factored_value(yp[e], gm[e], rm[e], cw, cr));
+        for (int64_t e = 0; e < dim; e++) dp[e] = ops_relu_keep(yp[e], gp[e] + ops_factored_value(yp[e], gm[e], rm[e], k));
     }
     return RFT_OK;
 }

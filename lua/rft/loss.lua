@@ -56,11 +56,15 @@ function M.take_metrics(device)
 end
 
 local fma_args = ffi.new('rft_fma_args')
+local fma_factored = {}   -- tap name -> its rft.loss.Factored (buffers reused, as the tensors are)
 
 --- FMA loss (paper eq. 6) over the taps of a two-view batch [x ; x~]:
 ---   gamma * 1/|L| * sum over layers l of w_l * J_l,
 --- taps: net:taps() of the two-view forward; o.gamma (1), o.eps (1e-8), o.exact_normalizer (false),
---- o.layers (names to use; default every tap), o.weights ({name = w}, default 1).
+--- o.layers (names to use; default every tap), o.weights ({name = w}, default 1). o.factored (CPU):
+--- each tap_grads entry is an rft.loss.Factored over the tap itself (rft_fma_loss_factored), formed in
+--- the tapped layer's own backward (the same numbers, without writing the gradient maps); on a device
+--- the option is ignored.
 --- --> loss, tap_grads {name = grad}, per_layer {name = J_l (unweighted)}
 function M.fma(taps, o)
   o = o or {}
@@ -74,11 +78,24 @@ function M.fma(taps, o)
   end
   if #chosen == 0 then error('rft.loss.fma: no tapped layer selected', 2) end
   local gamma, total, grads, per = o.gamma or 1, 0, {}, {}
+  local factored = o.factored and chosen[1].tensor:device() == 'cpu'
   for _, tap in ipairs(chosen) do
     local w = o.weights and o.weights[tap.name] or 1
-    local g = buffer(M.fma, tap.name, tap.tensor)
+    local g
     value[0] = 0
-    check(C.rft_fma_loss(fma_args, gamma * w / #chosen, tap.tensor, value, g), 2)
+    if factored then
+      g = fma_factored[tap.name]
+      if not g then
+        g = M.Factored { coef = buffer(M.fma, tap.name .. ' coef', 'cpu'),
+                         index = scratch.get(M.fma, tap.name .. ' index', 'cpu', 'i32') }
+        fma_factored[tap.name] = g
+      end
+      g.f, g.means = tap.tensor, tap.tensor
+      check(C.rft_fma_loss_factored(fma_args, gamma * w / #chosen, tap.tensor, value, g.coef, g.index), 2)
+    else
+      g = buffer(M.fma, tap.name, tap.tensor)
+      check(C.rft_fma_loss(fma_args, gamma * w / #chosen, tap.tensor, value, g), 2)
+    end
     total = total + value[0]
     per[tap.name] = gamma * w ~= 0 and value[0] * #chosen / (gamma * w) or 0
     grads[tap.name] = g
@@ -102,13 +119,14 @@ end
 local inv_loss, inv_value = ffi.new('double[1]'), ffi.new('double[1]')
 local inv_values, inv_nvalues = ffi.new('double[8]'), 8
 
---- A tap gradient in factored form (rft.loss.invariance with o.factored): for the tapped map f (B
---- rows), row i of the gradient is coef[i][0] (f_i - means[index[i][0]]) - coef[i][1] (f_i -
---- means[index[i][1]]) (rft_invariance_loss_factored, rft.h). nn.Sequential:backward forms it inside
---- the tapped ReLU's (or batch norm + ReLU's) own backward without writing the map; g:tensor(out)
---- writes it out (into out, a tensor it resizes, or a new one). It holds the gradient of f's values
---- of the forward it came from: use it before the next forward.
-local Factored = {}
+--- A tap gradient in factored form (rft.loss.invariance or rft.loss.fma with o.factored): for the
+--- tapped map f (B rows), row i of the gradient is coef[i][0] (f_i - means[index[i][0]]) - coef[i][1]
+--- (f_i - means[index[i][1]]) (+ coef[i][2] where coef has three columns; rft.h:
+--- rft_invariance_loss_factored, rft_fma_loss_factored, whose means are f itself). nn.Sequential:backward
+--- forms it inside the tapped ReLU's (or batch norm + ReLU's) own backward without writing the map;
+--- g:tensor(out) writes it out (into out, a tensor it resizes, or a new one). It holds the gradient of
+--- f's values of the forward it came from: use it before the next forward.
+local Factored = setmetatable({}, { __call = function(cls, t) return setmetatable(t, cls) end })
 Factored.__index = Factored
 M.Factored = Factored
 function M.is_factored(g) return getmetatable(g) == Factored end

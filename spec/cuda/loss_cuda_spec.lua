@@ -294,6 +294,44 @@ describe('CUDA FMA loss', function()
     assert.equal(0, g:min()); assert.equal(0, g:max())
     same_bits(g, gg, 'grad (signed zeros included)')
   end)
+
+  gpu('in factored form: the CPU\'s loss and coefficients, its index, and the gradient in the fused backward ops', function()
+    local x = uniform({ 10, 4, 5, 6 }, 43, -1, 2)
+    local a = ffi.new('rft_batchnorm_args', { 1e-5, 0.1 })
+    a.relu = 1
+    local y, sm, si = cpu_out(), cpu_out(), cpu_out()
+    op.call('rft_batchnorm2d_forward_train', a, x, nil, nil, rft.tensor { shape = { 4 } },
+      rft.tensor { shape = { 4 } }:fill(1), y, sm, si)
+    local rm, rv = uniform({ 4 }, 44, -0.2, 0.2), uniform({ 4 }, 45, 0.5, 1.5)
+    local dy = uniform({ 10, 4, 5, 6 }, 46, -0.1, 0.1)
+    local yd = dev(y)
+    for _, exact in ipairs { false, true } do
+      local what = exact and 'exact' or 'constant'
+      local fa = ffi.new('rft_fma_args', { 1e-3, exact and 1 or 0 })
+      local coef, index, gcoef, gindex = cpu_out(), cpu_out('i32'), dev_out(), dev_out('i32')
+      boxes.loss[0] = 0.25
+      op.call('rft_fma_loss_factored', fa, 0.7, y, boxes.loss, coef, index)
+      local want = boxes.loss[0]
+      boxes.loss[0] = 0.25
+      op.call('rft_fma_loss_factored', fa, 0.7, yd, boxes.loss, gcoef, gindex)
+      close_number(want, boxes.loss[0], 0, 1e-9, 'loss ' .. what)
+      close(coef, gcoef, 0, 1e-6, 'coef ' .. what)
+      assert.same(index:to_table(), host(gindex):to_table(), 'index ' .. what)
+      local g = cpu_out()
+      op.call('rft_factored_grad', y, coef, y, index, g)
+      local tol = 1e-6 * maxabs(g)
+      local r, gr = cpu_out(), dev_out()
+      op.call('rft_relu_backward_add_factored', y, dy, coef, y, index, r)
+      op.call('rft_relu_backward_add_factored', yd, dev(dy), gcoef, yd, gindex, gr)
+      close(r, gr, tol, 1e-6, 'ReLU backward ' .. what)
+      local dx, gdx = cpu_out(), dev_out()
+      op.call('rft_batchnorm2d_relu_backward_eval_factored', x, nil, rm, rv, 1e-5, y, dy, coef, y, index, 1, dx, nil,
+        nil)
+      op.call('rft_batchnorm2d_relu_backward_eval_factored', dev(x), nil, dev(rm), dev(rv), 1e-5, yd, dev(dy), gcoef,
+        yd, gindex, 1, gdx, nil, nil)
+      close(dx, gdx, 2 * tol, 1e-5, 'batch norm (eval) + ReLU backward ' .. what)
+    end
+  end)
 end)
 
 describe('CUDA stability loss', function()

@@ -17,7 +17,8 @@ return require('rft.methods').define {
   loss = function(out, o)
     local j0, grad = loss.cross_entropy(out.logits, out.y, { from = 0, to = out.rows })
     local j, tap_grads = loss.fma(out.taps(), { gamma = o.gamma or 1, eps = o.eps, layers = o.layers,
-                                               weights = o.weights, exact_normalizer = o.exact_normalizer })
+                                               weights = o.weights, exact_normalizer = o.exact_normalizer,
+                                               factored = true })
     return j0 + j, grad, tap_grads, { j0 = j0, extra = j }
   end,
   config = function(o)

@@ -289,12 +289,14 @@ end
 --- false: parameter gradients only.
 function BatchNorm2d:backward_relu(x, relu, dy, extra, scale, want_dx)
   local dx = want_dx ~= false and self:buffer('gradInput', x) or nil
-  if extra and is_factored(extra) then
-    extra = self.training and own_form(self, extra, relu.output) or extra:tensor(self:buffer('tap_grad', x))
-  end
-  if extra and is_factored(extra) then
+  if extra and is_factored(extra) then extra = own_form(self, extra, relu.output) end
+  if extra and is_factored(extra) and self.training then
     check(C.rft_batchnorm2d_relu_backward_factored(x, self.weight, self.save_mean, self.save_invstd, relu.output, dy,
       extra.coef, extra.means, extra.index, scale or 1, dx, self.gradWeight, self.gradBias))
+  elseif extra and is_factored(extra) then
+    check(C.rft_batchnorm2d_relu_backward_eval_factored(x, self.weight, self.running_mean, self.running_var,
+      self.args.eps, relu.output, dy, extra.coef, extra.means, extra.index, scale or 1, dx, self.gradWeight,
+      self.gradBias))
   elseif self.training then
     check(C.rft_batchnorm2d_relu_backward(x, self.weight, self.save_mean, self.save_invstd, relu.output, dy, extra,
       scale or 1, dx, self.gradWeight, self.gradBias))
