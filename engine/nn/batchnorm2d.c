@@ -390,8 +390,26 @@ static inline void relu_grad_plane(const float *yp, const float *gp, const float
     }
 }
 
+/* Per-thread scratch for one channel's g over the batch (N*H*W floats), kept between calls: a
+   training step calls once per layer with the same sizes, and fresh pages every call would cost page
+   faults. */
+static _Thread_local struct { float *p; size_t n; } bn_ws;
+
+static float *bn_workspace(size_t n)
+{
+    if (n > bn_ws.n) {
+        free(bn_ws.p);
+        bn_ws.p = malloc(n * sizeof(float));
+        bn_ws.n = bn_ws.p ? n : 0;
+    }
+    return bn_ws.p;
+}
+
 /* The fused backward of both modes. train: statistics from save_mean/save_invstd and dx through the
-   batch statistics; eval (train = 0): the running statistics, dx = g k. */
+   batch statistics; eval (train = 0): the running statistics, dx = g k. Per channel, one pass forms g
+   from y, dy (and the tap gradient) into the thread's scratch and sums it; the second reads g back
+   from there (a channel's g over a batch of 128 32x32 maps is 512 KB, within the core's L2) instead
+   of reading y and dy again. */
 RFT_CLONES
 static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *weight, const float *mean,
                             const float *invstd, const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
@@ -403,15 +421,16 @@ static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *we
     int failed = 0;
     #pragma omp parallel reduction(|:failed) if (x->numel > RFT_PAR_MIN)
     {
-        float *row = malloc((size_t)(hw > 0 ? hw : 1) * sizeof(float));   /* g of one plane */
-        if (!row) failed = 1;
+        float *buf = bn_workspace((size_t)(m > 0 ? m : 1));   /* g of one channel, plane after plane */
+        if (!buf) failed = 1;
         #pragma omp for
         for (int64_t ch = 0; ch < c; ch++) {
-            if (!row) continue;
+            if (!buf) continue;
             const float mu = mean[ch], is = invstd[ch];
             double sg = 0, sgx = 0;
             for (int64_t i = 0; i < n; i++) {
                 const int64_t off = (i * c + ch) * hw;
+                float *row = buf + i * hw;
                 relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw, fx, i, ch * hw);
                 sg += plane_sum(row, hw);
                 sgx += plane_dot_dev(row, xs + off, hw, mu);
@@ -424,8 +443,7 @@ static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *we
             const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
             for (int64_t i = 0; i < n; i++) {
                 const int64_t off = (i * c + ch) * hw;
-                relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw, fx, i, ch * hw);
-                const float *xp = xs + off;
+                const float *row = buf + i * hw, *xp = xs + off;
                 float *dp = d + off;
                 if (train)
                     for (int64_t j = 0; j < hw; j++) dp[j] = k * (row[j] - g0 - (xp[j] - mu) * gx);
@@ -433,10 +451,9 @@ static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *we
                     for (int64_t j = 0; j < hw; j++) dp[j] = row[j] * k;
             }
         }
-        free(row);
     }
-    if (failed) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward: out of memory for a row of %lld values",
-                                (long long)hw);
+    if (failed) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward: out of memory for a channel's %lld values",
+                                (long long)m);
     return RFT_OK;
 }
 
