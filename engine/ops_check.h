@@ -39,8 +39,8 @@ static inline int ops_channel_vector(const char *op, const char *arg, const rft_
    map f, B rows of D values: coef f32 [B,2] or [B,3] (the third column a constant of the row), means
    f32 [R,D] (R >= 1) or f itself (the FMA form, whose rows are each other's partners), index i32 [B,2],
    all on f's device. coef and index share memory with neither f nor out (the tensor the op writes; may
-   be NULL), means not with out. The index values: ops_factored_rows, from the kernels
-   that read them (a device's data is not host memory). */
+   be NULL), means not with out. The index values: ops_factored_rows, from the kernels that read them
+   (a device's data is not host memory). */
 static inline int ops_factored(const char *op, const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
                                const rft_tensor *index, const rft_tensor *out)
 {
