@@ -3,6 +3,7 @@
 -- Prints the mean milliseconds a step and images/s (the clean batch) over --steps after 5 warm-up steps.
 --   rftlua tools/bench/step_loop.lua --model fast --kind plain --steps 150
 --   perf record -g rftlua tools/bench/step_loop.lua --model vgg16_w0.25 --kind FMA
+--   rftlua tools/bench/step_loop.lua --model vgg16_w0.5 --bn --kind FMA   # Table 3's step
 local rft = require 'rft'
 local ffi = require 'ffi'
 
@@ -11,9 +12,11 @@ p:option('--model', 'fast, vgg16, vgg16_w0.5, vgg16_w0.25 or allcnn_c', 'fast')
 p:option('--kind', "plain (cross-entropy) or a two-view method over [x ; x~]: FMA, ST, AT", 'plain')
 p:option('--batch', 'batch size (clean images)', '128', tonumber)
 p:option('--steps', 'timed steps', '100', tonumber)
+p:flag('--bn', 'with batch norm (the fast model has it anyway; frozen in the two-view steps, as fine-tuning runs)')
 local o = p:parse(arg)
 local width = tonumber(o.model:match('_w([%d.]+)$') or 1)
-local net = rft.models.build(o.model:gsub('_w[%d.]+$', ''), { width = width })
+local net = rft.models.build(o.model:gsub('_w[%d.]+$', ''), { width = width, bn = o.bn })
+if o.kind ~= 'plain' then rft.robust.freeze_bn(net) end
 local params, grads = net:flatten()
 local opt = rft.optim.sgd { params = params, grads = grads, lr = 1e-3, momentum = 0.9 }
 local x = rft.rand.uniform(rft.tensor { shape = { o.batch, 3, 32, 32 } }, { seed = 1 })
@@ -39,5 +42,7 @@ for _ = 1, 5 do step() end
 local t0 = rft.train.now()
 for _ = 1, o.steps do step() end
 local s = (rft.train.now() - t0) / o.steps
-print(string.format('%s %s batch %d: %.2f ms a step, %.1f images/s, %d threads', o.model, o.kind, o.batch, s * 1000,
-  o.batch / s, rft.threads()))
+local bn = ''
+for _, m in ipairs(net.modules) do if m.__typename == 'nn.BatchNorm2d' then bn = ' (batch norm)' end end
+print(string.format('%s%s %s batch %d: %.2f ms a step, %.1f images/s, %d threads', o.model, bn, o.kind, o.batch,
+  s * 1000, o.batch / s, rft.threads()))
