@@ -406,54 +406,56 @@ static float *bn_workspace(size_t n)
 }
 
 /* The fused backward of both modes. train: statistics from save_mean/save_invstd and dx through the
-   batch statistics; eval (train = 0): the running statistics, dx = g k. Per channel, one pass forms g
-   from y, dy (and the tap gradient) into the thread's scratch and sums it; the second reads g back
-   from there (a channel's g over a batch of 128 32x32 maps is 512 KB, within the core's L2) instead
-   of reading y and dy again. */
+   batch statistics; eval (train = 0): the running statistics, dx = g k, written as g is formed. In
+   training, per channel, one pass forms g from y, dy (and the tap gradient) into the thread's scratch
+   and sums it; the second reads g back from there (a channel's g over a batch of 128 32x32 maps is
+   512 KB, within the core's L2) instead of reading y and dy again. */
 RFT_CLONES
 static int bn_relu_backward(int train, const rft_tensor *x, const rft_tensor *weight, const float *mean,
                             const float *invstd, const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
                             const bn_factored *fx, float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
 {
     const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3], m = n * hw;
+    const int64_t need = train ? m : hw;   /* scratch for g: a channel's over the batch, or one plane's */
     const float *xs = rft_f32(x), *g = rft_f32(dy), *ys = rft_f32(y), *es = extra ? rft_f32(extra) : NULL;
     float *d = dx ? rft_f32(dx) : NULL;
     int failed = 0;
     #pragma omp parallel reduction(|:failed) if (x->numel > RFT_PAR_MIN)
     {
-        float *buf = bn_workspace((size_t)(m > 0 ? m : 1));   /* g of one channel, plane after plane */
+        float *buf = bn_workspace((size_t)(need > 0 ? need : 1));
         if (!buf) failed = 1;
         #pragma omp for
         for (int64_t ch = 0; ch < c; ch++) {
             if (!buf) continue;
             const float mu = mean[ch], is = invstd[ch];
+            const float k = weight_of(weight, ch) * is;
             double sg = 0, sgx = 0;
             for (int64_t i = 0; i < n; i++) {
                 const int64_t off = (i * c + ch) * hw;
-                float *row = buf + i * hw;
+                float *row = buf + (train ? i * hw : 0);
                 relu_grad_plane(ys + off, g + off, es ? es + off : NULL, row, hw, fx, i, ch * hw);
                 sg += plane_sum(row, hw);
                 sgx += plane_dot_dev(row, xs + off, hw, mu);
+                if (!train && d) {       /* eval: dx = g k needs no sum, so it is written in this pass */
+                    float *dp = d + off;
+                    for (int64_t j = 0; j < hw; j++) dp[j] = row[j] * k;
+                }
             }
             const double sgxhat = sgx * is;
             if (dweight) rft_f32(dweight)[ch] += scale * (float)sgxhat;
             if (dbias) rft_f32(dbias)[ch] += scale * (float)sg;
-            if (!d) continue;
-            const float k = weight_of(weight, ch) * is;
+            if (!d || !train) continue;
             const float g0 = (float)(sg / (double)m), gx = (float)(sgxhat * is / (double)m);
             for (int64_t i = 0; i < n; i++) {
                 const int64_t off = (i * c + ch) * hw;
                 const float *row = buf + i * hw, *xp = xs + off;
                 float *dp = d + off;
-                if (train)
-                    for (int64_t j = 0; j < hw; j++) dp[j] = k * (row[j] - g0 - (xp[j] - mu) * gx);
-                else
-                    for (int64_t j = 0; j < hw; j++) dp[j] = row[j] * k;
+                for (int64_t j = 0; j < hw; j++) dp[j] = k * (row[j] - g0 - (xp[j] - mu) * gx);
             }
         }
     }
-    if (failed) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward: out of memory for a channel's %lld values",
-                                (long long)m);
+    if (failed) return rft_fail(RFT_ENOMEM, "batchnorm2d_relu_backward: out of memory for %lld values of g",
+                                (long long)need);
     return RFT_OK;
 }
 
