@@ -193,9 +193,9 @@ function M.invariance(taps, groups, o)
     for j, tap in ipairs(chosen) do
       local fg = factored_buffers[tap.name]
       if not fg then
-        fg = setmetatable({ coef = buffer(M.invariance, tap.name .. ' coef', 'cpu'),
+        fg = Factored { coef = buffer(M.invariance, tap.name .. ' coef', 'cpu'),
           means = buffer(M.invariance, tap.name .. ' means', 'cpu'),
-          index = scratch.get(M.invariance, tap.name .. ' index', 'cpu', 'i32') }, Factored)
+          index = scratch.get(M.invariance, tap.name .. ' index', 'cpu', 'i32') }
         factored_buffers[tap.name] = fg
       end
       fg.f = tap.tensor

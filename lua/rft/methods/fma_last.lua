@@ -12,7 +12,7 @@ return require('rft.methods').define {
     local j0, grad = loss.cross_entropy(out.logits, out.y, { from = 0, to = out.rows })
     local taps = out.taps()
     local j, tap_grads = loss.fma(taps, { gamma = o.gamma, layers = { taps[#taps].name }, exact_normalizer = true,
-                                            factored = true })
+                                          factored = true })
     return j0 + j, grad, tap_grads, { j0 = j0, extra = j }
   end,
   config = function(o) return { gamma = o.gamma, layers = 'the last ReLU output', normaliser = 'differentiated' } end,
