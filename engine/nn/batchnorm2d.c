@@ -158,6 +158,24 @@ int rft_batchnorm2d_relu_backward(const rft_tensor *x, const rft_tensor *weight,
                  dbias);
 }
 
+/* A factored tap gradient over the fused output y (ops_factored), for a batch with rows. */
+static int check_relu_factored(const char *op, const rft_tensor *x, const rft_tensor *y, const rft_tensor *coef,
+                               const rft_tensor *means, const rft_tensor *index, const rft_tensor *dx)
+{
+    RFT_TRY(check_relu(op, x, y, NULL, dx));
+    if (x->shape[0] == 0) return rft_fail(RFT_ESHAPE, "%s: the input %s has no rows", op, rft_shape_str(x));
+    return ops_factored(op, y, coef, means, index, dx);
+}
+
+/* eps and the running statistics of the eval-mode backward ops */
+static int check_running(const char *op, const rft_tensor *x, float eps, const rft_tensor *running_mean,
+                         const rft_tensor *running_var)
+{
+    if (!(eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, eps);
+    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
+    return ops_channel_vector(op, "running_var", running_var, x->shape[1], x);
+}
+
 int rft_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_tensor *weight, const rft_tensor *save_mean,
                                            const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,
                                            const rft_tensor *coef, const rft_tensor *means, const rft_tensor *index,
@@ -167,9 +185,7 @@ int rft_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_tensor
     RFT_TRY(check_x(op, x));
     RFT_TRY(ops_channel_vector(op, "save_mean", save_mean, x->shape[1], x));
     RFT_TRY(ops_channel_vector(op, "save_invstd", save_invstd, x->shape[1], x));
-    RFT_TRY(check_relu(op, x, y, NULL, dx));
-    if (x->shape[0] == 0) return rft_fail(RFT_ESHAPE, "%s: the input %s has no rows", op, rft_shape_str(x));
-    RFT_TRY(ops_factored(op, y, coef, means, index, dx));
+    RFT_TRY(check_relu_factored(op, x, y, coef, means, index, dx));
     RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
     RFT_DISPATCH(op, x, batchnorm2d_relu_backward_factored, x, weight, save_mean, save_invstd, y, dy, coef, means,
                  index, scale, dx, dweight, dbias);
@@ -182,9 +198,7 @@ int rft_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *we
 {
     const char *op = "batchnorm2d_relu_backward_eval";
     RFT_TRY(check_x(op, x));
-    if (!(eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, eps);
-    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
-    RFT_TRY(ops_channel_vector(op, "running_var", running_var, x->shape[1], x));
+    RFT_TRY(check_running(op, x, eps, running_mean, running_var));
     RFT_TRY(check_relu(op, x, y, extra, dx));
     RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
     RFT_DISPATCH(op, x, batchnorm2d_relu_backward_eval, x, weight, running_mean, running_var, eps, y, dy, extra, scale,
@@ -200,12 +214,8 @@ int rft_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const rft_t
 {
     const char *op = "batchnorm2d_relu_backward_eval_factored";
     RFT_TRY(check_x(op, x));
-    if (!(eps >= 0)) return rft_fail(RFT_EARG, "%s: eps = %g, expected >= 0", op, eps);
-    RFT_TRY(ops_channel_vector(op, "running_mean", running_mean, x->shape[1], x));
-    RFT_TRY(ops_channel_vector(op, "running_var", running_var, x->shape[1], x));
-    RFT_TRY(check_relu(op, x, y, NULL, dx));
-    if (x->shape[0] == 0) return rft_fail(RFT_ESHAPE, "%s: the input %s has no rows", op, rft_shape_str(x));
-    RFT_TRY(ops_factored(op, y, coef, means, index, dx));
+    RFT_TRY(check_running(op, x, eps, running_mean, running_var));
+    RFT_TRY(check_relu_factored(op, x, y, coef, means, index, dx));
     RFT_TRY(check_backward(op, x, weight, dy, dx, dweight, dbias));
     RFT_DISPATCH(op, x, batchnorm2d_relu_backward_eval_factored, x, weight, running_mean, running_var, eps, y, dy, coef,
                  means, index, scale, dx, dweight, dbias);
@@ -370,6 +380,11 @@ int rft_cpu_batchnorm2d_backward_eval(const rft_tensor *x, const rft_tensor *wei
    row i's values at plane offset o are ops_factored_value(y, means[index[2i]], means[index[2i+1]],
    row i of coef [B,ncol]). */
 typedef struct { const float *coef, *means; const int32_t *index; int64_t dim, ncol; } bn_factored;
+static bn_factored factored_of(const rft_tensor *y, const rft_tensor *coef, const rft_tensor *means,
+                               const rft_tensor *index)
+{
+    return (bn_factored){ rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0], coef->shape[1] };
+}
 
 /* g = (dy + extra) [y > 0] for one plane, as rft_relu_backward(_add) writes it; with fx, extra is
    the factored tap gradient of row i at offset o within the row (rft_relu_backward_add_factored's values) */
@@ -475,21 +490,26 @@ int rft_cpu_batchnorm2d_relu_backward_factored(const rft_tensor *x, const rft_te
                                                rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
 {
     RFT_TRY(ops_factored_rows("batchnorm2d_relu_backward_factored", index, means->shape[0]));
-    const bn_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0], coef->shape[1] };
+    const bn_factored fx = factored_of(y, coef, means, index);
     return bn_relu_backward(1, x, weight, rft_f32(save_mean), rft_f32(save_invstd), y, dy, NULL, &fx, scale, dx,
                             dweight, dbias);
 }
 
-/* 1 / sqrt(running_var + eps) per channel, as the unfused eval backward computes it, into a new array
-   (the caller frees it) */
-static int eval_invstd(const char *op, const rft_tensor *running_var, float eps, int64_t c, float **out)
+/* The eval-mode backward: 1 / sqrt(running_var + eps) per channel, as the unfused eval backward
+   computes it, then bn_relu_backward with the running statistics. */
+static int eval_backward(const char *op, const rft_tensor *x, const rft_tensor *weight, const rft_tensor *running_mean,
+                         const rft_tensor *running_var, float eps, const rft_tensor *y, const rft_tensor *dy,
+                         const rft_tensor *extra, const bn_factored *fx, float scale, rft_tensor *dx,
+                         rft_tensor *dweight, rft_tensor *dbias)
 {
+    const int64_t c = x->shape[1];
     const float *rv = rft_f32(running_var);
     float *is = malloc((size_t)(c > 0 ? c : 1) * sizeof(float));
     if (!is) return rft_fail(RFT_ENOMEM, "%s: out of memory", op);
     for (int64_t ch = 0; ch < c; ch++) is[ch] = 1.0f / sqrtf(rv[ch] + eps);
-    *out = is;
-    return RFT_OK;
+    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, extra, fx, scale, dx, dweight, dbias);
+    free(is);
+    return rc;
 }
 
 int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor *weight,
@@ -497,11 +517,8 @@ int rft_cpu_batchnorm2d_relu_backward_eval(const rft_tensor *x, const rft_tensor
                                            const rft_tensor *y, const rft_tensor *dy, const rft_tensor *extra,
                                            float scale, rft_tensor *dx, rft_tensor *dweight, rft_tensor *dbias)
 {
-    float *is = NULL;
-    RFT_TRY(eval_invstd("batchnorm2d_relu_backward_eval", running_var, eps, x->shape[1], &is));
-    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, extra, NULL, scale, dx, dweight, dbias);
-    free(is);
-    return rc;
+    return eval_backward("batchnorm2d_relu_backward_eval", x, weight, running_mean, running_var, eps, y, dy, extra,
+                         NULL, scale, dx, dweight, dbias);
 }
 
 int rft_cpu_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const rft_tensor *weight,
@@ -513,10 +530,6 @@ int rft_cpu_batchnorm2d_relu_backward_eval_factored(const rft_tensor *x, const r
 {
     const char *op = "batchnorm2d_relu_backward_eval_factored";
     RFT_TRY(ops_factored_rows(op, index, means->shape[0]));
-    const bn_factored fx = { rft_f32(coef), rft_f32(means), rft_i32(index), y->numel / y->shape[0], coef->shape[1] };
-    float *is = NULL;
-    RFT_TRY(eval_invstd(op, running_var, eps, x->shape[1], &is));
-    int rc = bn_relu_backward(0, x, weight, rft_f32(running_mean), is, y, dy, NULL, &fx, scale, dx, dweight, dbias);
-    free(is);
-    return rc;
+    const bn_factored fx = factored_of(y, coef, means, index);
+    return eval_backward(op, x, weight, running_mean, running_var, eps, y, dy, NULL, &fx, scale, dx, dweight, dbias);
 }
