@@ -208,4 +208,17 @@ describe('the multi-seed results of a runs folder', function()
       md, 1, true)
     assert.matches('| ' .. root .. '/table3/fma_s2 | not recorded | not recorded | not recorded | 0:01:02 |', md, 1, true)
   end)
+
+  it("orders the columns as the paper does: FMA, ST, AT, then AT-distorted and the control", function()
+    local r2 = os.tmpname(); os.remove(r2)
+    json(r2 .. '/baseline/results.json', { test_accuracy = base.clean })
+    for i, m in ipairs { { 'clean', 'clean/CA' }, { 'at_distorted', 'AT-distorted/CA' }, { 'at', 'AT/CA' },
+                         { 'st', 'ST/CA' }, { 'fma', 'FMA/CA' } } do
+      json(r2 .. '/table3/' .. m[1] .. '_s0/results.json', ca(m[2], { name = m[2]:gsub('/CA$', '') }, 0, i))
+    end
+    local got = {}
+    for _, g in ipairs(runs.read(r2, { expected = { slugs = {}, seeds = { 0 }, gs = {} } }).groups) do got[#got + 1] = g.label end
+    os.execute("rm -rf '" .. r2 .. "'")
+    assert.same({ 'FMA/CA', 'ST/CA', 'AT/CA', 'AT-distorted/CA', 'clean/CA' }, got)
+  end)
 end)

@@ -205,7 +205,13 @@ function M.read(root, o)
     g.slug = M.slug(g.label)
     table.sort(g.runs, function(a, b) return (a.seed or -1) < (b.seed or -1) end)
   end
-  table.sort(out.groups, function(a, b) return a.label < b.label end)
+  -- the paper's column order (FMA, ST, AT), then AT-distorted, the control and any other, by label
+  local rank = { ['FMA/CA'] = 1, ['ST/CA'] = 2, ['AT/CA'] = 3, ['AT-distorted/CA'] = 4, ['clean/CA'] = 5 }
+  table.sort(out.groups, function(a, b)
+    local ra, rb = rank[a.column] or 6, rank[b.column] or 6
+    if ra ~= rb then return ra < rb end
+    return a.label < b.label
+  end)
 
   -- held-out corruptions and invariance, matched to the runs by folder name
   local cres = M.read_json(root .. '/cifar10c/baseline/results.json')
