@@ -69,6 +69,9 @@ end
 -- is rank 0 of 1 and loads nothing.
 require('rft.dist').size()
 
+-- the commit a run starts on, noted now for its results' provenance (rft.report.provenance)
+require('rft.report')
+
 return setmetatable(rft, {
   __index = function(t, k)
     local ok, mod = pcall(require, 'rft.' .. k)

@@ -120,8 +120,46 @@ function M.command(args)
   return table.concat(words, ' ')
 end
 
+-- HEAD's commit of the working directory: read from .git/ where it is a folder, from git otherwise
+-- (a worktree, a subfolder of a checkout); nil outside a checkout.
+local function head_commit()
+  local f = io.open('.git/HEAD')
+  if not f then
+    local p = io.popen('git rev-parse HEAD 2>/dev/null')
+    local out = p and p:read('*a') or ''
+    if p then p:close() end
+    return out:match('^(%x+)%s*$')
+  end
+  local head = f:read('*l') or ''; f:close()
+  local ref = head:match('^ref: (%S+)$')
+  if not ref then return head:match('^%x+$') end
+  f = io.open('.git/' .. ref)
+  if f then local c = f:read('*l'); f:close(); return c and c:match('^%x+$') end
+  f = io.open('.git/packed-refs')
+  if not f then return nil end
+  for line in f:lines() do
+    local c, r = line:match('^(%x+) (%S+)$')
+    if r == ref then f:close(); return c end
+  end
+  f:close()
+end
+
+-- The commit a run started on: HEAD when this process loaded rft (require 'rft' loads this module),
+-- or for a run resumed from a checkpoint, the one that checkpoint says its first epoch ran on.
+local started_commit = head_commit()
+
+--- The commit this run started on, for a checkpoint to carry across a resume.
+function M.started_commit() return started_commit end
+
+--- A resumed run: `commit` (from its checkpoint) is where it started; nil or '' changes nothing.
+function M.resumed_from(commit)
+  if commit and commit ~= '' then started_commit = commit end
+end
+
 --- What made a result, for its results.json: command (M.command), commit (`git rev-parse HEAD` of
---- the working directory; dirty when tracked files differ from it), machine (M.machine), when (UTC).
+--- the working directory; dirty when tracked files differ from it), started_commit (where that is
+--- not the commit the run started on: a long run that outlived later commits, or resumed after
+--- them), machine (M.machine), when (UTC).
 function M.provenance(args)
   local function sh(cmd)
     local p = io.popen(cmd .. ' 2>/dev/null')
@@ -133,6 +171,7 @@ function M.provenance(args)
   local commit = sh('git rev-parse HEAD')
   return { command = M.command(args), commit = commit,
            dirty = commit and sh('git status --porcelain --untracked-files=no') ~= nil or nil,
+           started_commit = commit and started_commit ~= commit and started_commit or nil,
            machine = M.machine(), date = os.date('!%Y-%m-%dT%H:%M:%SZ') }
 end
 

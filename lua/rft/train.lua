@@ -9,6 +9,7 @@ local optim = require 'rft.optim'
 local st = require 'rft.safetensors'
 local util = require 'rft.util'
 local dist = require 'rft.dist'
+local report = require 'rft.report'
 local C, check = F.C, F.check
 
 local M = {}
@@ -332,6 +333,7 @@ function M.fit(o)
     net:load_state_dict(mstate, bad and { nonfinite = 'allow' } or nil)
     opt:load_state(ostate)
     start = tonumber(meta.epoch) + 1
+    report.resumed_from(meta.started_commit)
     local ok, decoded = pcall(require('cjson').decode, meta.rows or '[]')
     rows = ok and decoded or {}
     print(string.format('resuming from %s: epoch %d of %d done', ckpt, start - 1, epochs))
@@ -436,7 +438,8 @@ function M.fit(o)
       local tensors = net:state_dict()
       for k, v in pairs(opt:state()) do tensors[k] = v end
       -- checkpoint first: a kill between the two writes leaves the CSV behind it, never ahead
-      st.save(ckpt, tensors, { epoch = epoch, rows = rows, model = net.name or '', key = o.key or '' })
+      st.save(ckpt, tensors, { epoch = epoch, rows = rows, model = net.name or '', key = o.key or '',
+                               started_commit = report.started_commit() or '' })
       M.write_csv(csv, rows, columns(rows, o.columns))
     end
   end

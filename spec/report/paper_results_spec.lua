@@ -51,7 +51,8 @@ describe('the multi-seed results of a runs folder', function()
       provenance = { command = 'rftlua recipes/baseline_cifar.lua --out b', commit = 'abcdef0123456789',
                      machine = { cpu = 'Test CPU', isa = 'AVX2+FMA', device = 'cpu' } } })
     -- seed 0: curves.csv; seed 1: epoch 0 in results.json; seed 2: epoch 0 only in the baseline's cache
-    json(root .. '/table3/fma_s0/results.json', ca('FMA/CA', fma, 0, 1))
+    json(root .. '/table3/fma_s0/results.json', ca('FMA/CA', fma, 0, 1, { provenance = { command = 'rftlua recipes/ca_cifar.lua',
+      commit = '1111111111aaaa', started_commit = '2222222222bbbb', machine = { cpu = 'Test CPU', isa = 'AVX-512', device = 'cpu' } } }))
     local csv = { 'epoch,' .. table.concat(rows, ',') }
     for e = 0, 2 do
       local v = {}
@@ -207,6 +208,9 @@ describe('the multi-seed results of a runs folder', function()
     assert.matches('| ' .. root .. '/baseline | `rftlua recipes/baseline_cifar.lua --out b` | abcdef0123 | Test CPU, AVX2+FMA | 0:01:40 |',
       md, 1, true)
     assert.matches('| ' .. root .. '/table3/fma_s2 | not recorded | not recorded | not recorded | 0:01:02 |', md, 1, true)
+    -- a run that began on an earlier commit than it ended on says both
+    assert.matches('| ' .. root .. '/table3/fma_s0 | `rftlua recipes/ca_cifar.lua` | 1111111111, started at 2222222222 | Test CPU, AVX-512 | 0:01:00 |',
+      md, 1, true)
   end)
 
   it("orders the columns as the paper does: FMA, ST, AT, then AT-distorted and the control", function()

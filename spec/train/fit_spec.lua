@@ -166,6 +166,32 @@ describe('rft.train.fit', function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it('carries the commit a run started on through its checkpoint into the provenance of its results', function()
+    local report = require 'rft.report'
+    local p = io.popen('git rev-parse HEAD 2>/dev/null'); local head = (p:read('*a') or ''):gsub('%s+$', ''); p:close()
+    if head == '' then return pending('not a git checkout') end
+    local mine = report.started_commit()
+    assert.equal(head, mine)                                  -- HEAD when this process loaded rft
+    assert.is_nil(report.provenance().started_commit)        -- no later commit: nothing to add
+    local dir = tmpdir()
+    run { out = dir, epochs = 1 }
+    local tensors, meta = rft.safetensors.load(dir .. '/checkpoint.safetensors')
+    assert.equal(head, meta.started_commit)
+    -- a checkpoint whose first epoch ran on an older commit: resuming takes that one as the start
+    local older = string.rep('0123456789', 4)
+    meta.started_commit = older
+    rft.safetensors.save(dir .. '/checkpoint.safetensors', tensors, meta)
+    local ok, err = pcall(run, { out = dir, epochs = 2 })
+    local pv = report.provenance()
+    local _, meta2 = rft.safetensors.load(dir .. '/checkpoint.safetensors')
+    report.resumed_from(mine)                                 -- the rest of this process's specs
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.is_true(ok, err)
+    assert.equal(older, pv.started_commit)
+    assert.equal(head, pv.commit)
+    assert.equal(older, meta2.started_commit)                 -- and keeps it for the next resume
+  end)
+
   it('removes stale *.tmp files from the run folder at the start, and keeps the rest', function()
     local dir = tmpdir()
     assert(os.execute('mkdir -p ' .. dir) == 0)

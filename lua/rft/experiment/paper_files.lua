@@ -46,7 +46,8 @@ local function provenance_md(p, kinds)
   for _, r in ipairs(p.runs) do
     if want[r.kind] then
       lines[#lines + 1] = row { r.dir, r.command and ('`' .. r.command:gsub('|', '\\|') .. '`') or 'not recorded',
-        r.commit and (r.commit:sub(1, 10) .. (r.dirty and ' (dirty)' or '')) or 'not recorded',
+        r.commit and (r.commit:sub(1, 10) .. (r.dirty and ' (dirty)' or '')
+          .. (r.started_commit and (', started at ' .. r.started_commit:sub(1, 10)) or '')) or 'not recorded',
         r.cpu and (r.cpu .. ', ' .. (r.isa or '?') .. (r.device and r.device ~= 'cpu' and (', ' .. r.device) or '')) or 'not recorded',
         hms(r.seconds) }
     end
