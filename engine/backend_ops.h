@@ -69,7 +69,7 @@
                                   const rft_tensor *save_invstd, const rft_tensor *y, const rft_tensor *dy,     \
                                   const rft_tensor *extra, float scale, rft_tensor *dx, rft_tensor *dweight,    \
                                   rft_tensor *dbias))                                                           \
-    /* the same with the tap gradient in factored form (rft_invariance_loss_factored) */                        \
+    /* the same with the tap gradient in factored form (rft_invariance_loss_factored, rft_fma_loss_factored) */ \
     X(batchnorm2d_relu_backward_factored, (const rft_tensor *x, const rft_tensor *weight,                       \
                                            const rft_tensor *save_mean, const rft_tensor *save_invstd,          \
                                            const rft_tensor *y, const rft_tensor *dy, const rft_tensor *coef,   \

@@ -6,10 +6,13 @@
  *   grad (overwritten): clean   coef_i d_k + shift_i,  distorted  -coef_i d_k,  d_k = f(x_i)_k - f(x~_i)_k
  *     coef_i = (float)(scale/B * 2 / (kappa m_i^2)),
  *     shift_i = exact_normalizer ? (float)(-scale/B * 2 S_i / (kappa m_i^2) / (kappa m_i)) : 0
- * Three kernels: per-image partial sums of m and S over a grid of blocks per image; one block that
+ * Four kernels: per-image partial sums of m and S over a grid of blocks per image; one block that
  * finishes them in a fixed order and computes coef, shift and the loss term per image exactly as
  * the CPU writes them (double throughout); the element-wise gradient, whose two float roundings
- * (coef*d, then + shift) are written with __fmul_rn/__fadd_rn so that nvcc cannot fuse them. Only
+ * (coef*d, then + shift) are written with __fmul_rn/__fadd_rn so that nvcc cannot fuse them; or,
+ * for the factored form (rft_fma_loss_factored), each row's coefficients {c, 0, shift} (clean) and
+ * {c, 0, 0} (distorted) with its own and its partner's row as index, as engine/loss/fma.c writes
+ * them, for the tapped layer's backward to form the gradient from the map (rft_factored_at). Only
  * the order of the two sums differs from the CPU: the loss agrees to ~1e-15 relative and the
  * gradient to an ulp of coef.
  *

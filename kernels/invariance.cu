@@ -8,7 +8,8 @@
  *   plan    one block: each row's group and class (its first row with the same id, and the count),
  *           K', P and the refusal code, from the ids on the device (O(B^2) integer compares);
  *   means   a thread per column: the group and class (or batch) means in float, rows summed in
- *           order as the CPU sums them, kept at the slot of each group's first row;
+ *           order (the CPU keeps Welford running means: the two agree to rounding), kept at the
+ *           slot of each group's first row;
  *   parts   per row and column chunk, the squared distances to the row's two means (double);
  *   finish  one block: N, Den, L and each row's two coefficients; the value and refusal code go
  *           to the caller's out slot (and to a double the synchronous entry reads);
@@ -128,7 +129,9 @@ __global__ void inv_finish_kernel(const double2 *parts, int nblk, int64_t b, int
     for (int64_t i = threadIdx.x; i < b; i += blockDim.x) {
         const double dn = gcnt[i] >= 2 ? 4.0 / (kp * (double)dim * (double)(gcnt[i] - 1)) : 0.0;
         const double dd = cls ? 2.0 * (double)ccnt[i] / (pairs * (double)dim) : 4.0 / ((double)(b - 1) * (double)dim);
-        coef[i] = code ? make_float2(0.0f, 0.0f) : make_float2((float)(weight * dn / den), (float)(weight * l * dd / den));
+        /* a refusal, or D = 0 (no columns: L is 0/0 and no element reads coef), gives 0 as on the CPU */
+        coef[i] = code || dim == 0 ? make_float2(0.0f, 0.0f)
+                                   : make_float2((float)(weight * dn / den), (float)(weight * l * dd / den));
     }
     if (threadIdx.x == 0) {
         res->l = l;
@@ -144,7 +147,8 @@ __global__ void inv_grad_kernel(const float *x, int64_t b, int64_t dim, const in
         const int64_t i = e / dim, d = e - i * dim;
         const float a = x[e], gm = gmean[grep[i] * dim + d], rm = rmean[crep[i] * dim + d];
         const float2 cf = coef[i];
-        g[e] = __fsub_rn(__fmul_rn(cf.x, __fsub_rn(a, gm)), __fmul_rn(cf.y, __fsub_rn(a, rm)));
+        /* + 0: the CPU's ops_factored_value adds the third coefficient, 0 here, which turns -0 into +0 */
+        g[e] = __fadd_rn(__fsub_rn(__fmul_rn(cf.x, __fsub_rn(a, gm)), __fmul_rn(cf.y, __fsub_rn(a, rm))), 0.0f);
     }
 }
 

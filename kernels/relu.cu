@@ -1,8 +1,9 @@
 /* relu.cu: the CUDA twins of engine/nn/relu.c: y = max(x, 0), dx = dy * [y > 0] and
- * dx = (dy + extra) * [y > 0]. Arguments arrive
- * checked and outputs resized by librft.
+ * dx = (dy + extra) * [y > 0], extra a tensor or a factored tap gradient formed from y
+ * (rft_factored_at). Arguments arrive checked and outputs resized by librft.
  *
- * Bit-identical to the CPU: the same comparisons, no arithmetic. Written as x < 0 ? 0 : x so that
+ * Bit-identical to the CPU: the same comparisons, and the additions and the factored form rounded
+ * as the CPU rounds them (__fadd_rn, __fmul_rn: nvcc cannot fuse them). Written as x < 0 ? 0 : x so that
  * NaN passes through the forward, as on the CPU. Both run in place (y = x, dx = dy): every element
  * is read and written by one thread.
  *

@@ -362,7 +362,9 @@ int rft_invariance_loss_factored_taps(int64_t n, const float *weights, const rft
                                       rft_tensor *const *coef /* [out] */, rft_tensor *const *means /* [out] */,
                                       rft_tensor *const *index /* [out] */);
 /* grad (like f) [out] = a factored gradient written out: row i = coef[i][0] (f_i - means[index[i][0]])
-   - coef[i][1] (f_i - means[index[i][1]]). Index values outside means' rows fail on the CPU. */
+   - coef[i][1] (f_i - means[index[i][1]]) (+ coef[i][2] where coef has 3 columns). Index values outside
+   means' rows fail on the CPU; on a GPU, which cannot refuse without waiting for the device, that row
+   comes out NaN (here and in the backwards that form the gradient from the map). */
 int rft_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft_tensor *means,
                       const rft_tensor *index, rft_tensor *grad /* [out] */);
 /* values[s] = L_inv of slot s, s < n, from out (one copy to the host: waits for the device); fails

@@ -47,10 +47,10 @@ local taken_loss, taken_correct = ffi.new('double[1]'), ffi.new('int64_t[1]')
 --- from 0. Waits for the device once; a label refused by a deferred CUDA call fails here.
 function M.take_metrics(device)
   device = device or T.default_device()
-  if device ~= 'cpu' and device ~= 'cuda' then
+  local code = F.devices[device]
+  if not code then
     error("rft.loss.take_metrics: device must be 'cpu' or 'cuda', got " .. tostring(device), 2)
   end
-  local code = device == 'cuda' and C.RFT_CUDA or C.RFT_CPU
   check(C.rft_metrics_take(code, taken_loss, taken_correct), 2)
   return taken_loss[0], tonumber(taken_correct[0])
 end

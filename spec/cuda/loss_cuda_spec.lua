@@ -317,19 +317,33 @@ describe('CUDA FMA loss', function()
       close_number(want, boxes.loss[0], 0, 1e-9, 'loss ' .. what)
       close(coef, gcoef, 0, 1e-6, 'coef ' .. what)
       assert.same(index:to_table(), host(gindex):to_table(), 'index ' .. what)
-      local g = cpu_out()
+      local g, gg = cpu_out(), dev_out()
       op.call('rft_factored_grad', y, coef, y, index, g)
+      op.call('rft_factored_grad', yd, gcoef, yd, gindex, gg)
       local tol = 1e-6 * maxabs(g)
+      close(g, gg, tol, 1e-6, 'the gradient written out ' .. what)
       local r, gr = cpu_out(), dev_out()
       op.call('rft_relu_backward_add_factored', y, dy, coef, y, index, r)
       op.call('rft_relu_backward_add_factored', yd, dev(dy), gcoef, yd, gindex, gr)
       close(r, gr, tol, 1e-6, 'ReLU backward ' .. what)
-      local dx, gdx = cpu_out(), dev_out()
-      op.call('rft_batchnorm2d_relu_backward_eval_factored', x, nil, rm, rv, 1e-5, y, dy, coef, y, index, 1, dx, nil,
-        nil)
-      op.call('rft_batchnorm2d_relu_backward_eval_factored', dev(x), nil, dev(rm), dev(rv), 1e-5, yd, dev(dy), gcoef,
-        yd, gindex, 1, gdx, nil, nil)
-      close(dx, gdx, 2 * tol, 1e-5, 'batch norm (eval) + ReLU backward ' .. what)
+      -- batch norm + ReLU backward with the parameters' gradients, in training mode and in eval mode
+      -- (the FMA step's frozen batch norms), and in eval mode in place (dx = dy), as nn runs it
+      local function zeros() return rft.tensor { shape = { 4 } } end
+      local dx, dw, db, gdx, gdw, gdb = cpu_out(), zeros(), zeros(), dev_out(), dev(zeros()), dev(zeros())
+      op.call('rft_batchnorm2d_relu_backward_factored', x, nil, sm, si, y, dy, coef, y, index, 1, dx, dw, db)
+      op.call('rft_batchnorm2d_relu_backward_factored', dev(x), nil, dev(sm), dev(si), yd, dev(dy), gcoef, yd, gindex,
+        1, gdx, gdw, gdb)
+      close(dx, gdx, 2 * tol, 1e-5, 'batch norm (training) + ReLU backward ' .. what)
+      close(dw, gdw, 1e-5 * maxabs(dw), 1e-5, 'batch norm (training) weight gradient ' .. what)
+      close(db, gdb, 1e-5 * maxabs(db), 1e-5, 'batch norm (training) bias gradient ' .. what)
+      dx, dw, db, gdw, gdb = cpu_out(), zeros(), zeros(), dev(zeros()), dev(zeros())
+      op.call('rft_batchnorm2d_relu_backward_eval_factored', x, nil, rm, rv, 1e-5, y, dy, coef, y, index, 1, dx, dw, db)
+      gdx = dev(dy)
+      op.call('rft_batchnorm2d_relu_backward_eval_factored', dev(x), nil, dev(rm), dev(rv), 1e-5, yd, gdx, gcoef,
+        yd, gindex, 1, gdx, gdw, gdb)
+      close(dx, gdx, 2 * tol, 1e-5, 'batch norm (eval) + ReLU backward, in place ' .. what)
+      close(dw, gdw, 1e-5 * maxabs(dw), 1e-5, 'batch norm (eval) weight gradient ' .. what)
+      close(db, gdb, 1e-5 * maxabs(db), 1e-5, 'batch norm (eval) bias gradient ' .. what)
     end
   end)
 end)
