@@ -8,6 +8,7 @@
 local ffi = require 'ffi'
 local rft = require 'rft'
 local op = require 'support.opcheck'
+local factored = require 'support.factored'
 
 local function args(exact) return ffi.new('rft_fma_args', { 1e-3, exact and 1 or 0 }) end
 
@@ -133,32 +134,18 @@ describe('rft.loss.fma{factored = true} in a training step', function()
     net:zero_grad()
     local _, dl = rft.loss.cross_entropy(net:forward(x), rft.from_table(yv, { b }, 'i32'), { from = 0, to = b })
     local l, tg, per = rft.loss.fma(net:taps(), { gamma = 0.3, exact_normalizer = o.exact, factored = o.factored })
-    local written_out = {}
-    for name, t in pairs(tg) do
-      assert.equal(o.factored, rft.loss.is_factored(t), name)
-      written_out[name] = (o.factored and t:tensor() or t):to_table()
-    end
+    local written_out = factored.written_out(tg, o.factored)
     net:backward(x, dl, tg, { input_grad = false })
     return { l = l, per = per, grads = net.flat_grads:to_table(), tg = written_out }
   end
 
-  for _, case in ipairs {
+  factored.same_as_tensor_form({
     { bn = true, frozen = true, exact = true }, { bn = true, frozen = true }, { bn = true, exact = true },
     { bn = false, exact = true },
     { bn = false, exact = true, taps = function(m) return m.__typename == 'nn.Conv2d' end },  -- taps a ReLU does not own
-  } do
-    local what = (case.bn and 'batch norm' or 'no batch norm') .. (case.frozen and ', frozen statistics' or '')
+  }, function(case)
+    return (case.bn and 'batch norm' or 'no batch norm') .. (case.frozen and ', frozen statistics' or '')
       .. (case.exact and ', differentiated normaliser' or ', constant normaliser')
       .. (case.taps and ', convolutions tapped' or '')
-    it('gives the tensor form\'s numbers (' .. what .. ')', function()
-      case.factored = false
-      local want = step(case)
-      case.factored = true
-      local got = step(case)
-      assert.equal(want.l, got.l)
-      assert.same(want.per, got.per)
-      assert.same(want.tg, got.tg)
-      assert.same(want.grads, got.grads)
-    end)
-  end
+  end, step)
 end)

@@ -8,6 +8,7 @@
 local ffi = require 'ffi'
 local rft = require 'rft'
 local op = require 'support.opcheck'
+local factored = require 'support.factored'
 local C = rft.C
 
 local function tensor_path(f, groups, classes, weight)
@@ -222,31 +223,16 @@ describe('rft.loss.invariance{factored = true} in a training step', function()
     local _, dl = rft.loss.cross_entropy(net:forward(x), labels)
     local l, tg, per = rft.loss.invariance(net:taps(), groups,
       { factored = o.factored, normalizer = o.normalizer, labels = labels })
-    local written_out = {}
-    for name, t in pairs(tg) do
-      assert.equal(o.factored, rft.loss.is_factored(t), name)
-      written_out[name] = (o.factored and t:tensor() or t):to_table()
-    end
+    local written_out = factored.written_out(tg, o.factored)
     local gx = net:backward(x, dl, tg)
     return { l = l, per = per, grads = net.flat_grads:to_table(), gx = gx:to_table(), tg = written_out }
   end
 
-  for _, case in ipairs {
+  factored.same_as_tensor_form({
     { bn = true }, { bn = false }, { bn = true, normalizer = 'same_class' }, { bn = true, frozen = true },
     { bn = false, taps = function(m) return m.__typename == 'nn.Conv2d' end },   -- taps a ReLU does not own
-  } do
-    local what = (case.bn and 'batch norm' or 'no batch norm') .. (case.normalizer and ', same class' or '')
+  }, function(case)
+    return (case.bn and 'batch norm' or 'no batch norm') .. (case.normalizer and ', same class' or '')
       .. (case.taps and ', convolutions tapped' or '') .. (case.frozen and ', frozen statistics' or '')
-    it('gives the tensor form\'s numbers (' .. what .. ')', function()
-      case.factored = false
-      local want = step(case)
-      case.factored = true
-      local got = step(case)
-      assert.equal(want.l, got.l)
-      assert.same(want.per, got.per)
-      assert.same(want.tg, got.tg)
-      assert.same(want.grads, got.grads)
-      assert.same(want.gx, got.gx)
-    end)
-  end
+  end, step)
 end)
