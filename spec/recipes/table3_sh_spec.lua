@@ -42,12 +42,30 @@ describe('tools/experiments/table3.sh', function()
     -- the differentiated normaliser wins when its search scored higher
     write(root .. '/search/gamma_fma/results.json', '{"best": 0.1, "val_accuracy": 62}')
     assert.same({ '--lr 0.01 --gamma 0.1', 0 }, { selected(root, 'FMA') })
+    -- the joint grid: a weight searched at another rate wins with a higher score, but only one that
+    -- kept the clean drop within bounds (a search's closest value never does)
+    write(root .. '/search/gamma_fma_lr0.0003/results.json',
+      '{"best": null, "val_accuracy": null, "closest": 1, "closest_val_accuracy": 99}')
+    assert.same({ '--lr 0.01 --gamma 0.1', 0 }, { selected(root, 'FMA') })
+    write(root .. '/search/gamma_fma_lr0.003/results.json', '{"best": 0.3, "val_accuracy": 62.5}')
+    assert.same({ '--lr 0.003 --gamma 0.3', 0 }, { selected(root, 'FMA') })
     -- no value kept the clean drop within bounds and none is named the closest: a failure
     local _, rc = selected(root, 'AT')
     assert.is_not.equal(0, rc)
     -- no value met the rule but one came closest: that one
     assert.same({ '--lr 0.0003', 0 }, { selected(root, 'AT-distorted') })
     os.execute("rm -rf '" .. root .. "'")
+  end)
+
+  it('finds the rates beside a rate in LR_GRID, for the joint grid around FMA\'s', function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local function neighbours(r)
+      return capture(string.format([[bash -c 'source tools/experiments/table3.sh; neighbours %s' 2>&1]], r))
+    end
+    assert.equal('0.0003\n0.003\n', neighbours('0.001'))
+    assert.equal('0.001\n', neighbours('0.0003'))
+    assert.equal('0.003\n', neighbours('0.01'))
+    assert.equal('', neighbours('0.5'))
   end)
 
   it('reads the grid a finished search scored, so that a changed grid runs the search again', function()
@@ -69,7 +87,9 @@ describe('tools/experiments/table3.sh', function()
     end
     assert.equal('AT lr R/search/lr_at \n', calls('AT'))
     assert.equal(table.concat({ 'FMA lr R/search/lr_fma ', 'FMA gamma R/search/gamma_fma --lr 0.003',
-      'FMA gamma R/search/gamma_fma_constant --constant-normalizer --lr 0.003', '' }, '\n'), calls('FMA'))
+      'FMA gamma R/search/gamma_fma_constant --constant-normalizer --lr 0.003',
+      'FMA gamma R/search/gamma_fma_lr0.001 --lr 0.001', 'FMA gamma R/search/gamma_fma_lr0.01 --lr 0.01', '' }, '\n'),
+      calls('FMA'))
     assert.equal(table.concat({ 'clean lr R/search/lr_clean ', 'ST lr R/search/lr_st ', 'ST alpha R/search/alpha_st --lr 0.01', '' }, '\n'),
       calls('clean ST'))
     os.execute("rm -rf '" .. root .. "'")
