@@ -220,9 +220,23 @@ describe('the multi-seed results of a runs folder', function()
                          { 'st', 'ST/CA' }, { 'fma', 'FMA/CA' } } do
       json(r2 .. '/table3/' .. m[1] .. '_s0/results.json', ca(m[2], { name = m[2]:gsub('/CA$', '') }, 0, i))
     end
-    local got = {}
-    for _, g in ipairs(runs.read(r2, { expected = { slugs = {}, seeds = { 0 }, gs = {} } }).groups) do got[#got + 1] = g.label end
+    local function labels()
+      local got = {}
+      for _, g in ipairs(runs.read(r2, { expected = { slugs = {}, seeds = { 0 }, gs = {} } }).groups) do got[#got + 1] = g.label end
+      return got
+    end
+    assert.same({ 'FMA/CA', 'ST/CA', 'AT/CA', 'AT-distorted/CA', 'clean/CA' }, labels())
+    -- two FMA configurations whose learning-rate schedules differ are told apart by the schedule's
+    -- first rate, not by every entry of the list
+    local function schedule(lr) return { { epochs = 8, lr = lr }, { epochs = 2, lr = lr / 100 }, { epochs = 2, lr = lr / 1e4 } } end
+    local r = ca('FMA/CA', { name = 'FMA' }, 0, 5)
+    r.config.lr = schedule(0.001)
+    json(r2 .. '/table3/fma_s0/results.json', r)
+    r = ca('FMA/CA', { name = 'FMA' }, 0, 6)
+    r.config.lr = schedule(0.003)
+    json(r2 .. '/table3/fma_lr0.003_s0/results.json', r)
+    local got = labels()
     os.execute("rm -rf '" .. r2 .. "'")
-    assert.same({ 'FMA/CA', 'ST/CA', 'AT/CA', 'AT-distorted/CA', 'clean/CA' }, got)
+    assert.same({ 'FMA/CA (lr=0.001)', 'FMA/CA (lr=0.003)', 'ST/CA', 'AT/CA', 'AT-distorted/CA', 'clean/CA' }, got)
   end)
 end)

@@ -193,13 +193,22 @@ function M.read(root, o)
     local peers = per_column[g.column]
     g.label = g.column
     if #peers > 1 then
-      local mine, diff = flat(g.config, nil, {}), {}
+      local mine, keys, diff, shown = flat(g.config, nil, {}), {}, {}, {}
       for k, v in pairs(mine) do
         for _, p in ipairs(peers) do
-          if p ~= g and flat(p.config, nil, {})[k] ~= v then diff[#diff + 1] = k:gsub('^method%.', '') .. '=' .. v; break end
+          if p ~= g and flat(p.config, nil, {})[k] ~= v then keys[#keys + 1] = k; break end
         end
       end
-      table.sort(diff)
+      table.sort(keys)
+      for _, k in ipairs(keys) do
+        -- a list that differs in many entries (the lr schedule: lr.1.lr, lr.2.lr, ...) is named by the
+        -- first, as its own name where the entry's field has it ('lr=0.001')
+        local top, leaf = k:match('^([^.]+)%..*%.([^.]+)$')
+        if not (top and shown[top]) then
+          if top then shown[top] = true end
+          diff[#diff + 1] = (top and leaf == top and top or k:gsub('^method%.', '')) .. '=' .. mine[k]
+        end
+      end
       g.label = g.column .. ' (' .. table.concat(diff, ', ') .. ')'
     end
     g.slug = M.slug(g.label)
