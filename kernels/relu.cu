@@ -3,8 +3,8 @@
  * (rft_factored_at). Arguments arrive checked and outputs resized by librft.
  *
  * Bit-identical to the CPU: the same comparisons, and the additions and the factored form rounded
- * as the CPU rounds them (__fadd_rn, __fmul_rn: nvcc cannot fuse them). Written as x < 0 ? 0 : x so that
- * NaN passes through the forward, as on the CPU. Both run in place (y = x, dx = dy): every element
+ * as the CPU rounds them (__fadd_rn, __fmul_rn: nvcc cannot fuse them). Written as x < 0 ? 0 : x
+ * so that NaN passes through the forward, as on the CPU. Both run in place (y = x, dx = dy): every element
  * is read and written by one thread.
  *
  * Not here: other activations.

@@ -253,8 +253,8 @@ function M.provenance(rs, args)
       if f then command = (f:read('*l') or ''):gsub('%s+$', ''); f:close() end
       if command == '' then command = nil end
     end
-    p.runs[#p.runs + 1] = { kind = kind, dir = dir, command = command, commit = pv.commit, dirty = pv.dirty, started_commit = pv.started_commit,
-      cpu = mach.cpu, isa = mach.isa, device = mach.device, seconds = r.seconds }
+    p.runs[#p.runs + 1] = { kind = kind, dir = dir, command = command, commit = pv.commit, dirty = pv.dirty,
+      started_commit = pv.started_commit, cpu = mach.cpu, isa = mach.isa, device = mach.device, seconds = r.seconds }
   end
   add('baseline', rs.baseline.dir, rs.baseline.results)
   for _, g in ipairs(rs.groups) do
