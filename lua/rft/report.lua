@@ -120,16 +120,20 @@ function M.command(args)
   return table.concat(words, ' ')
 end
 
+-- A shell command's output without trailing white space; nil when it printed nothing.
+local function sh(cmd)
+  local p = io.popen(cmd .. ' 2>/dev/null')
+  if not p then return nil end
+  local out = p:read('*a'); p:close()
+  out = out and out:gsub('%s+$', '')
+  return out ~= '' and out or nil
+end
+
 -- HEAD's commit of the working directory: read from .git/ where it is a folder, from git otherwise
 -- (a worktree, a subfolder of a checkout); nil outside a checkout.
 local function head_commit()
   local f = io.open('.git/HEAD')
-  if not f then
-    local p = io.popen('git rev-parse HEAD 2>/dev/null')
-    local out = p and p:read('*a') or ''
-    if p then p:close() end
-    return out:match('^(%x+)%s*$')
-  end
+  if not f then return sh('git rev-parse HEAD') end
   local head = f:read('*l') or ''; f:close()
   local ref = head:match('^ref: (%S+)$')
   if not ref then return head:match('^%x+$') end
@@ -161,13 +165,6 @@ end
 --- not the commit the run started on: a long run that outlived later commits, or resumed after
 --- them), machine (M.machine), when (UTC).
 function M.provenance(args)
-  local function sh(cmd)
-    local p = io.popen(cmd .. ' 2>/dev/null')
-    if not p then return nil end
-    local out = p:read('*a'); p:close()
-    out = out and out:gsub('%s+$', '')
-    return out ~= '' and out or nil
-  end
   local commit = sh('git rev-parse HEAD')
   return { command = M.command(args), commit = commit,
            dirty = commit and sh('git status --porcelain --untracked-files=no') ~= nil or nil,
