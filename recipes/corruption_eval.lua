@@ -13,11 +13,12 @@ local experiment = require 'rft.experiment'
 local E = require 'rft.corrupt_eval'
 
 local cli = require 'rft.cli'
+local baseline = require 'rft.experiment.baseline'
 local p = cli.parser('corruption_eval', 'Accuracy of checkpoints on CIFAR-10-C.')
 p:repeated('--checkpoint', 'a safetensors state dict, or LABEL=PATH; repeat to compare models (at least one)')
 p:string('--reference', 'checkpoint whose errors normalise CE_c (ImageNet-C uses AlexNet)')
 p:choice('--model', 'architecture', 'fast', cli.models())
-p:number('--width', 'width multiplier', 1, { above = 0, max = 16 })
+p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:string('--cifar10c', 'read the published CIFAR-10-C files from this folder instead of generating')
 p:string('--write-npy', 'also write the generated set to this folder in the published .npy layout')
@@ -30,7 +31,7 @@ p:string('--frost', 'folder of the frost photographs (default: $RFT_FROST, then 
 p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
 p:device()
 p:string('--out', 'output folder', 'runs/corruption_eval')
-local o = p:parse(arg)
+local o = baseline.fill(p:parse(arg))
 if #o.checkpoint == 0 then p:fail('--checkpoint is required: a safetensors file, or LABEL=PATH') end
 local given = { unpack(o.checkpoint) }
 given[#given + 1] = o.reference

@@ -6,6 +6,7 @@
 --   ... --g Combined+ --calibration runs/<baseline>/calibration_drop10_n2000.json   (calibrated strengths)
 local rft = require 'rft'
 local cli = require 'rft.cli'
+local baseline = require 'rft.experiment.baseline'
 local report = require 'rft.report'
 local util = require 'rft.util'
 
@@ -15,7 +16,7 @@ gs[#gs + 1], gs[#gs + 2] = 'Combined+', 'Combined-'
 local p = cli.parser('invariance_score', 'Per-layer invariance scores of a checkpoint.')
 p:string('--checkpoint', 'a safetensors state dict (model.safetensors or checkpoint.safetensors; required)')
 p:choice('--model', 'architecture', 'fast', cli.models())
-p:number('--width', 'width multiplier', 1, { above = 0, max = 16 })
+p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:choice('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset", 'paper', gs)
 p:string('--calibration', "the presets' strengths: a calibration_*.json beside a baseline (default: Table 1's)")
@@ -24,7 +25,7 @@ p:integer('--draws', 'draws of G per image', 5, { min = 1, max = 1000 })
 p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
 p:device()
 p:string('--out', 'output folder', 'runs/invariance_score')
-local o = p:parse(arg)
+local o = baseline.fill(p:parse(arg))
 if not o.checkpoint then p:fail('--checkpoint is required: the safetensors file of the model to score') end
 local presets = rft.aug.paper.cifar10
 if o.calibration then
