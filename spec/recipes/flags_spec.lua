@@ -95,3 +95,34 @@ describe('recipe flags', function()
     assert.equal('', ls)
   end)
 end)
+
+describe("the baseline's width and epochs", function()
+  local flags = require 'rft.experiment.flags'
+  local baseline = require 'rft.experiment.baseline'
+  local function parsed(args) return flags.parse('fma_ca_cifar', 'test', { methods = { 'FMA' } }, args).baseline end
+
+  it("default per model: the fast model at 3/4 width for 19 epochs, the papers' models at full width for 15", function()
+    local b = parsed({})
+    assert.same({ 'fast', 0.75, 19 }, { b.model, b.width, b.epochs })
+    assert.equal('runs/baseline_fast_w0.75_bn_e19_s0', baseline.dir(b))
+    b = parsed({ '--model', 'vgg16' })
+    assert.same({ 1, 15 }, { b.width, b.epochs })
+    b = parsed({ '--model', 'allcnn_c' })
+    assert.same({ 1, 15 }, { b.width, b.epochs })
+  end)
+
+  it('given on the command line, they are kept', function()
+    local b = parsed({ '--width', '1', '--baseline-epochs', '15' })
+    assert.same({ 1, 15 }, { b.width, b.epochs })
+    assert.equal('runs/baseline_fast_w1_bn_e15_s0', baseline.dir(b))
+    b = parsed({ '--model', 'vgg16', '--width', '0.5' })
+    assert.same({ 0.5, 15 }, { b.width, b.epochs })
+  end)
+
+  it("fill leaves a recipe's other keys alone and fills epochs only under the key it is given", function()
+    local o = baseline.fill({ model = 'fast', epochs = 3 })
+    assert.same({ model = 'fast', width = 0.75, epochs = 3 }, o)
+    o = baseline.fill({ model = 'allcnn_c', width = 2 }, 'epochs')
+    assert.same({ model = 'allcnn_c', width = 2, epochs = 15 }, o)
+  end)
+end)
