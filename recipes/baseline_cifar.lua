@@ -15,6 +15,7 @@ p:choice('--model', 'architecture', b.model, cli.models())
 p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (vgg16, allcnn_c; fast always has it)', b.bn)
 p:integer('--epochs', 'training epochs ' .. baseline.defaults_help('epochs'), nil, { min = 1, max = 10000 })
+p:boolean('--whiten', 'start from a patch-whitening first layer (rft.models.whiten.apply) ' .. baseline.defaults_help('whiten'))
 p:integer('--batch', 'batch size', b.batch, { min = 1, max = 45000 })
 p:number('--lr', 'peak learning rate (one-cycle: linear warm-up, linear decay)', b.lr, { above = 0, max = 10 })
 p:number('--weight-decay', 'L2 weight decay', b.weight_decay, { min = 0, max = 1 })
@@ -24,7 +25,7 @@ p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batc
 p:device()
 p:string('--out', 'output folder (default: the cache folder of this configuration)')
 p:flag('--fresh', 'ignore an existing checkpoint instead of resuming from it')
-local o = baseline.fill(p:parse(arg), 'epochs')
+local o = baseline.fill(p:parse(arg), '')
 o.out = o.out or experiment.baseline_dir(o)
 
 if o.fresh then os.remove(o.out .. '/checkpoint.safetensors') end

@@ -10,31 +10,37 @@ local M = {}
 
 M.defaults = { model = 'fast', bn = true, batch = 128, lr = 0.1, weight_decay = 5e-4, label_smoothing = 0, seed = 0 }
 
--- Width and epochs of each model's baseline when they are not given. The fast model's are the
--- shortest training found to reach 86 % on the test set (results/time_to_baseline/): at 3/4 width it
--- steps 1.39 times as fast as at full width, and 19 epochs of it reach what 15 of full width do.
-M.model_defaults = { fast = { width = 0.75, epochs = 19 }, vgg16 = { width = 1, epochs = 15 },
-                     allcnn_c = { width = 1, epochs = 15 } }
+-- Width, epochs and the patch-whitening first layer (rft.models.whiten.apply) of each model's baseline
+-- when they are not given. The fast model's are the shortest training found to reach 86 % on the
+-- test set (results/time_to_baseline/): at 3/4 width it steps 1.39 times as fast as at full width.
+M.model_defaults = { fast = { width = 0.75, epochs = 18, whiten = true }, vgg16 = { width = 1, epochs = 15, whiten = false },
+                     allcnn_c = { width = 1, epochs = 15, whiten = false } }
 
---- o (parsed flags naming o.model) with o.width and, given its key, the baseline's epochs filled in
---- from the model's defaults where they are nil.
-function M.fill(o, epochs_key)
+--- o (parsed flags naming o.model) with o.width and, given a prefix, the baseline's epochs and
+--- whitening (o[prefix .. 'epochs'], o[prefix .. 'whiten']) filled in from the model's defaults where
+--- they are nil.
+function M.fill(o, prefix)
   local d = M.model_defaults[o.model] or {}
   if o.width == nil then o.width = d.width end
-  if epochs_key and o[epochs_key] == nil then o[epochs_key] = d.epochs end
+  if prefix then
+    for _, k in ipairs { 'epochs', 'whiten' } do
+      if o[prefix .. k] == nil then o[prefix .. k] = d[k] end
+    end
+  end
   return o
 end
 
---- The help text of the width and epochs flags: what each model gets by default.
+--- The help text of the width, epochs and whiten flags: what each model gets by default.
 function M.defaults_help(what)
   local md = M.model_defaults
-  return string.format('(default: %g for fast, %g for vgg16 and allcnn_c)', md.fast[what], md.vgg16[what])
+  return string.format('(default: %s for fast, %s for vgg16 and allcnn_c)', tostring(md.fast[what]), tostring(md.vgg16[what]))
 end
 
 --- The folder a baseline of this configuration is cached in.
 function M.dir(o)
   local ls = (o.label_smoothing or 0) > 0 and string.format('_ls%g', o.label_smoothing) or ''
-  return string.format('runs/baseline_%s_w%g%s_e%d%s_s%d', o.model, o.width, o.bn and '_bn' or '', o.epochs, ls, o.seed)
+  return string.format('runs/baseline_%s_w%g%s%s_e%d%s_s%d', o.model, o.width, o.bn and '_bn' or '',
+    o.whiten and '_wh' or '', o.epochs, ls, o.seed)
 end
 
 function M.build(o)
@@ -53,6 +59,10 @@ function M.train(o, d)
   local key = { o.model, o.width, o.bn, o.epochs, o.batch, o.lr, o.weight_decay, o.seed }
   local ls = o.label_smoothing or 0
   if ls > 0 then key[#key + 1] = ls end      -- without smoothing, the key runs made before it existed wrote
+  if o.whiten then
+    key[#key + 1] = 'whiten'
+    require('rft.models.whiten').apply(net, d.train.images, { images = 1000 })   -- a resumed run loads its checkpoint over it
+  end
   local rows, train_seconds = rft.train.fit {
     key = cjson.encode(key), label_smoothing = ls,
     net = net, train = d.train, val = d.val, epochs = o.epochs, batch = o.batch, seed = o.seed,
@@ -68,7 +78,8 @@ function M.train(o, d)
   local results = {
     config = { model = o.model, width = o.width, bn = o.bn, epochs = o.epochs, batch = o.batch, lr = o.lr,
                schedule = 'one-cycle (linear warm-up 20 %, linear decay)', momentum = 0.9, nesterov = true,
-               weight_decay = o.weight_decay, label_smoothing = ls, seed = o.seed, augmentation = 'random crop (4 px) + flip',
+               weight_decay = o.weight_decay, label_smoothing = ls, whiten = o.whiten or false, seed = o.seed,
+               augmentation = 'random crop (4 px) + flip',
                split = '45000/5000, seed 0', data = d.dir, threads = rft.threads(), rft = rft.version() },
     test_accuracy = test_acc, val_accuracy = val_acc, per_class_test_accuracy = classes,
     seconds = rft.train.now() - t0, train_seconds = train_seconds, epochs = rows, provenance = report.provenance(),

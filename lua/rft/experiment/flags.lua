@@ -31,6 +31,8 @@ function M.parser(name, description, o)
   p:boolean('--bn', 'batch norm', b.bn)
   p:integer('--baseline-epochs', 'epochs of the baseline when it must be trained ' .. baseline.defaults_help('epochs'),
     nil, { min = 1, max = 10000 })
+  p:boolean('--baseline-whiten', 'the baseline starts from a patch-whitening first layer (rft.models.whiten.apply) '
+    .. baseline.defaults_help('whiten'))
   p:number('--baseline-lr', 'peak learning rate of the baseline', b.lr, { above = 0, max = 10 })
   p:number('--baseline-label-smoothing', 'label smoothing of the baseline', b.label_smoothing, { min = 0, max = 1 })
   p:string('--baseline', 'folder of a trained baseline (default: runs/baseline_<model>_w<width>..._s<seed>)')
@@ -60,13 +62,13 @@ end
 --- baseline's configuration).
 function M.options(a, p)
   local o = {}
-  baseline.fill(a, 'baseline_epochs')
+  baseline.fill(a, 'baseline_')
   for k, v in pairs(a) do o[k] = v end
   o.method = methods.get(a.method or (p and p.default_method))
   o.method_options = methods.options(o.method, a)
   if not o.out then o.out = 'runs/' .. M.slug(o.method) .. '_ca_cifar' end
   o.lr_schedule = finetune.lr(a.lr, a.epochs, a.lr_top)
-  o.baseline = { model = a.model, width = a.width, bn = a.bn, epochs = a.baseline_epochs, batch = a.batch,
+  o.baseline = { model = a.model, width = a.width, bn = a.bn, epochs = a.baseline_epochs, whiten = a.baseline_whiten, batch = a.batch,
                  lr = a.baseline_lr, label_smoothing = a.baseline_label_smoothing, weight_decay = a.weight_decay,
                  seed = a.seed, baseline_dir = a.baseline }
   return o
