@@ -6,7 +6,7 @@
 --          --model allcnn_c --width 1 [--bn] [--data DIR] [--out runs/calibrate] [--families B+,GN]
 local rft = require 'rft'
 local cli = require 'rft.cli'
-local baseline = require 'rft.experiment.baseline'
+local checkpoints = require 'rft.experiment.baseline'
 local distortions = require 'rft.aug.distortions'
 local util = require 'rft.util'
 local aug = rft.aug
@@ -14,7 +14,7 @@ local aug = rft.aug
 local p = cli.parser('calibrate_cifar', "paper 1's Table 1 for a trained model")
 p:string('--checkpoint', 'safetensors state dict of the trained model (required)')
 p:choice('--model', 'architecture', 'allcnn_c', cli.models())
-p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
+p:number('--width', "width multiplier (default: the checkpoint's, else 0.75 for fast, 1 for the others)", nil, { above = 0, max = 16 })
 p:flag('--bn', 'the model has batch normalisation')
 p:string('--data', 'CIFAR-10 folder (cifar-10-batches-bin)')
 p:device()
@@ -23,16 +23,12 @@ p:list('--families', 'distortions to calibrate', distortions.names, distortions.
 p:number('--target', 'accuracy drop in points', 10, { above = 0, below = 100 })
 p:integer('--seed', 'augmentation seed', 0, { min = 0, max = 2 ^ 31 - 1 })
 p:integer('--batch', 'evaluation batch', 500, { min = 1, max = 5000 })
-local o = baseline.fill(p:parse(arg))
+local o = p:parse(arg)
 if not o.checkpoint then p:fail('--checkpoint is required: the safetensors file of the model to calibrate') end
 
 -- model
-local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
-local state = {}
-for k, t in pairs(rft.safetensors.load(o.checkpoint)) do   -- a training checkpoint also holds optim.*
-  if not k:match('^optim%.') then state[k] = t end
-end
-net:load_state_dict(state)
+local net
+net, o.width = checkpoints.load_checkpoint(o, o.checkpoint)
 
 -- the validation split (45,000 / 5,000, DESIGN.md §5)
 local val = require('rft.experiment').cifar(o.data).val

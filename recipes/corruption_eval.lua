@@ -18,7 +18,7 @@ local p = cli.parser('corruption_eval', 'Accuracy of checkpoints on CIFAR-10-C.'
 p:repeated('--checkpoint', 'a safetensors state dict, or LABEL=PATH; repeat to compare models (at least one)')
 p:string('--reference', 'checkpoint whose errors normalise CE_c (ImageNet-C uses AlexNet)')
 p:choice('--model', 'architecture', 'fast', cli.models())
-p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
+p:number('--width', "width multiplier (default: the checkpoint's, else 0.75 for fast, 1 for the others)", nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:string('--cifar10c', 'read the published CIFAR-10-C files from this folder instead of generating')
 p:string('--write-npy', 'also write the generated set to this folder in the published .npy layout')
@@ -31,7 +31,7 @@ p:string('--frost', 'folder of the frost photographs (default: $RFT_FROST, then 
 p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
 p:device()
 p:string('--out', 'output folder', 'runs/corruption_eval')
-local o = baseline.fill(p:parse(arg))
+local o = p:parse(arg)
 if #o.checkpoint == 0 then p:fail('--checkpoint is required: a safetensors file, or LABEL=PATH') end
 local given = { unpack(o.checkpoint) }
 given[#given + 1] = o.reference
@@ -49,11 +49,8 @@ local test = experiment.head(rft.data.cifar10 { dir = o.data, split = 'test' }, 
 local function load(spec, label)
   local lab, path = spec:match('^([^=]+)=(.+)$')
   path = path or spec
-  local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
-  local tensors = rft.safetensors.load(path)
-  for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
-  net:load_state_dict(tensors)
-  return { net = net, label = lab or label or path:match('([^/]+)/[^/]*$') or path, checkpoint = path }
+  local net, width = baseline.load_checkpoint(o, path)
+  return { net = net, width = width, label = lab or label or path:match('([^/]+)/[^/]*$') or path, checkpoint = path }
 end
 
 local function run(m, write)
@@ -86,7 +83,7 @@ for _, m in ipairs(shown) do corrupting = corrupting + m.result.corrupt_seconds 
 local seconds = rft.train.now() - t0
 print(string.format('%.1f s in all, %.1f s (%.1f %%) generating corruptions', seconds, corrupting,
   100 * corrupting / seconds))
-E.write(o.out, shown, names, { model = o.model, width = o.width, seed = o.seed, images = test.n,
+E.write(o.out, shown, names, { model = o.model, width = o.width or models[1].width, seed = o.seed, images = test.n,
   cifar10c = o.cifar10c, checkpoints = o.checkpoint, reference = o.reference, seconds = seconds,
   corrupt_seconds = corrupting })
 print('wrote ' .. o.out .. '/results.json, corruption_eval.csv, heatmap.png, bars.png'

@@ -16,7 +16,7 @@ gs[#gs + 1], gs[#gs + 2] = 'Combined+', 'Combined-'
 local p = cli.parser('invariance_score', 'Per-layer invariance scores of a checkpoint.')
 p:string('--checkpoint', 'a safetensors state dict (model.safetensors or checkpoint.safetensors; required)')
 p:choice('--model', 'architecture', 'fast', cli.models())
-p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
+p:number('--width', "width multiplier (default: the checkpoint's, else 0.75 for fast, 1 for the others)", nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:choice('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset", 'paper', gs)
 p:string('--calibration', "the presets' strengths: a calibration_*.json beside a baseline (default: Table 1's)")
@@ -25,7 +25,7 @@ p:integer('--draws', 'draws of G per image', 5, { min = 1, max = 1000 })
 p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
 p:device()
 p:string('--out', 'output folder', 'runs/invariance_score')
-local o = baseline.fill(p:parse(arg))
+local o = p:parse(arg)
 if not o.checkpoint then p:fail('--checkpoint is required: the safetensors file of the model to score') end
 local presets = rft.aug.paper.cifar10
 if o.calibration then
@@ -39,10 +39,8 @@ if o.calibration then
 end
 local t0 = rft.train.now()
 
-local net = rft.models.build(o.model, { width = o.width, bn = o.bn })
-local tensors = rft.safetensors.load(o.checkpoint)
-for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
-net:load_state_dict(tensors)
+local net
+net, o.width = baseline.load_checkpoint(o, o.checkpoint)
 local G = o.g == 'paper' and rft.aug.G() or presets[o.g]
 print('G: ' .. tostring(G))
 local test = rft.data.cifar10 { dir = o.data, split = 'test' }

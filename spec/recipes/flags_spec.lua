@@ -119,6 +119,22 @@ describe("the baseline's width and epochs", function()
     assert.same({ 0.5, 15 }, { b.width, b.epochs })
   end)
 
+  it("a checkpoint's model is built at the flag's width, else its metadata's, else the model's default", function()
+    local rft = require 'rft'
+    local path = os.tmpname()
+    local small = rft.models.fast { width = 0.25, seed = 3 }
+    rft.safetensors.save(path, small:state_dict(), { model = 'fast', width = 0.25 })
+    local net, width = baseline.load_checkpoint({ model = 'fast', bn = true }, path)
+    assert.equal(0.25, width)
+    assert.same(small:state_dict()['0.weight']:to_table(), net:state_dict()['0.weight']:to_table())
+    assert.has_error(function() baseline.load_checkpoint({ model = 'fast', width = 0.5 }, path) end)
+    rft.safetensors.save(path, small:state_dict(), { model = 'fast' })      -- no width: the default, 0.75
+    local ok, err = pcall(baseline.load_checkpoint, { model = 'fast' }, path)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('the network expects f32 %[24,3,3,3%]'), tostring(err))
+    os.remove(path)
+  end)
+
   it("fill leaves a recipe's other keys alone and fills epochs and whiten only under the prefix it is given", function()
     local o = baseline.fill({ model = 'fast', epochs = 3 })
     assert.same({ model = 'fast', width = 0.75, epochs = 3 }, o)

@@ -36,6 +36,18 @@ function M.defaults_help(what)
   return string.format('(default: %s for fast, %s for vgg16 and allcnn_c)', tostring(md.fast[what]), tostring(md.vgg16[what]))
 end
 
+--- A network of o.model (batch norm o.bn) holding the weights of checkpoint `path` (a model, or a
+--- training checkpoint whose optim.* tensors are left out), at width o.width, else the width the
+--- checkpoint's metadata names, else the model's default. Returns the network and its width.
+function M.load_checkpoint(o, path)
+  local tensors, meta = rft.safetensors.load(path)
+  local width = o.width or tonumber(meta and meta.width) or (M.model_defaults[o.model] or {}).width or 1
+  local net = rft.models.build(o.model, { width = width, bn = o.bn })
+  for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
+  net:load_state_dict(tensors)
+  return net, width
+end
+
 --- The folder a baseline of this configuration is cached in.
 function M.dir(o)
   local ls = (o.label_smoothing or 0) > 0 and string.format('_ls%g', o.label_smoothing) or ''
