@@ -6,16 +6,15 @@
 --   rftlua recipes/baseline_cifar.lua [--model fast|vgg16|allcnn_c] [--width W] [--epochs N] ...
 local experiment = require 'rft.experiment'
 local cli = require 'rft.cli'
-local baseline = require 'rft.experiment.baseline'
 local rft = require 'rft'
 
 local b = experiment.baseline_defaults
 local p = cli.parser('baseline_cifar', 'Train a baseline CIFAR-10 model.')
 p:choice('--model', 'architecture', b.model, cli.models())
-p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
+p:number('--width', 'width multiplier', b.width, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (vgg16, allcnn_c; fast always has it)', b.bn)
-p:integer('--epochs', 'training epochs ' .. baseline.defaults_help('epochs'), nil, { min = 1, max = 10000 })
-p:boolean('--whiten', 'start from a patch-whitening first layer (rft.models.whiten.apply) ' .. baseline.defaults_help('whiten'))
+p:integer('--epochs', 'training epochs', b.epochs, { min = 1, max = 10000 })
+p:boolean('--whiten', 'start from a patch-whitening first layer (rft.models.whiten.apply)', b.whiten)
 p:integer('--batch', 'batch size', b.batch, { min = 1, max = 45000 })
 p:number('--lr', 'peak learning rate (one-cycle: linear warm-up, linear decay)', b.lr, { above = 0, max = 10 })
 p:number('--weight-decay', 'L2 weight decay', b.weight_decay, { min = 0, max = 1 })
@@ -25,7 +24,7 @@ p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batc
 p:device()
 p:string('--out', 'output folder (default: the cache folder of this configuration)')
 p:flag('--fresh', 'ignore an existing checkpoint instead of resuming from it')
-local o = baseline.fill(p:parse(arg), '')
+local o = p:parse(arg)
 o.out = o.out or experiment.baseline_dir(o)
 
 if o.fresh then os.remove(o.out .. '/checkpoint.safetensors') end

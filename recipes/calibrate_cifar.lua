@@ -14,7 +14,7 @@ local aug = rft.aug
 local p = cli.parser('calibrate_cifar', "paper 1's Table 1 for a trained model")
 p:string('--checkpoint', 'safetensors state dict of the trained model (required)')
 p:choice('--model', 'architecture', 'allcnn_c', cli.models())
-p:number('--width', "width multiplier (default: the checkpoint's, else 0.75 for fast, 1 for the others)", nil, { above = 0, max = 16 })
+p:number('--width', "width multiplier (default: the checkpoint's, else 1)", nil, { above = 0, max = 16 })
 p:flag('--bn', 'the model has batch normalisation')
 p:string('--data', 'CIFAR-10 folder (cifar-10-batches-bin)')
 p:device()

@@ -18,7 +18,7 @@ local p = cli.parser('corruption_eval', 'Accuracy of checkpoints on CIFAR-10-C.'
 p:repeated('--checkpoint', 'a safetensors state dict, or LABEL=PATH; repeat to compare models (at least one)')
 p:string('--reference', 'checkpoint whose errors normalise CE_c (ImageNet-C uses AlexNet)')
 p:choice('--model', 'architecture', 'fast', cli.models())
-p:number('--width', "width multiplier (default: the checkpoint's, else 0.75 for fast, 1 for the others)", nil, { above = 0, max = 16 })
+p:number('--width', "width multiplier (default: the checkpoint's, else 1)", nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:string('--cifar10c', 'read the published CIFAR-10-C files from this folder instead of generating')
 p:string('--write-npy', 'also write the generated set to this folder in the published .npy layout')

@@ -16,7 +16,7 @@ gs[#gs + 1], gs[#gs + 2] = 'Combined+', 'Combined-'
 local p = cli.parser('invariance_score', 'Per-layer invariance scores of a checkpoint.')
 p:string('--checkpoint', 'a safetensors state dict (model.safetensors or checkpoint.safetensors; required)')
 p:choice('--model', 'architecture', 'fast', cli.models())
-p:number('--width', "width multiplier (default: the checkpoint's, else 0.75 for fast, 1 for the others)", nil, { above = 0, max = 16 })
+p:number('--width', "width multiplier (default: the checkpoint's, else 1)", nil, { above = 0, max = 16 })
 p:boolean('--bn', 'batch norm (fast always has it)', true)
 p:choice('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset", 'paper', gs)
 p:string('--calibration', "the presets' strengths: a calibration_*.json beside a baseline (default: Table 1's)")

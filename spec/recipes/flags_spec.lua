@@ -96,30 +96,21 @@ describe('recipe flags', function()
   end)
 end)
 
-describe("the baseline's width and epochs", function()
+describe("the baseline's configuration", function()
   local flags = require 'rft.experiment.flags'
   local baseline = require 'rft.experiment.baseline'
   local function parsed(args) return flags.parse('fma_ca_cifar', 'test', { methods = { 'FMA' } }, args).baseline end
 
-  it("default per model: the fast model at 3/4 width, whitened, for 18 epochs; the papers' models at full width for 15", function()
+  it('defaults to the fast model at full width, 15 epochs, no whitening; whitening names its own folder', function()
     local b = parsed({})
-    assert.same({ 'fast', 0.75, 18, true }, { b.model, b.width, b.epochs, b.whiten })
-    assert.equal('runs/baseline_fast_w0.75_bn_wh_e18_s0', baseline.dir(b))
-    b = parsed({ '--model', 'vgg16' })
-    assert.same({ 1, 15, false }, { b.width, b.epochs, b.whiten })
-    b = parsed({ '--model', 'allcnn_c' })
-    assert.same({ 1, 15, false }, { b.width, b.epochs, b.whiten })
-  end)
-
-  it('given on the command line, they are kept', function()
-    local b = parsed({ '--width', '1', '--baseline-epochs', '15', '--baseline-whiten', 'false' })
-    assert.same({ 1, 15, false }, { b.width, b.epochs, b.whiten })
+    assert.same({ 'fast', 1, 15, false }, { b.model, b.width, b.epochs, b.whiten })
     assert.equal('runs/baseline_fast_w1_bn_e15_s0', baseline.dir(b))
-    b = parsed({ '--model', 'vgg16', '--width', '0.5' })
-    assert.same({ 0.5, 15 }, { b.width, b.epochs })
+    b = parsed({ '--width', '0.75', '--baseline-epochs', '18', '--baseline-whiten', 'true' })
+    assert.same({ 0.75, 18, true }, { b.width, b.epochs, b.whiten })
+    assert.equal('runs/baseline_fast_w0.75_bn_wh_e18_s0', baseline.dir(b))
   end)
 
-  it("a checkpoint's model is built at the flag's width, else its metadata's, else the model's default", function()
+  it("a checkpoint's model is built at the flag's width, else its metadata's, else 1", function()
     local rft = require 'rft'
     local path = os.tmpname()
     local small = rft.models.fast { width = 0.25, seed = 3 }
@@ -128,19 +119,10 @@ describe("the baseline's width and epochs", function()
     assert.equal(0.25, width)
     assert.same(small:state_dict()['0.weight']:to_table(), net:state_dict()['0.weight']:to_table())
     assert.has_error(function() baseline.load_checkpoint({ model = 'fast', width = 0.5 }, path) end)
-    rft.safetensors.save(path, small:state_dict(), { model = 'fast' })      -- no width: the default, 0.75
+    rft.safetensors.save(path, small:state_dict(), { model = 'fast' })      -- no width: the default, 1
     local ok, err = pcall(baseline.load_checkpoint, { model = 'fast' }, path)
     assert.is_false(ok)
-    assert.truthy(tostring(err):find('the network expects f32 %[24,3,3,3%]'), tostring(err))
+    assert.truthy(tostring(err):find('the network expects f32 %[32,3,3,3%]'), tostring(err))
     os.remove(path)
-  end)
-
-  it("fill leaves a recipe's other keys alone and fills epochs and whiten only under the prefix it is given", function()
-    local o = baseline.fill({ model = 'fast', epochs = 3 })
-    assert.same({ model = 'fast', width = 0.75, epochs = 3 }, o)
-    o = baseline.fill({ model = 'allcnn_c', width = 2 }, '')
-    assert.same({ model = 'allcnn_c', width = 2, epochs = 15, whiten = false }, o)
-    o = baseline.fill({ model = 'fast', baseline_whiten = false }, 'baseline_')
-    assert.same({ model = 'fast', width = 0.75, baseline_epochs = 18, baseline_whiten = false }, o)
   end)
 end)

@@ -8,40 +8,15 @@ local protocol = require 'rft.experiment.protocol'
 
 local M = {}
 
-M.defaults = { model = 'fast', bn = true, batch = 128, lr = 0.1, weight_decay = 5e-4, label_smoothing = 0, seed = 0 }
-
--- Width, epochs and the patch-whitening first layer (rft.models.whiten.apply) of each model's baseline
--- when they are not given. The fast model's are the shortest training found to reach 86 % on the
--- test set (results/time_to_baseline/): at 3/4 width it steps 1.39 times as fast as at full width.
-M.model_defaults = { fast = { width = 0.75, epochs = 18, whiten = true }, vgg16 = { width = 1, epochs = 15, whiten = false },
-                     allcnn_c = { width = 1, epochs = 15, whiten = false } }
-
---- o (parsed flags naming o.model) with o.width and, given a prefix, the baseline's epochs and
---- whitening (o[prefix .. 'epochs'], o[prefix .. 'whiten']) filled in from the model's defaults where
---- they are nil.
-function M.fill(o, prefix)
-  local d = M.model_defaults[o.model] or {}
-  if o.width == nil then o.width = d.width end
-  if prefix then
-    for _, k in ipairs { 'epochs', 'whiten' } do
-      if o[prefix .. k] == nil then o[prefix .. k] = d[k] end
-    end
-  end
-  return o
-end
-
---- The help text of the width, epochs and whiten flags: what each model gets by default.
-function M.defaults_help(what)
-  local md = M.model_defaults
-  return string.format('(default: %s for fast, %s for vgg16 and allcnn_c)', tostring(md.fast[what]), tostring(md.vgg16[what]))
-end
+M.defaults = { model = 'fast', width = 1, bn = true, epochs = 15, whiten = false, batch = 128, lr = 0.1,
+               weight_decay = 5e-4, label_smoothing = 0, seed = 0 }
 
 --- A network of o.model (batch norm o.bn) holding the weights of checkpoint `path` (a model, or a
 --- training checkpoint whose optim.* tensors are left out), at width o.width, else the width the
---- checkpoint's metadata names, else the model's default. Returns the network and its width.
+--- checkpoint's metadata names, else 1. Returns the network and its width.
 function M.load_checkpoint(o, path)
   local tensors, meta = rft.safetensors.load(path)
-  local width = o.width or tonumber(meta and meta.width) or (M.model_defaults[o.model] or {}).width or 1
+  local width = o.width or tonumber(meta and meta.width) or M.defaults.width
   local net = rft.models.build(o.model, { width = width, bn = o.bn })
   for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
   net:load_state_dict(tensors)

@@ -27,12 +27,11 @@ function M.parser(name, description, o)
   p:string('--out', 'output folder', o.out or (not o.per_method_out and 'runs/' .. name or nil))
   if o.method then p:choice('--method', 'fine-tuning method (lua/rft/methods/)', o.method, list) end
   p:choice('--model', 'architecture', b.model, cli.models())
-  p:number('--width', 'width multiplier ' .. baseline.defaults_help('width'), nil, { above = 0, max = 16 })
+  p:number('--width', 'width multiplier', b.width, { above = 0, max = 16 })
   p:boolean('--bn', 'batch norm', b.bn)
-  p:integer('--baseline-epochs', 'epochs of the baseline when it must be trained ' .. baseline.defaults_help('epochs'),
-    nil, { min = 1, max = 10000 })
-  p:boolean('--baseline-whiten', 'the baseline starts from a patch-whitening first layer (rft.models.whiten.apply) '
-    .. baseline.defaults_help('whiten'))
+  p:integer('--baseline-epochs', 'epochs of the baseline when it must be trained', b.epochs, { min = 1, max = 10000 })
+  p:boolean('--baseline-whiten', 'the baseline starts from a patch-whitening first layer (rft.models.whiten.apply)',
+    b.whiten)
   p:number('--baseline-lr', 'peak learning rate of the baseline', b.lr, { above = 0, max = 10 })
   p:number('--baseline-label-smoothing', 'label smoothing of the baseline', b.label_smoothing, { min = 0, max = 1 })
   p:string('--baseline', 'folder of a trained baseline (default: runs/baseline_<model>_w<width>..._s<seed>)')
@@ -62,7 +61,6 @@ end
 --- baseline's configuration).
 function M.options(a, p)
   local o = {}
-  baseline.fill(a, 'baseline_')
   for k, v in pairs(a) do o[k] = v end
   o.method = methods.get(a.method or (p and p.default_method))
   o.method_options = methods.options(o.method, a)
