@@ -66,9 +66,9 @@ function M.options(a, p)
   o.method_options = methods.options(o.method, a)
   if not o.out then o.out = 'runs/' .. M.slug(o.method) .. '_ca_cifar' end
   o.lr_schedule = finetune.lr(a.lr, a.epochs, a.lr_top)
-  o.baseline = { model = a.model, width = a.width, bn = a.bn, epochs = a.baseline_epochs, whiten = a.baseline_whiten, batch = a.batch,
-                 lr = a.baseline_lr, label_smoothing = a.baseline_label_smoothing, weight_decay = a.weight_decay,
-                 seed = a.seed, baseline_dir = a.baseline }
+  o.baseline = { model = a.model, width = a.width, bn = a.bn, epochs = a.baseline_epochs, whiten = a.baseline_whiten,
+                 batch = a.batch, lr = a.baseline_lr, label_smoothing = a.baseline_label_smoothing,
+                 weight_decay = a.weight_decay, seed = a.seed, baseline_dir = a.baseline }
   return o
 end
 

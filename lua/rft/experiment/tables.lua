@@ -51,7 +51,8 @@ end
 function M.write_ca(o, r)
   local m = methods.get(o.method)
   local col = M.column(m, 'CA')
-  rft.safetensors.save(o.out .. '/model.safetensors', r.net:state_dict(), { model = o.model, width = o.width, bn = tostring(o.bn), method = col })
+  rft.safetensors.save(o.out .. '/model.safetensors', r.net:state_dict(),
+    { model = o.model, width = o.width, bn = tostring(o.bn), method = col })
   local curves = o.out .. '/curves.csv'
   local f = io.open(curves)
   if f then f:close() else curves = o.out .. '/train.csv' end

@@ -46,10 +46,10 @@ M.eigen_sym = eigen_sym
 
 --- rft.models.whiten.apply(net, images, o): the filters of the network's first convolution become
 --- the principal directions of the k x k patches of `images` (u8 [N,C,H,W], the first o.images of
---- them, default 2000; pixels / 255 as the network sees them), in order of variance, each twice, as +v / sqrt(lambda + eps) and -v / sqrt(lambda +
---- eps) (o.eps, default 1e-2), so the layer passes decorrelated, equally scaled components to what
---- follows. Filters beyond twice the patch size keep their initialisation. Returns the eigenvalues,
---- largest first.
+--- them, default 2000; pixels / 255 as the network sees them), in order of variance, each twice, as
+--- +v / sqrt(lambda + eps) and -v / sqrt(lambda + eps) (o.eps, default 1e-2), so the layer passes
+--- decorrelated components of nearly equal variance to what follows. Filters beyond twice the patch
+--- size keep their initialisation. Returns the eigenvalues, largest first.
 function M.apply(net, images, o)
   o = o or {}
   local conv
