@@ -8,6 +8,7 @@ describe('a model', function()
     { 'fast_w0.25', 'fast', { width = 0.25 } },
     { 'vgg16_w0.0625_bn', 'vgg16', { width = 0.0625, bn = true } },
     { 'allcnn_c_w0.0834', 'allcnn_c', { width = 0.0834 } },
+    { 'quick_w0.25', 'quick', { width = 0.25 } },
   }
   for _, c in ipairs(cases) do
     it(c[2] .. ' loads a PyTorch state_dict unchanged and matches its logits', function()
@@ -18,6 +19,33 @@ describe('a model', function()
       fx.assert_close(net:forward(f.x), f.logits, 1e-4, 1e-3, c[1] .. ' logits')
     end)
   end
+
+  it('quick trains as its PyTorch twin: batch statistics after the pooling, every gradient', function()
+    local net = rft.models.quick { width = 0.25 }
+    net:load_state_dict(rft.safetensors.load('spec/fixtures/models/quick_w0.25.safetensors'))
+    net:train()
+    local f = fx.load('models/quick_w0.25_train')
+    -- float32 against float32 through 7 convolutions (Winograd or direct, each path's rounding) and
+    -- 7 batch norms over as few as 4 x 4 x 4 values a channel: errors of ~1e-5 relative, amplified
+    -- where a channel's variance is small; 1e-3 relative bounds them with margin
+    fx.assert_close(net:forward(f.x), f.logits, 1e-4, 1e-3, 'quick training-mode logits')
+    net:zero_grad()
+    fx.assert_close(net:backward(f.x, f.r), f.grad_x, 1e-5, 2e-3, 'quick input gradient')
+    local n = 0
+    for i, m in ipairs(net.modules) do
+      for _, k in ipairs { 'weight', 'bias' } do
+        local g = m[k == 'weight' and 'gradWeight' or 'gradBias']
+        if g then
+          local want = f['grad.' .. (i - 1) .. '.' .. k]
+          local scale = math.max(want:max(), -want:min())
+          fx.assert_close(g, want, 2e-3 * scale, 2e-3, 'quick gradient of ' .. (i - 1) .. '.' .. k)
+          n = n + 1
+        end
+      end
+    end
+    assert.equal(23, n)   -- 7 convolutions, 7 batch norms (weight and bias), the linear layer's two
+    assert.equal(7, #net:taps())
+  end)
 
   it('vgg16 has the CIFAR VGG-16 layout and parameter count', function()
     local net = rft.models.vgg16 { width = 1 }

@@ -8,7 +8,7 @@ local rft = require 'rft'
 local ffi = require 'ffi'
 
 local p = require('argparse')('step_loop', 'one kind of training step, repeated')
-p:option('--model', 'fast, vgg16, vgg16_w0.5, vgg16_w0.25 or allcnn_c', 'fast')
+p:option('--model', 'fast, quick, vgg16, vgg16_w0.5, vgg16_w0.25 or allcnn_c (a _w<width> suffix scales any)', 'fast')
 p:option('--kind', "plain (cross-entropy) or a two-view method over [x ; x~]: FMA, ST, AT", 'plain')
 p:option('--batch', 'batch size (clean images)', '128', tonumber)
 p:option('--steps', 'timed steps', '100', tonumber)

@@ -15,7 +15,7 @@ local ffi = require 'ffi'
 local cjson = require 'cjson'
 
 local p = require('argparse')('train_step', 'rft training-step benchmark')
-p:option('--models', 'comma-separated: vgg16, vgg16_w0.25, allcnn_c, fast', 'vgg16,vgg16_w0.25,allcnn_c,fast')
+p:option('--models', 'comma-separated: vgg16, vgg16_w0.25, allcnn_c, fast, quick', 'vgg16,vgg16_w0.25,allcnn_c,fast,quick')
 p:option('--batch', 'batch size', '128', tonumber)
 p:option('--reps', 'timed repetitions', '5', tonumber)
 p:option('--steps', 'steps per repetition (default: about 2 s of work)', nil, tonumber)
@@ -26,7 +26,7 @@ local o = p:parse(arg)
 local specs = {
   vgg16 = { 'vgg16', { width = 1 } }, ['vgg16_w0.5'] = { 'vgg16', { width = 0.5 } },
   ['vgg16_w0.25'] = { 'vgg16', { width = 0.25 } },
-  allcnn_c = { 'allcnn_c', {} }, fast = { 'fast', {} },
+  allcnn_c = { 'allcnn_c', {} }, fast = { 'fast', {} }, quick = { 'quick', {} },
 }
 
 -- Forward multiply-adds of the convolution and linear layers for one image.

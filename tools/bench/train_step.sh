@@ -6,14 +6,14 @@
 # on a shared machine falls on both alike. PyTorch gets 2 threads and tcmalloc (glibc's malloc makes
 # it re-fault large blocks every step); it is also run as installed (1 thread, glibc malloc) for
 # reference. Installs PyTorch and tcmalloc from Debian when missing (tools/bench/deps.sh).
-#   tools/bench/train_step.sh [--isa avx2] [--models vgg16,vgg16_w0.25,allcnn_c,fast] [--batch 128] [--reps 5]
+#   tools/bench/train_step.sh [--isa avx2] [--models vgg16,vgg16_w0.25,allcnn_c,fast,quick] [--batch 128] [--reps 5]
 # --isa avx2: rft, its oneDNN and PyTorch all take their AVX2 code paths (on an AVX-512 CPU this
 # emulates an AVX2 machine's code, not its clock or caches).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tools/bench/deps.sh
 bench_deps
-models=vgg16,vgg16_w0.25,allcnn_c,fast
+models=vgg16,vgg16_w0.25,allcnn_c,fast,quick
 rest=()
 while (($#)); do
   case "$1" in

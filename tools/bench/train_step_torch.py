@@ -12,19 +12,20 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
-from models import allcnn_c, fast, vgg16  # noqa: E402
+from models import allcnn_c, fast, quick, vgg16  # noqa: E402
 
 SPECS = {
     "vgg16": lambda: vgg16(1, False),
     "vgg16_w0.25": lambda: vgg16(0.25, False),
     "allcnn_c": lambda: allcnn_c(1, False),
     "fast": lambda: fast(1),
+    "quick": lambda: quick(1),
 }
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="vgg16,vgg16_w0.25,allcnn_c,fast")
+    ap.add_argument("--models", default="vgg16,vgg16_w0.25,allcnn_c,fast,quick")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)

@@ -63,7 +63,7 @@ function M.allcnn_c(o)
   return finish(layers, o, 'allcnn_c')
 end
 
---- The default model for CPU runs: a VGG-style net with batch norm, six conv layers (widths
+--- A small VGG-style net with batch norm (the main job's model before `quick`), six conv layers (widths
 --- 32, 64 | 128 | 128, 256 | 256, pooled after the 2nd, 3rd and 5th), global pooling and one
 --- linear layer. Trains to 85 %+ on CIFAR-10 in minutes on two cores; width scales it.
 function M.fast(o)
@@ -85,11 +85,35 @@ function M.fast(o)
   return finish(layers, o, 'fast')
 end
 
+--- The main job's model: a 12-channel stem, then three conv groups of widths 32 | 128 | 256, each
+--- conv3x3, max pool 2x2, BN + ReLU, conv3x3, BN + ReLU (pooling before the batch norm, so that its
+--- BN + ReLU run on a quarter of the map), max-pooled from 4x4 to 1x1, one linear layer: the layout
+--- of the fastest published CIFAR-10 training recipes' network, narrower. 86.79 % on the CIFAR-10
+--- test set in 17 epochs, at 1.4 times the fast model's images/s (results/time_to_baseline/).
+function M.quick(o)
+  o = o or {}
+  local w, layers = o.width or 1, {}
+  local cin = ch(12, w)
+  conv_block(layers, 3, cin, { bn = true })
+  for _, c in ipairs { ch(32, w), ch(128, w), ch(256, w) } do
+    layers[#layers + 1] = nn.Conv2d { cin = cin, cout = c, k = 3, stride = 1, pad = 1, bias = false }
+    layers[#layers + 1] = nn.MaxPool2d { k = 2 }
+    layers[#layers + 1] = nn.BatchNorm2d { c = c }
+    layers[#layers + 1] = nn.ReLU()
+    conv_block(layers, c, c, { bn = true })
+    cin = c
+  end
+  layers[#layers + 1] = nn.MaxPool2d { k = 4 }
+  layers[#layers + 1] = nn.Flatten()
+  layers[#layers + 1] = nn.Linear { cin = cin, cout = o.classes or 10 }
+  return finish(layers, o, 'quick')
+end
+
 --- A model by name with options: M.build('vgg16', {width=0.25}).
 function M.build(name, o)
   local f = M[name]
   if type(f) ~= 'function' or name == 'build' then
-    error("rft.models: unknown model '" .. tostring(name) .. "' (vgg16, allcnn_c, fast)", 2)
+    error("rft.models: unknown model '" .. tostring(name) .. "' (vgg16, allcnn_c, fast, quick)", 2)
   end
   return f(o)
 end
