@@ -36,19 +36,19 @@ describe('tools/experiments/table3.sh', function()
       lr_at_distorted = '{"best": null, "val_accuracy": null, "closest": 0.0003, "closest_val_accuracy": 40}',
     }
     for name, json in pairs(searches) do write(root .. '/search/' .. name .. '/results.json', json) end
-    assert.same({ '--lr 0.01 --gamma 0.3 --constant-normalizer', 0 }, { selected(root, 'FMA') })
+    assert.same({ '--lr 0.01 --gamma 0.3 --constant-normalizer true', 0 }, { selected(root, 'FMA') })
     assert.same({ '--lr 0.003 --alpha 1', 0 }, { selected(root, 'ST') })
     assert.same({ '--lr 0.03', 0 }, { selected(root, 'clean') })
     -- the differentiated normaliser wins when its search scored higher
     write(root .. '/search/gamma_fma/results.json', '{"best": 0.1, "val_accuracy": 62}')
-    assert.same({ '--lr 0.01 --gamma 0.1', 0 }, { selected(root, 'FMA') })
+    assert.same({ '--lr 0.01 --gamma 0.1 --constant-normalizer false', 0 }, { selected(root, 'FMA') })
     -- the joint grid: a weight searched at another rate wins with a higher score, but only one that
     -- kept the clean drop within bounds (a search's closest value never does)
     write(root .. '/search/gamma_fma_lr0.0003/results.json',
       '{"best": null, "val_accuracy": null, "closest": 1, "closest_val_accuracy": 99}')
-    assert.same({ '--lr 0.01 --gamma 0.1', 0 }, { selected(root, 'FMA') })
+    assert.same({ '--lr 0.01 --gamma 0.1 --constant-normalizer false', 0 }, { selected(root, 'FMA') })
     write(root .. '/search/gamma_fma_lr0.003/results.json', '{"best": 0.3, "val_accuracy": 62.5}')
-    assert.same({ '--lr 0.003 --gamma 0.3', 0 }, { selected(root, 'FMA') })
+    assert.same({ '--lr 0.003 --gamma 0.3 --constant-normalizer false', 0 }, { selected(root, 'FMA') })
     -- no value kept the clean drop within bounds and none is named the closest: a failure
     local _, rc = selected(root, 'AT')
     assert.is_not.equal(0, rc)
@@ -86,9 +86,11 @@ describe('tools/experiments/table3.sh', function()
         search() { echo "$1 $2 $4 ${*:5}"; }; stage_search' 2>&1]], root, methods)):gsub(root, 'R'))
     end
     assert.equal('AT lr R/search/lr_at \n', calls('AT'))
-    assert.equal(table.concat({ 'FMA lr R/search/lr_fma ', 'FMA gamma R/search/gamma_fma --lr 0.003',
-      'FMA gamma R/search/gamma_fma_constant --constant-normalizer --lr 0.003',
-      'FMA gamma R/search/gamma_fma_lr0.001 --lr 0.001', 'FMA gamma R/search/gamma_fma_lr0.01 --lr 0.01', '' }, '\n'),
+    assert.equal(table.concat({ 'FMA lr R/search/lr_fma --constant-normalizer false',
+      'FMA gamma R/search/gamma_fma --constant-normalizer false --lr 0.003',
+      'FMA gamma R/search/gamma_fma_constant --constant-normalizer true --lr 0.003',
+      'FMA gamma R/search/gamma_fma_lr0.001 --constant-normalizer false --lr 0.001',
+      'FMA gamma R/search/gamma_fma_lr0.01 --constant-normalizer false --lr 0.01', '' }, '\n'),
       calls('FMA'))
     assert.equal(table.concat({ 'clean lr R/search/lr_clean ', 'ST lr R/search/lr_st ', 'ST alpha R/search/alpha_st --lr 0.01', '' }, '\n'),
       calls('clean ST'))

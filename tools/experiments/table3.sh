@@ -16,8 +16,8 @@
 # weights searched again at the rates beside the one selected),
 # IA_EPOCHS (5), IA_METHODS ("FMA ST AT"), RESULTS (results/table3_<MODEL_NAME>_w<WIDTH>).
 # The searches run for the methods in METHODS only, so the main job's defaults (issue 14, item 9) come from
-#   MODEL_NAME=fast WIDTH=1 BASE=runs/baseline_fast_w1_bn_e15_s0 METHODS=FMA SEARCH_IMAGES=45000 \
-#   SEARCH_EPOCHS=2 LR_TOP=0.5 LR_GRID=0.001,0.003,0.01,0.03 tools/experiments/table3.sh search
+#   MODEL_NAME=quick WIDTH=1 BASE=<a quick baseline> ROOT=runs/main_job_quick METHODS=FMA SEARCH_IMAGES=45000 \
+#   SEARCH_EPOCHS=2 LR_TOP=0.5 LR_GRID=0.003,0.01 JOINT_GAMMA=0.1,0.3 tools/experiments/table3.sh search
 set -euo pipefail
 shopt -s inherit_errexit   # a failing $(...) stops the script too
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -92,19 +92,26 @@ neighbours() {
   return 0
 }
 
+# FMA's normaliser, named in every FMA command: the default became the constant one after these
+# searches and runs began with the differentiated one.
+normaliser() { [ "$1" = FMA ] && echo "--constant-normalizer false"; return 0; }
+
 # The fine-tuning rate of each method at its default weight, then FMA's gamma (both normalisers) and
 # ST's alpha at the rate found. LR_GRID: on VGG-16/2 with batch norm frozen, 0.03 diverged for the
 # clean control and 0.01 cost it 1.6 clean points; AT lost 2 at 0.003. FMA, which fell behind ST in
 # Table 3's first seed, also gets its larger weights at the rates beside its own (gamma_fma_lr<rate>):
 # a joint grid around the selected point, so that the one-coordinate-at-a-time search is not why.
 stage_search() {
-  for m in $METHODS; do search "$m" lr "$LR_GRID" "$ROOT/search/lr_$(slug "$m")"; done
+  # shellcheck disable=SC2046
+  for m in $METHODS; do search "$m" lr "$LR_GRID" "$ROOT/search/lr_$(slug "$m")" $(normaliser "$m"); done
   if [[ " $METHODS " == *" FMA "* ]]; then
     local lr r
     lr=$(best "$ROOT/search/lr_fma")
-    search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma" --lr "$lr"
-    search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma_constant" --constant-normalizer --lr "$lr"
-    for r in $(neighbours "$lr"); do search FMA gamma "$JOINT_GAMMA" "$ROOT/search/gamma_fma_lr$r" --lr "$r"; done
+    search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma" --constant-normalizer false --lr "$lr"
+    search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma_constant" --constant-normalizer true --lr "$lr"
+    for r in $(neighbours "$lr"); do
+      search FMA gamma "$JOINT_GAMMA" "$ROOT/search/gamma_fma_lr$r" --constant-normalizer false --lr "$r"
+    done
   fi
   if [[ " $METHODS " == *" ST "* ]]; then
     search ST alpha 0.03,0.1,0.3,1,3 "$ROOT/search/alpha_st" --lr "$(best "$ROOT/search/lr_st")"
@@ -119,14 +126,14 @@ selected() {
     ST) v=$(best "$s/alpha_st"); echo "--lr $lr --alpha $v" ;;
     FMA)   # the best validation score of FMA's weight searches, each at its rate and normaliser
       local flags d bv val
-      flags="--lr $lr --gamma $(best "$s/gamma_fma")"; bv=$(best_val "$s/gamma_fma")
+      flags="--lr $lr --gamma $(best "$s/gamma_fma") --constant-normalizer false"; bv=$(best_val "$s/gamma_fma")
       c=$(best "$s/gamma_fma_constant"); val=$(best_val "$s/gamma_fma_constant")
-      if awk "BEGIN { exit !($val > $bv) }"; then flags="--lr $lr --gamma $c --constant-normalizer"; bv=$val; fi
+      if awk "BEGIN { exit !($val > $bv) }"; then flags="--lr $lr --gamma $c --constant-normalizer true"; bv=$val; fi
       for d in "$s"/gamma_fma_lr*; do   # the joint grid's rates: those with a value within the clean rule
         [ -f "$d/results.json" ] || continue
         val=$(kept_val "$d")
         [ -n "$val" ] || continue
-        if awk "BEGIN { exit !($val > $bv) }"; then flags="--lr ${d##*_lr} --gamma $(best "$d")"; bv=$val; fi
+        if awk "BEGIN { exit !($val > $bv) }"; then flags="--lr ${d##*_lr} --gamma $(best "$d") --constant-normalizer false"; bv=$val; fi
       done
       echo "$flags" ;;
     *) echo "--lr $lr" ;;
