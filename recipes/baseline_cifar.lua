@@ -3,7 +3,7 @@
 -- the folder the robustness recipes look for, runs/baseline_<model>_w<width>[_bn]_e<epochs>_s<seed>):
 -- train.csv, train.png, checkpoint.safetensors (a killed run resumes from it), model.safetensors,
 -- results.json. Every flag is checked before any data is read or any folder made.
---   rftlua recipes/baseline_cifar.lua [--model fast|vgg16|allcnn_c] [--width W] [--epochs N] ...
+--   rftlua recipes/baseline_cifar.lua [--model quick|fast|vgg16|allcnn_c] [--width W] [--epochs N] ...
 local experiment = require 'rft.experiment'
 local cli = require 'rft.cli'
 local rft = require 'rft'
@@ -12,7 +12,7 @@ local b = experiment.baseline_defaults
 local p = cli.parser('baseline_cifar', 'Train a baseline CIFAR-10 model.')
 p:choice('--model', 'architecture', b.model, cli.models())
 p:number('--width', 'width multiplier', b.width, { above = 0, max = 16 })
-p:boolean('--bn', 'batch norm (vgg16, allcnn_c; fast always has it)', b.bn)
+p:boolean('--bn', 'batch norm (vgg16, allcnn_c; fast and quick always have it)', b.bn)
 p:integer('--epochs', 'training epochs', b.epochs, { min = 1, max = 10000 })
 p:boolean('--whiten', 'start from a patch-whitening first layer (rft.models.whiten.apply)', b.whiten)
 p:integer('--batch', 'batch size', b.batch, { min = 1, max = 45000 })

@@ -13,7 +13,7 @@ local aug = rft.aug
 
 local p = cli.parser('calibrate_cifar', "paper 1's Table 1 for a trained model")
 p:string('--checkpoint', 'safetensors state dict of the trained model (required)')
-p:choice('--model', 'architecture', 'allcnn_c', cli.models())
+p:choice('--model', "architecture (default: the checkpoint's, else " .. checkpoints.defaults.model .. ')', nil, cli.models())
 p:number('--width', "width multiplier (default: the checkpoint's, else 1)", nil, { above = 0, max = 16 })
 p:flag('--bn', 'the model has batch normalisation')
 p:string('--data', 'CIFAR-10 folder (cifar-10-batches-bin)')
@@ -28,7 +28,7 @@ if not o.checkpoint then p:fail('--checkpoint is required: the safetensors file 
 
 -- model
 local net
-net, o.width = checkpoints.load_checkpoint(o, o.checkpoint)
+net, o.width, o.model = checkpoints.load_checkpoint(o, o.checkpoint)
 
 -- the validation split (45,000 / 5,000, DESIGN.md §5)
 local val = require('rft.experiment').cifar(o.data).val

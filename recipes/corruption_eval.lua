@@ -5,7 +5,7 @@
 -- --reference CE_c normalised by that model; the related (brightness, gaussian_noise, impulse_noise,
 -- gaussian_blur, saturate) and unrelated corruptions apart. Writes results.json, corruption_eval.csv,
 -- heatmap.png (corruption x severity per model) and bars.png (per corruption, a bar per model).
---   rftlua recipes/corruption_eval.lua --checkpoint runs/baseline/model.safetensors --model fast
+--   rftlua recipes/corruption_eval.lua --checkpoint runs/baseline/model.safetensors
 --   ... --checkpoint baseline=A.safetensors --checkpoint FMA/CA=B.safetensors [--reference C.safetensors]
 --   ... [--cifar10c DIR] [--write-npy DIR] [--images N] [--no-extra] [--corruptions fog,snow]
 local rft = require 'rft'
@@ -17,9 +17,9 @@ local baseline = require 'rft.experiment.baseline'
 local p = cli.parser('corruption_eval', 'Accuracy of checkpoints on CIFAR-10-C.')
 p:repeated('--checkpoint', 'a safetensors state dict, or LABEL=PATH; repeat to compare models (at least one)')
 p:string('--reference', 'checkpoint whose errors normalise CE_c (ImageNet-C uses AlexNet)')
-p:choice('--model', 'architecture', 'fast', cli.models())
+p:choice('--model', "architecture (default: the checkpoint's, else " .. baseline.defaults.model .. ')', nil, cli.models())
 p:number('--width', "width multiplier (default: the checkpoint's, else 1)", nil, { above = 0, max = 16 })
-p:boolean('--bn', 'batch norm (fast always has it)', true)
+p:boolean('--bn', 'batch norm (fast and quick always have it)', true)
 p:string('--cifar10c', 'read the published CIFAR-10-C files from this folder instead of generating')
 p:string('--write-npy', 'also write the generated set to this folder in the published .npy layout')
 p:integer('--images', 'evaluate on the first N test images (default: all 10,000)', nil, { min = 1, max = 10000 })
@@ -49,8 +49,8 @@ local test = experiment.head(rft.data.cifar10 { dir = o.data, split = 'test' }, 
 local function load(spec, label)
   local lab, path = spec:match('^([^=]+)=(.+)$')
   path = path or spec
-  local net, width = baseline.load_checkpoint(o, path)
-  return { net = net, width = width, label = lab or label or path:match('([^/]+)/[^/]*$') or path, checkpoint = path }
+  local net, width, model = baseline.load_checkpoint(o, path)
+  return { net = net, width = width, model = model, label = lab or label or path:match('([^/]+)/[^/]*$') or path, checkpoint = path }
 end
 
 local function run(m, write)
@@ -83,7 +83,7 @@ for _, m in ipairs(shown) do corrupting = corrupting + m.result.corrupt_seconds 
 local seconds = rft.train.now() - t0
 print(string.format('%.1f s in all, %.1f s (%.1f %%) generating corruptions', seconds, corrupting,
   100 * corrupting / seconds))
-E.write(o.out, shown, names, { model = o.model, width = o.width or models[1].width, seed = o.seed, images = test.n,
+E.write(o.out, shown, names, { model = o.model or models[1].model, width = o.width or models[1].width, seed = o.seed, images = test.n,
   cifar10c = o.cifar10c, checkpoints = o.checkpoint, reference = o.reference, seconds = seconds,
   corrupt_seconds = corrupting })
 print('wrote ' .. o.out .. '/results.json, corruption_eval.csv, heatmap.png, bars.png'

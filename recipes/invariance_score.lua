@@ -1,7 +1,7 @@
 -- invariance_score: the second paper's invariance score (eq. 2) per layer for any checkpoint rft can
 -- load -- the invariance models, and as well the baseline and the FMA/ST/AT fine-tuned models -- with
 -- G = the paper's probe (the heavier scheme's halved ranges at their extremes) or any rft.aug preset.
---   rftlua recipes/invariance_score.lua --checkpoint runs/fma_ca_cifar/model.safetensors --model fast
+--   rftlua recipes/invariance_score.lua --checkpoint runs/fma_ca_cifar/model.safetensors
 --   ... --g Combined+   (or B+, GN, ..., Combined-: the paper-1 presets) [--images 10000]
 --   ... --g Combined+ --calibration runs/<baseline>/calibration_drop10_n2000.json   (calibrated strengths)
 local rft = require 'rft'
@@ -15,9 +15,9 @@ for _, n in ipairs(require('rft.aug.distortions').names) do gs[#gs + 1] = n end
 gs[#gs + 1], gs[#gs + 2] = 'Combined+', 'Combined-'
 local p = cli.parser('invariance_score', 'Per-layer invariance scores of a checkpoint.')
 p:string('--checkpoint', 'a safetensors state dict (model.safetensors or checkpoint.safetensors; required)')
-p:choice('--model', 'architecture', 'fast', cli.models())
+p:choice('--model', "architecture (default: the checkpoint's, else " .. baseline.defaults.model .. ')', nil, cli.models())
 p:number('--width', "width multiplier (default: the checkpoint's, else 1)", nil, { above = 0, max = 16 })
-p:boolean('--bn', 'batch norm (fast always has it)', true)
+p:boolean('--bn', 'batch norm (fast and quick always have it)', true)
 p:choice('--g', "G: 'paper' (the second paper's probe) or a paper-1 preset", 'paper', gs)
 p:string('--calibration', "the presets' strengths: a calibration_*.json beside a baseline (default: Table 1's)")
 p:integer('--images', 'test images scored', 10000, { min = 1, max = 10000 })
@@ -40,7 +40,7 @@ end
 local t0 = rft.train.now()
 
 local net
-net, o.width = baseline.load_checkpoint(o, o.checkpoint)
+net, o.width, o.model = baseline.load_checkpoint(o, o.checkpoint)
 local G = o.g == 'paper' and rft.aug.G() or presets[o.g]
 print('G: ' .. tostring(G))
 local test = rft.data.cifar10 { dir = o.data, split = 'test' }

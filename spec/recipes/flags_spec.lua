@@ -42,7 +42,7 @@ local cases = {
   { 'baseline_cifar.lua', '--lr inf', "%-%-lr must be a finite number" },
   { 'baseline_cifar.lua', '--batch 0', "%-%-batch must be a whole number >= 1 and <= 45000, got '0'" },
   { 'baseline_cifar.lua', '--bn maybe', "%-%-bn must be true or false, got 'maybe'" },
-  { 'baseline_cifar.lua', '--model resnet', "%-%-model must be one of allcnn_c, fast, vgg16, got 'resnet'" },
+  { 'baseline_cifar.lua', '--model resnet', "%-%-model must be one of allcnn_c, fast, quick, vgg16, got 'resnet'" },
   { 'baseline_cifar.lua', '--seed -3', "%-%-seed must be a whole number >= 0" },
   { 'baseline_cifar.lua', '--nonsense 1', "unknown option '%-%-nonsense'" },
   { 'fma_ca_cifar.lua', '--train-images 0 --gamma nan', "%-%-train%-images must be a whole number >= 1 and <= 45000, got '0'" },
@@ -101,28 +101,34 @@ describe("the baseline's configuration", function()
   local baseline = require 'rft.experiment.baseline'
   local function parsed(args) return flags.parse('fma_ca_cifar', 'test', { methods = { 'FMA' } }, args).baseline end
 
-  it('defaults to the fast model at full width, 15 epochs, no whitening; whitening names its own folder', function()
+  it('defaults to the quick model at full width, 17 epochs, no whitening; whitening names its own folder', function()
     local b = parsed({})
-    assert.same({ 'fast', 1, 15, false }, { b.model, b.width, b.epochs, b.whiten })
-    assert.equal('runs/baseline_fast_w1_bn_e15_s0', baseline.dir(b))
-    b = parsed({ '--width', '0.75', '--baseline-epochs', '18', '--baseline-whiten', 'true' })
-    assert.same({ 0.75, 18, true }, { b.width, b.epochs, b.whiten })
-    assert.equal('runs/baseline_fast_w0.75_bn_wh_e18_s0', baseline.dir(b))
+    assert.same({ 'quick', 1, 17, false }, { b.model, b.width, b.epochs, b.whiten })
+    assert.equal('runs/baseline_quick_w1_bn_e17_s0', baseline.dir(b))
+    b = parsed({ '--model', 'fast', '--width', '0.75', '--baseline-epochs', '15', '--baseline-whiten', 'true' })
+    assert.same({ 'fast', 0.75, 15, true }, { b.model, b.width, b.epochs, b.whiten })
+    assert.equal('runs/baseline_fast_w0.75_bn_wh_e15_s0', baseline.dir(b))
   end)
 
-  it("a checkpoint's model is built at the flag's width, else its metadata's, else 1", function()
+  it("a checkpoint's model and width come from the flags, else its metadata, else the defaults", function()
     local rft = require 'rft'
     local path = os.tmpname()
     local small = rft.models.fast { width = 0.25, seed = 3 }
     rft.safetensors.save(path, small:state_dict(), { model = 'fast', width = 0.25 })
-    local net, width = baseline.load_checkpoint({ model = 'fast', bn = true }, path)
-    assert.equal(0.25, width)
+    local net, width, model = baseline.load_checkpoint({ bn = true }, path)
+    assert.same({ 0.25, 'fast' }, { width, model })
     assert.same(small:state_dict()['0.weight']:to_table(), net:state_dict()['0.weight']:to_table())
     assert.has_error(function() baseline.load_checkpoint({ model = 'fast', width = 0.5 }, path) end)
-    rft.safetensors.save(path, small:state_dict(), { model = 'fast' })      -- no width: the default, 1
-    local ok, err = pcall(baseline.load_checkpoint, { model = 'fast' }, path)
+    assert.has_error(function() baseline.load_checkpoint({ model = 'quick' }, path) end)
+    rft.safetensors.save(path, small:state_dict())      -- no metadata: the defaults, quick at width 1
+    local ok, err = pcall(baseline.load_checkpoint, {}, path)
     assert.is_false(ok)
-    assert.truthy(tostring(err):find('the network expects f32 %[32,3,3,3%]'), tostring(err))
+    assert.truthy(tostring(err):find('the network expects f32 %[12,3,3,3%]'), tostring(err))
+    net, width, model = baseline.load_checkpoint({ model = 'fast', width = 0.25 }, path)
+    assert.same({ 0.25, 'fast' }, { width, model })
+    rft.safetensors.save(path, small:state_dict(), { model = 'resnet' })
+    assert.error_matches(function() baseline.load_checkpoint({}, path) end,
+      "its metadata names the model 'resnet', which rft.models does not have")
     os.remove(path)
   end)
 end)

@@ -8,19 +8,27 @@ local protocol = require 'rft.experiment.protocol'
 
 local M = {}
 
-M.defaults = { model = 'fast', width = 1, bn = true, epochs = 15, whiten = false, batch = 128, lr = 0.1,
+M.defaults = { model = 'quick', width = 1, bn = true, epochs = 17, whiten = false, batch = 128, lr = 0.1,
                weight_decay = 5e-4, label_smoothing = 0, seed = 0 }
 
---- A network of o.model (batch norm o.bn) holding the weights of checkpoint `path` (a model, or a
---- training checkpoint whose optim.* tensors are left out), at width o.width, else the width the
---- checkpoint's metadata names, else 1. Returns the network and its width.
+--- A network holding the weights of checkpoint `path` (a model, or a training checkpoint whose
+--- optim.* tensors are left out): of model o.model, else the model the checkpoint's metadata names,
+--- else M.defaults.model; at width o.width, else the metadata's, else 1; batch norm o.bn. Returns
+--- the network, its width and its model's name.
 function M.load_checkpoint(o, path)
   local tensors, meta = rft.safetensors.load(path)
-  local width = o.width or tonumber(meta and meta.width) or M.defaults.width
-  local net = rft.models.build(o.model, { width = width, bn = o.bn })
+  meta = meta or {}
+  local model = o.model or meta.model or M.defaults.model
+  local known = {}
+  for _, name in ipairs(require('rft.cli').models()) do known[name] = true end
+  if model ~= o.model and not known[model] then
+    error(string.format("%s: its metadata names the model '%s', which rft.models does not have", path, tostring(model)), 2)
+  end
+  local width = o.width or tonumber(meta.width) or M.defaults.width
+  local net = rft.models.build(model, { width = width, bn = o.bn })
   for k in pairs(tensors) do if k:match('^optim%.') then tensors[k] = nil end end
   net:load_state_dict(tensors)
-  return net, width
+  return net, width, model
 end
 
 --- The folder a baseline of this configuration is cached in.
