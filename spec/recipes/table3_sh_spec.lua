@@ -96,4 +96,31 @@ describe('tools/experiments/table3.sh', function()
       calls('clean ST'))
     os.execute("rm -rf '" .. root .. "'")
   end)
+
+  it('takes a search missing from runs/ from the committed results, only for the baseline it was made on', function()
+    local root = os.tmpname(); os.remove(root)
+    local results, base = root .. '/results', root .. '/base'
+    local csv = 'epoch,lr,train_loss,train_accuracy,val_accuracy,images_per_s,seconds\n1,0.01,1.5,40,50,600,70\n'
+    write(results .. '/baseline/train.csv', csv)
+    write(results .. '/search/lr_st.json', '{"best": 0.003}')
+    write(results .. '/search.md', table.concat({ '# Searches', '', '## alpha_st', '', 'other', '', '`rftlua x`', '',
+      '## lr_st', '', 'ST: lr on 5000 images', '', '| lr | selected |', '| 0.003 | yes |', '', '`rftlua y` (commit 1, AVX2)', '' }, '\n'))
+    local function restore()
+      os.execute(string.format([[bash -c 'export ROOT=%s BASE=%s RESULTS=%s; source tools/experiments/table3.sh
+        restore_search %s/search/lr_st' >/dev/null 2>&1]], root, base, results, root))
+    end
+    -- the same per-epoch training as the committed baseline (another machine's timing columns)
+    write(base .. '/train.csv', csv:gsub('600,70', '650,64.5'))
+    restore()
+    local f = assert(io.open(root .. '/search/lr_st/search.md'))
+    assert.equal('ST: lr on 5000 images\n\n| lr | selected |\n| 0.003 | yes |\n', f:read('*a')); f:close()
+    f = assert(io.open(root .. '/search/lr_st/results.json'))
+    assert.equal('{"best": 0.003}', f:read('*a')); f:close()
+    -- another baseline: the search is not taken
+    os.execute("rm -rf '" .. root .. "/search'")
+    write(base .. '/train.csv', csv:gsub('1%.5,40', '1.6,39'))
+    restore()
+    assert.is_false(exists(root .. '/search/lr_st/results.json'))
+    os.execute("rm -rf '" .. root .. "'")
+  end)
 end)

@@ -72,8 +72,24 @@ grid_of() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); local v 
   for i, s in ipairs(require('cjson').decode(f:read('*a')).scores) do v[i] = string.format('%g', s.value) end
   print(table.concat(v, ','))"; }
 
+# A search missing from runs/ (a fresh clone, a machine that lost its runs) is taken from the committed
+# results ($RESULTS/search/<name>.json, its table from $RESULTS/search.md) instead of being trained
+# again, when $BASE is the baseline it was made on: the same per-epoch losses and accuracies as the
+# committed $RESULTS/baseline/train.csv (training is deterministic on one kind of CPU).
+restore_search() {
+  local out=$1 name=${1##*/}
+  done_ "$out" || [ ! -f "$RESULTS/search/$name.json" ] || [ ! -f "$BASE/train.csv" ] && return 0
+  cmp -s <(cut -d, -f1-5 "$BASE/train.csv") <(cut -d, -f1-5 "$RESULTS/baseline/train.csv") || return 0
+  mkdir -p "$out"
+  awk -v h="## $name" '$0 == h { f = 1; getline; next } f && (/^`rftlua / || /^## /) { exit } f' \
+    "$RESULTS/search.md" | sed '$d' > "$out/search.md"
+  cp "$RESULTS/search/$name.json" "$out/results.json"
+  say "search $name: taken from $RESULTS (made on this baseline)"
+}
+
 search() {   # search <method> <param> <grid> <out> [extra flags]
   local m=$1 param=$2 grid=$3 out=$4; shift 4
+  restore_search "$out"
   done_ "$out" && [ "$(grid_of "$out")" = "$grid" ] && return
   say "search: $m $param in {$grid} $*"
   "$RFTLUA" recipes/gamma_search.lua --method "$m" --param "$param" --grid "$grid" "${MODEL[@]}" --baseline "$BASE" \
