@@ -37,6 +37,10 @@ function M.axpy(a, x, y)
   return y
 end
 
+--- When a table, M.step adds the seconds of each of its parts to it (forward, loss, backward):
+--- `tools/bench/step_loop.lua --parts` reads them.
+M.timings = nil
+
 --- One step's forward, loss and backward (gradients accumulate in net; the caller steps the
 --- optimizer). method: a method value or its name in rft.methods ('FMA', 'ST', 'AT', 'AT-distorted',
 --- 'clean', ...); xt may be nil for a method that does not read it; o: the method's options
@@ -52,14 +56,22 @@ function M.step(method, net, x, xt, y, o)
   if #inputs == 2 then input = concat(x, xt, 'xx', 'f32')
   elseif inputs[1] == 'xt' then input = xt
   else input = x end
+  local t = M.timings
+  local t0 = t and train.now()
   local logits = net:forward(input)
+  local t1 = t and train.now()
   local out = {
     logits = logits, y = y, rows = b, net = net,
     taps = function() return net:taps() end,
     labels = function() return #inputs == 2 and concat(y, y, 'yy', 'i32') or y end,
   }
   local total, grad, tap_grads, terms = m.loss(out, o)
+  local t2 = t and train.now()
   net:backward(input, grad, tap_grads, { input_grad = false })   -- the input's gradient is not wanted here
+  if t then
+    local t3 = train.now()
+    t.forward, t.loss, t.backward = (t.forward or 0) + t1 - t0, (t.loss or 0) + t2 - t1, (t.backward or 0) + t3 - t2
+  end
   local correct = train.correct(logits:view(0, b), y)
   terms = terms or {}
   terms.j0 = terms.j0 or total

@@ -61,4 +61,20 @@ describe('the two-view step', function()
     rft.robust.step('FMA', net, x, xt, y)
     assert.same(before, bn.running_mean:to_table())
   end)
+
+  it('adds the seconds of its forward, loss and backward to rft.robust.timings when that is a table', function()
+    local net, x, xt, y = setup()
+    rft.robust.timings = {}
+    rft.robust.step('FMA', net, x, xt, y)
+    local first = rft.robust.timings.forward
+    rft.robust.step('FMA', net, x, xt, y)
+    local t = rft.robust.timings
+    rft.robust.timings = nil
+    for _, k in ipairs { 'forward', 'loss', 'backward' } do
+      assert.is_true(type(t[k]) == 'number' and t[k] > 0, k)
+    end
+    assert.is_true(t.forward > first)   -- accumulated over both steps
+    rft.robust.step('FMA', net, x, xt, y)   -- and nothing is timed without it
+    assert.is_nil(rft.robust.timings)
+  end)
 end)

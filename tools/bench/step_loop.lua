@@ -4,6 +4,7 @@
 --   rftlua tools/bench/step_loop.lua --model fast --kind plain --steps 150
 --   perf record -g rftlua tools/bench/step_loop.lua --model vgg16_w0.25 --kind FMA
 --   rftlua tools/bench/step_loop.lua --model vgg16_w0.5 --bn --kind FMA   # Table 3's step
+--   rftlua tools/bench/step_loop.lua --model vgg16_w0.25 --kind FMA --parts   # forward, loss, backward apart
 local rft = require 'rft'
 local ffi = require 'ffi'
 
@@ -13,6 +14,7 @@ p:option('--kind', "plain (cross-entropy) or a two-view method over [x ; x~]: FM
 p:option('--batch', 'batch size (clean images)', '128', tonumber)
 p:option('--steps', 'timed steps', '100', tonumber)
 p:flag('--bn', 'with batch norm (the fast model has it anyway; frozen in the two-view steps, as fine-tuning runs)')
+p:flag('--parts', 'also print the milliseconds a step spends in forward, loss and backward (two-view kinds)')
 local o = p:parse(arg)
 local width = tonumber(o.model:match('_w([%d.]+)$') or 1)
 local net = rft.models.build(o.model:gsub('_w[%d.]+$', ''), { width = width, bn = o.bn })
@@ -39,6 +41,7 @@ local function step()
   opt:step()
 end
 for _ = 1, 5 do step() end
+if o.parts then rft.robust.timings = {} end
 local t0 = rft.train.now()
 for _ = 1, o.steps do step() end
 local s = (rft.train.now() - t0) / o.steps
@@ -46,3 +49,8 @@ local bn = ''
 for _, m in ipairs(net.modules) do if m.__typename == 'nn.BatchNorm2d' then bn = ' (batch norm)' end end
 print(string.format('%s%s %s batch %d: %.2f ms a step, %.1f images/s, %d threads', o.model, bn, o.kind, o.batch,
   s * 1000, o.batch / s, rft.threads()))
+local t = rft.robust.timings
+if t and t.forward then
+  print(string.format('  of which forward %.2f ms, loss %.2f ms, backward %.2f ms (the rest: zeroing, the optimizer step)',
+    t.forward * 1000 / o.steps, t.loss * 1000 / o.steps, t.backward * 1000 / o.steps))
+end
