@@ -4,7 +4,8 @@
 -- (the ten rows per epoch from epoch 0, mean over seeds), cifar10c.md/json (mCA, related, unrelated
 -- and their change from the baseline), invariance.md/json with invariance_<g>.csv/png (per-layer
 -- median score), table2.md/json (IA, from ia/), search.md with search/<name>.json (the searches'
--- tables) and baseline/ (the baseline's record, never its weights), each with the provenance of the
+-- tables), baseline/ and runs/<slug>_s<seed>/ (the baseline's and every Table 3 run's record, never
+-- their weights), each with the provenance of the
 -- runs it read. It reads whatever exists, says what
 -- is missing, and can be rerun as runs finish. The layout of --runs (rft.experiment.runs):
 --   baseline/  table3/<slug>_s<seed>/  cifar10c/<slug>_s<seed>/, cifar10c/baseline/

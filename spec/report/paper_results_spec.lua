@@ -60,6 +60,7 @@ describe('the multi-seed results of a runs folder', function()
       csv[#csv + 1] = e .. ',' .. table.concat(v, ',')
     end
     text(root .. '/table3/fma_s0/curves.csv', table.concat(csv, '\n') .. '\n')
+    text(root .. '/table3/fma_s0/model.safetensors', 'weights')
     json(root .. '/table3/fma_s1/results.json', ca('FMA/CA', fma, 1, 2, { curve_baseline = curve0 }))
     json(root .. '/table3/fma_s2/results.json', ca('FMA/CA', fma, 2, 3))
     text(root .. '/table3/fma_s1/command.txt', 'rftlua recipes/ca_cifar.lua --method FMA --seed 1\n')
@@ -179,6 +180,14 @@ describe('the multi-seed results of a runs folder', function()
     assert.matches('`rftlua recipes/gamma_search.lua --param lr` (commit fedcba9, AVX-512)', md, 1, true)
     assert.not_matches('lr_st', md)
     assert.equal(0.01, cjson.decode(read(out .. '/search/lr_fma.json')).best)
+  end)
+
+  it("keeps every finished run's record without its weights: the per-seed numbers outlive the runs folder", function()
+    assert.equal(read(root .. '/table3/fma_s0/results.json'), read(out .. '/runs/fma_s0/results.json'))
+    assert.equal(read(root .. '/table3/fma_s0/curves.csv'), read(out .. '/runs/fma_s0/curves.csv'))
+    assert.is_nil(io.open(out .. '/runs/fma_s0/model.safetensors'))
+    assert.equal(read(root .. '/table3/fma_s2/results.json'), read(out .. '/runs/fma_s2/results.json'))
+    assert.is_nil(io.open(out .. '/runs/clean_s0/train.csv'))   -- still going: nothing yet
   end)
 
   it('puts the IA runs into Table 2: each distortion\'s accuracy after its own fine-tuning, and the average change', function()

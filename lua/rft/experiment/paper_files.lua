@@ -258,6 +258,25 @@ function M.baseline(out, root)
   return copied
 end
 
+--- Every finished Table 3 run's record from root/table3/<name>/ (results.json, train.csv, curves.csv;
+--- never its weights) into out/runs/<name>/: the per-seed numbers behind every cell, kept when the
+--- runs folder is not. Returns the names of the runs copied.
+function M.records(out, root)
+  local names = {}
+  for _, name in ipairs(runs_mod.list(root .. '/table3')) do
+    local dir = root .. '/table3/' .. name
+    if read_text(dir .. '/results.json') then
+      names[#names + 1] = name
+      util.mkdir_p(out .. '/runs/' .. name)
+      for _, f in ipairs { 'results.json', 'train.csv', 'curves.csv' } do
+        local text = read_text(dir .. '/' .. f)
+        if text then util.write_atomic(out .. '/runs/' .. name .. '/' .. f, text) end
+      end
+    end
+  end
+  return names
+end
+
 --- The finished searches under root/search (recipes/gamma_search.lua folders: search.md and
 --- results.json) into out/search.md, every table under its folder's name with the command that made
 --- it, and out/search/<name>.json. Returns the names of the searches found.
@@ -330,6 +349,7 @@ end
 function M.write(out, rs, args)
   util.mkdir_p(out)
   M.baseline(out, rs.root)
+  M.records(out, rs.root)
   local prov = A.provenance(rs, args)
   local notes = M.figure4(out, rs)
   for _, n in ipairs(notes) do rs.notes[#rs.notes + 1] = n end
