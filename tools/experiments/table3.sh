@@ -3,7 +3,8 @@
 # validation split, every method under CA from that one baseline with several seeds, CIFAR-10-C and
 # the invariance scores of every model, then the committed results. Every step is skipped when its
 # results.json exists and resumes from its checkpoint when it was killed, so the same command
-# carries a run across sessions:
+# carries a run across sessions (and a fresh clone takes the committed searches instead of training
+# them again, once its baseline has trained to the committed one: restore_search below):
 #   RFT_DATA=../shared/datasets/cifar-10-batches-bin tools/experiments/table3.sh [STAGE ...]
 # Stages (default: all, in this order): baseline search table3 cifar10c invariance ia results.
 # Settings (environment): MODEL_NAME (vgg16), WIDTH (0.5: VGG-16/4 reached 85.11 % in 30 epochs, short
