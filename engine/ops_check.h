@@ -68,6 +68,16 @@ static inline int ops_factored(const char *op, const rft_tensor *f, const rft_te
     return RFT_OK;
 }
 
+/* The row a loop over b rows visits at step t, in pair order: 0, b/2, 1, b/2 + 1, ... when b is even, t
+   itself when odd. In a two-view batch [x ; x~] the rows i and i + b/2 are the two views of one image,
+   each the other's partner in FMA's factored tap gradient (index = {partner, itself}): visited one after
+   the other, the partner a row reads is the row just read, still in cache, and every map is read once
+   instead of twice. Each row's values are independent of the order. */
+static inline int64_t ops_pair_row(int64_t t, int64_t b)
+{
+    return b % 2 ? t : (t >> 1) + (t & 1) * (b >> 1);
+}
+
 /* Row i's coefficients of a factored tap gradient: coef [B,ncol], the constant 0 where ncol = 2. */
 typedef struct { float w, r, c; } ops_row_coef;
 static inline ops_row_coef ops_factored_coef(const float *coef, int64_t ncol, int64_t i)

@@ -165,6 +165,10 @@ int  rft_linear_backward_params(const rft_tensor *x, const rft_tensor *dy, float
 /* Every layer input and output here is f32; x is (N,C,H,W) unless said otherwise. */
 /* y = max(x, 0); y may be x (in place). */
 int  rft_relu_forward(const rft_tensor *x, rft_tensor *y /* [out] */);
+/* The same for a two-view batch x = [x ; x~] (2B rows; CPU only), also writing FMA's sums of each pair
+   of y's rows (rft_fma_loss_sums): sums [out] holds 2B doubles, {sum of y_i, sum of (y_i - y_(B+i))^2}
+   for i < B, made as each pair is written. */
+int  rft_relu_forward_pairs(const rft_tensor *x, rft_tensor *y /* [out] */, double *sums /* [out] */);
 /* dx = dy where y > 0, else 0, from the forward's output y; dx may be dy (in place). */
 int  rft_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx /* [out] */);
 /* dx = dy + extra where y > 0, else 0: the backward of a tapped ReLU whose tap gradient `extra` joins
@@ -315,6 +319,10 @@ int rft_fma_loss(const rft_fma_args *a, float scale, const rft_tensor *f, double
    rft_batchnorm2d_relu_backward(_eval)_factored with means = f). */
 int rft_fma_loss_factored(const rft_fma_args *a, float scale, const rft_tensor *f, double *loss /* [accumulates] */,
                           rft_tensor *coef /* [out] */, rft_tensor *index /* [out] */);
+/* rft_fma_loss_factored's loss, coef and index from the sums rft_relu_forward_pairs made of f (CPU
+   only): the same numbers without reading f (whose shape still says B and kappa). */
+int rft_fma_loss_sums(const rft_fma_args *a, float scale, const rft_tensor *f, const double *sums,
+                      double *loss /* [accumulates] */, rft_tensor *coef /* [out] */, rft_tensor *index /* [out] */);
 /* Stability training (Zheng et al. 2016) on logits (2B,K) of [x ; x~]: loss = alpha * 1/B sum_i
    -sum_j P(j|x_i) log P(j|x~_i) (kl: minus P's entropy, i.e. KL(P(x) || P(x~))); grad (2B,K) [out];
    clean_const: no gradient to the clean rows. */

@@ -550,7 +550,8 @@ int rft_cpu_factored_grad(const rft_tensor *f, const rft_tensor *coef, const rft
     const int32_t *ix = rft_i32(index);
     float *gx = rft_f32(grad);
     #pragma omp parallel for schedule(static) if (f->numel > RFT_PAR_MIN)
-    for (int64_t i = 0; i < b; i++) {
+    for (int64_t t = 0; t < b; t++) {
+        const int64_t i = ops_pair_row(t, b);     /* as rft_cpu_relu_backward_add_factored */
         const float *a = x + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
         const ops_row_coef k = ops_factored_coef(cf, ncol, i);
         float *o = gx + i * dim;

@@ -3,10 +3,13 @@
  * also come in factored form (rft_invariance_loss_factored), formed here from y and never written.
  * The backward reads the forward's output y, not x, so that the forward may run in place (y = x)
  * and a network keeps one tensor per ReLU (those outputs are also the taps FMA reads).
+ * rft_relu_forward_pairs also makes FMA's per-pair sums of a two-view batch as it writes each pair
+ * (engine/loss/fma_sums.h), so that the loss need not read the map again (CPU only).
  * Any shape; f32. The gradient at 0 is taken as 0 (PyTorch's choice). NaN passes through the
  * forward, as in PyTorch, so a diverging run shows NaN instead of hiding it. */
 #include "backend.h"
 #include "ops_check.h"
+#include "loss/fma_sums.h"
 
 int rft_relu_forward(const rft_tensor *x, rft_tensor *y)
 {
@@ -65,6 +68,40 @@ int rft_cpu_relu_forward(const rft_tensor *x, rft_tensor *y)
     return RFT_OK;
 }
 
+/* Pair by pair: both rows written, then their sums read back while they are still in cache. */
+RFT_CLONES
+static int cpu_relu_forward_pairs(const rft_tensor *x, rft_tensor *y, int64_t b, int64_t kappa, double *sums)
+{
+    const float *a = rft_f32(x);
+    float *c = rft_f32(y);
+    #pragma omp parallel for schedule(static) if (x->numel > RFT_PAR_MIN)
+    for (int64_t i = 0; i < b; i++) {
+        for (int v = 0; v < 2; v++) {
+            const float *ap = a + (i + v * b) * kappa;
+            float *cp = c + (i + v * b) * kappa;
+            #pragma omp simd
+            for (int64_t k = 0; k < kappa; k++) cp[k] = ap[k] < 0.0f ? 0.0f : ap[k];
+        }
+        fma_pair_sums(c + i * kappa, c + (i + b) * kappa, kappa, sums + 2 * i);
+    }
+    return RFT_OK;
+}
+
+int rft_relu_forward_pairs(const rft_tensor *x, rft_tensor *y, double *sums)
+{
+    const char *op = "relu_forward_pairs";
+    RFT_TRY(rft_check_cpu(op, "input", x));
+    RFT_TRY(rft_check_dtype(op, "input", x, RFT_F32));
+    RFT_TRY(ops_f32_like(op, "output", y, x));
+    if (x->ndim < 1 || x->shape[0] < 2 || x->shape[0] % 2)
+        return rft_fail(RFT_ESHAPE, "%s: input %s must hold a two-view batch [x ; x~] (an even number of rows >= 2)",
+                        op, rft_shape_str(x));
+    if (!sums) return rft_fail(RFT_EARG, "%s: sums is missing (NULL)", op);
+    if (y != x) RFT_TRY(rft_tensor_resize(y, x->ndim, x->shape));
+    const int64_t b = x->shape[0] / 2, kappa = x->numel / x->shape[0];
+    return cpu_relu_forward_pairs(x, y, b, kappa, sums);
+}
+
 RFT_CLONES
 int rft_cpu_relu_backward(const rft_tensor *y, const rft_tensor *dy, rft_tensor *dx)
 {
@@ -98,7 +135,8 @@ int rft_cpu_relu_backward_add_factored(const rft_tensor *y, const rft_tensor *dy
     const int32_t *ix = rft_i32(index);
     float *d = rft_f32(dx);
     #pragma omp parallel for schedule(static) if (y->numel > RFT_PAR_MIN)
-    for (int64_t i = 0; i < b; i++) {
+    for (int64_t t = 0; t < b; t++) {
+        const int64_t i = ops_pair_row(t, b);     /* a two-view batch's partner rows one after the other */
         const float *yp = o + i * dim, *gp = g + i * dim, *gm = fm + ix[2 * i] * dim, *rm = fm + ix[2 * i + 1] * dim;
         const ops_row_coef k = ops_factored_coef(cf, ncol, i);
         float *dp = d + i * dim;

@@ -63,7 +63,8 @@ local fma_factored = {}   -- tap name -> its rft.loss.Factored (buffers reused, 
 --- taps: net:taps() of the two-view forward; o.gamma (1), o.eps (1e-8), o.exact_normalizer (false),
 --- o.layers (names to use; default every tap), o.weights ({name = w}, default 1). o.factored (CPU):
 --- each tap_grads entry is an rft.loss.Factored over the tap itself (rft_fma_loss_factored), formed in
---- the tapped layer's own backward (the same numbers, without writing the gradient maps); on a device
+--- the tapped layer's own backward (the same numbers, without writing the gradient maps), from the
+--- tap's pair_sums where its forward made them (rft_fma_loss_sums: the map is not read); on a device
 --- the option is ignored.
 --- --> loss, tap_grads {name = grad}, per_layer {name = J_l (unweighted)}
 function M.fma(taps, o)
@@ -91,7 +92,11 @@ function M.fma(taps, o)
         fma_factored[tap.name] = g
       end
       g.f, g.means = tap.tensor, tap.tensor
-      check(C.rft_fma_loss_factored(fma_args, gamma * w / #chosen, tap.tensor, value, g.coef, g.index), 2)
+      if tap.pair_sums then     -- made by the tapped layer's forward (nn.Sequential's pair_sums)
+        check(C.rft_fma_loss_sums(fma_args, gamma * w / #chosen, tap.tensor, tap.pair_sums, value, g.coef, g.index), 2)
+      else
+        check(C.rft_fma_loss_factored(fma_args, gamma * w / #chosen, tap.tensor, value, g.coef, g.index), 2)
+      end
     else
       g = buffer(M.fma, tap.name, tap.tensor)
       check(C.rft_fma_loss(fma_args, gamma * w / #chosen, tap.tensor, value, g), 2)

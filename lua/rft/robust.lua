@@ -58,7 +58,9 @@ function M.step(method, net, x, xt, y, o)
   else input = x end
   local t = M.timings
   local t0 = t and train.now()
+  net.pair_sums = m.pair_sums and #inputs == 2 or nil   -- FMA's sums made in the forward (nn.Sequential)
   local logits = net:forward(input)
+  net.pair_sums = nil
   local t1 = t and train.now()
   local out = {
     logits = logits, y = y, rows = b, net = net,

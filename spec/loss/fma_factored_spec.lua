@@ -44,6 +44,31 @@ describe('the FMA loss in factored form', function()
     end)
   end
 
+  it('takes its sums from the ReLU forward that made them (rft_relu_forward_pairs), bit for bit', function()
+    for _, shape in ipairs { { 8, 3, 5, 7 }, { 64, 16, 16, 16 } } do    -- the second runs the parallel loops
+      local x = op.randn(shape, 12, 1, 0.1)
+      local y, yp, sums = op.out(), op.out(), ffi.new('double[?]', shape[1])
+      op.call('rft_relu_forward', x, y)
+      op.call('rft_relu_forward_pairs', x, yp, sums)
+      assert.same(y:to_table(), yp:to_table())
+      for _, exact in ipairs { false, true } do
+        local want, wcoef, windex = factored_path(y, 0.7, exact)
+        local coef, index, loss = op.out(), op.out('i32'), ffi.new('double[1]', 0.25)
+        op.call('rft_fma_loss_sums', args(exact), 0.7, y, sums, loss, coef, index)
+        assert.equal(want, loss[0])
+        assert.same(wcoef:to_table(), coef:to_table())
+        assert.same(windex:to_table(), index:to_table())
+      end
+    end
+    local sums, odd = ffi.new('double[4]'), op.randn({ 3, 2 }, 2)
+    assert.error_matches(op.calling('rft_relu_forward_pairs', odd, op.out(), sums),
+      'relu_forward_pairs: input %[3,2%] must hold a two%-view batch')
+    assert.error_matches(op.calling('rft_relu_forward_pairs', op.randn({ 4, 2 }, 2), op.out(), nil),
+      'relu_forward_pairs: sums is missing')
+    assert.error_matches(op.calling('rft_fma_loss_sums', args(true), 1, odd, sums, ffi.new('double[1]'), op.out(),
+      op.out('i32')), 'fma_loss_sums: feature map %[3,2%] must hold a two%-view batch')
+  end)
+
   it('refuses what the tensor form refuses, and outputs that share memory with the map', function()
     local coef, index, l = op.out(), op.out('i32'), ffi.new('double[1]')
     local odd = op.randn({ 3, 2 }, 2)
@@ -132,7 +157,10 @@ describe('rft.loss.fma{factored = true} in a training step', function()
     local yv = {}
     for i = 1, b do yv[i] = i % 3 end
     net:zero_grad()
+    net.pair_sums = o.pair_sums
     local _, dl = rft.loss.cross_entropy(net:forward(x), rft.from_table(yv, { b }, 'i32'), { from = 0, to = b })
+    -- the ReLUs that run alone make the sums; one fused with its batch norm leaves them to the loss
+    assert.equal(o.pair_sums and not o.bn or false, net:taps()[1].pair_sums ~= nil)
     local l, tg, per = rft.loss.fma(net:taps(), { gamma = 0.3, exact_normalizer = o.exact, factored = o.factored })
     local written_out = factored.written_out(tg, o.factored)
     net:backward(x, dl, tg, { input_grad = false })
@@ -142,10 +170,33 @@ describe('rft.loss.fma{factored = true} in a training step', function()
   factored.same_as_tensor_form({
     { bn = true, frozen = true, exact = true }, { bn = true, frozen = true }, { bn = true, exact = true },
     { bn = false, exact = true },
+    { bn = false, exact = true, pair_sums = true }, { bn = false, pair_sums = true },
+    { bn = true, frozen = true, pair_sums = true },
     { bn = false, exact = true, taps = function(m) return m.__typename == 'nn.Conv2d' end },  -- taps a ReLU does not own
   }, function(case)
     return (case.bn and 'batch norm' or 'no batch norm') .. (case.frozen and ', frozen statistics' or '')
       .. (case.exact and ', differentiated normaliser' or ', constant normaliser')
-      .. (case.taps and ', convolutions tapped' or '')
+      .. (case.taps and ', convolutions tapped' or '') .. (case.pair_sums and ', sums made in the forward' or '')
   end, step)
+end)
+
+describe('rft.robust.step with FMA', function()
+  it('makes the loss\'s sums in the forward and gives the numbers of the loss\'s own pass', function()
+    local method = rft.methods.get('FMA')
+    local own_pass = setmetatable({ pair_sums = false }, { __index = method })
+    local function run(m)
+      local net = rft.models.vgg16 { width = 0.0625, seed = 4 }
+      local x = rft.rand.uniform(rft.tensor { shape = { 5, 3, 32, 32 } }, { seed = 5 })
+      local xt = rft.rand.uniform(rft.tensor { shape = { 5, 3, 32, 32 } }, { seed = 6 })
+      net:zero_grad()
+      local total = rft.robust.step(m, net, x, xt, rft.from_table({ 1, 2, 3, 4, 5 }, { 5 }, 'i32'),
+        { gamma = 0.5, exact_normalizer = true })
+      assert.equal(m.pair_sums, net:taps()[1].pair_sums ~= nil)
+      return total, net.flat_grads:to_table()
+    end
+    local want, wgrads = run(own_pass)
+    local got, grads = run(method)
+    assert.equal(want, got)
+    assert.same(wgrads, grads)
+  end)
 end)

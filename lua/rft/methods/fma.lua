@@ -6,6 +6,7 @@ return require('rft.methods').define {
   name = 'FMA',
   about = 'feature-map augmentation: J0(x) + gamma * J_FMA over every ReLU output (paper 1, eq. 6)',
   inputs = { 'x', 'xt' },
+  pair_sums = true,     -- the tapped ReLUs make the loss's sums in the forward (rft.loss.fma)
   flags = {
     { '--gamma', 'number', 0.03, 'weight of the FMA loss (recipes/gamma_search.lua finds one)', min = 0, max = 1e6 },
     -- With mean(f(x)) held constant, shrinking a layer's activations always lowers J_FMA: at lr 0.01

@@ -30,7 +30,8 @@ local INPUTS = { ['x'] = true, ['xt'] = true, ['x,xt'] = true }
 --- tap_grads | nil, parts ({j0=, extra=, ...}), flags (list of {flag, kind, default, help, min=, max=,
 --- above=, below=, key=}; kind: number, integer, boolean, flag, string), options(args) -> the
 --- method's options from parsed flags (default: each flag's key), config(o) -> what results.json
---- records (default: the options).
+--- records (default: the options), pair_sums (true: the forward over [x ; x~] makes FMA's per-pair
+--- sums at the taps, tap.pair_sums, for rft.loss.fma).
 function M.define(t)
   local where = 'rft.methods.define'
   if type(t) ~= 'table' then error(where .. ': expected a table', 2) end

@@ -6,11 +6,15 @@
 --   returns the input's gradient unless told {input_grad = false}.
 -- A batch norm followed by a ReLU runs as one layer, forward and backward (net.fuse_bn_relu = false
 -- turns that off); the ReLU's output, the tap, is the same tensor either way.
+-- net.pair_sums = true (rft.robust.step sets it for a method that asks, FMA): in a forward over a
+-- two-view batch on the CPU, each tapped layer that can (nn.ReLU:forward_pairs) also makes FMA's sums
+-- of each pair of rows as it writes them, given with its tap (pair_sums), so the loss need not read it.
 -- Parameters live in one flat buffer (and gradients in another) with per-layer views, so an
 -- optimizer step is one call and a checkpoint one write. net.flat_ranges[i] = {lo, hi} is module i's
 -- part of both buffers (elements, padding included); net.backward_hook, when set, is called as
 -- hook(i) once module i's backward has run (its parameter gradients are then final for this pass),
 -- i counting down: what rft.dist.gradient_sync starts its bucketed all-reduce from.
+local ffi = require 'ffi'
 local class = require 'rft.class'
 local F = require 'rft.ffi'
 local T = require 'rft.tensor'
@@ -73,10 +77,24 @@ function Sequential:fusable(i)
   end
 end
 
+-- The double array module i's pair sums go into, for a batch of `rows` (kept and grown as needed).
+function Sequential:sums_buffer(i, rows)
+  self.sums_buffers = self.sums_buffers or {}
+  local b = self.sums_buffers[i]
+  if not b or b.rows < rows then
+    b = { rows = rows, data = ffi.new('double[?]', rows) }
+    self.sums_buffers[i] = b
+  end
+  return b.data
+end
+
 function Sequential:updateOutput(x)
   self.inputs = self.inputs or {}
   self.fused = self.fused or {}
   local inputs, fused, mods = self.inputs, self.fused, self.modules
+  local rows = #x
+  local pairs_wanted = self.pair_sums and rows >= 2 and rows % 2 == 0 and x:device() == 'cpu'
+  self.pair_sums_of = pairs_wanted and {} or nil
   local i, n = 1, #mods
   while i <= n do
     local m = mods[i]
@@ -84,7 +102,15 @@ function Sequential:updateOutput(x)
     local relu = self:fusable(i)
     fused[i] = relu ~= nil
     local ok, y
-    if relu then ok, y = pcall(m.forward_relu, m, x, relu) else ok, y = pcall(m.forward, m, x) end
+    if relu then
+      ok, y = pcall(m.forward_relu, m, x, relu)
+    elseif pairs_wanted and self.tap_names[i] and m.forward_pairs then
+      local sums = self:sums_buffer(i, rows)
+      ok, y = pcall(m.forward_pairs, m, x, sums)
+      self.pair_sums_of[i] = sums
+    else
+      ok, y = pcall(m.forward, m, x)
+    end
     if not ok then
       error(string.format('In module %d (%s) of nn.Sequential: %s', i - 1, tostring(m), tostring(y):gsub('^[^:]*:%d+: ', '')), 2)
     end
@@ -100,11 +126,12 @@ function Sequential:updateOutput(x)
   return x
 end
 
---- { {name='relu1', tensor=...}, ... } from the last forward, in forward order.
+--- { {name='relu1', tensor=..., pair_sums=...}, ... } from the last forward, in forward order;
+--- pair_sums (net.pair_sums) only where that layer made them.
 function Sequential:taps()
-  local out = {}
+  local out, sums = {}, self.pair_sums_of or {}
   for i, m in ipairs(self.modules) do
-    if self.tap_names[i] then out[#out + 1] = { name = self.tap_names[i], tensor = m.output } end
+    if self.tap_names[i] then out[#out + 1] = { name = self.tap_names[i], tensor = m.output, pair_sums = sums[i] } end
   end
   return out
 end

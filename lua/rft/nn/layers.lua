@@ -134,6 +134,13 @@ function ReLU:updateOutput(x)
   check(C.rft_relu_forward(x, self.output))
   return self.output
 end
+--- The forward of a two-view batch [x ; x~] (CPU) that also writes FMA's sums of each pair of rows
+--- into sums (a double[2 * #x / 2] array; rft_relu_forward_pairs), read by rft.loss.fma instead of the map.
+function ReLU:forward_pairs(x, sums)
+  self.output = self:buffer('output', x)
+  check(C.rft_relu_forward_pairs(x, self.output, sums))
+  return self.output
+end
 function ReLU:updateGradInput(x, dy, extra)
   self.gradInput = self:buffer('gradInput', x)
   if extra and is_factored(extra) then extra = own_form(self, extra, self.output) end
