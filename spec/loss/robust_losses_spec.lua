@@ -47,11 +47,30 @@ describe('the FMA loss', function()
     end)
   end
 
-  it('has the gradient of its value by finite differences, through both views', function()
+  -- eq. 6 in float64 from f's values (the differentiated normaliser's value is the same formula)
+  local function fma64(f, scale, eps)
+    local p, b = f:data(), #f / 2
+    local k, total = f:numel() / #f, 0
+    for i = 0, b - 1 do
+      local m, s = 0, 0
+      for j = 0, k - 1 do
+        local c, d = p[i * k + j], p[(i + b) * k + j]
+        m, s = m + c, s + (c - d) ^ 2
+      end
+      m = m / k + eps
+      total = total + s / (k * m * m)
+    end
+    return scale * total / b
+  end
+
+  it('has the value of eq. 6 in float64 and its gradient by finite differences, through both views', function()
+    -- its sums run in f32 lanes within blocks (engine/loss/fma_sums.h): the value is good to about
+    -- 1e-7 of itself, too coarse for differences of steps of 1e-3, which are taken of the float64 value
     local f = ref['fma.f']:copy()
-    local _, g = fma_layer(f, 0.7, 1e-3, true)
+    local v, g = fma_layer(f, 0.7, 1e-3, true)
+    assert.near(fma64(f, 0.7, 1e-3), v, 1e-7 * v)
     g = g:copy()
-    check_fd(f, g, function() return (fma_layer(f, 0.7, 1e-3, true)) end, { 0, 17, 59, 60, 200, 359 }, 1e-3, 2e-2)
+    check_fd(f, g, function() return fma64(f, 0.7, 1e-3) end, { 0, 17, 59, 60, 200, 359 }, 1e-3, 2e-2)
   end)
 
   it('is zero with zero gradient when the two views agree, and scales with gamma', function()
