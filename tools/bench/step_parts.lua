@@ -14,6 +14,7 @@ p:option('--batch', 'clean images a step', '128', tonumber)
 p:option('--reps', 'repetitions', '8', tonumber)
 p:option('--steps', 'steps of each kind a repetition', '8', tonumber)
 p:flag('--bn', 'with batch norm (frozen, as fine-tuning runs)')
+p:flag('--random-xt', 'the second view independent noise instead of Combined+ of the first')
 local o = p:parse(arg)
 local kinds = {}
 for k in o.kinds:gmatch('[^,]+') do kinds[#kinds + 1] = k end
@@ -24,7 +25,9 @@ rft.robust.freeze_bn(net)
 local params, grads = net:flatten()
 local opt = rft.optim.sgd { params = params, grads = grads, lr = 1e-4, momentum = 0.9 }
 local x = rft.rand.uniform(rft.tensor { shape = { o.batch, 3, 32, 32 } }, { seed = 1 })
-local xt = rft.rand.uniform(rft.tensor { shape = { o.batch, 3, 32, 32 } }, { seed = 2 })
+local xt = rft.tensor { shape = { 0 } }
+if o.random_xt then rft.rand.uniform(xt:resize { o.batch, 3, 32, 32 }, { seed = 2 })
+else rft.aug.paper.cifar10['Combined+']:apply(x, { seed = 1, out = xt }) end   -- as the fine-tuning step
 local yv = {}
 for i = 1, o.batch do yv[i] = i % 10 end
 local y = rft.from_table(yv, { o.batch }, 'i32')
