@@ -6,7 +6,7 @@
  *   d/df(x_i)_k  =  scale/B * 2 d_k / (kappa n_i^2)    [- 2 S_i / (kappa^2 n_i^3) if exact_normalizer]
  *   d/df(x~_i)_k = -scale/B * 2 d_k / (kappa n_i^2)
  * The layer set, the per-layer weights w_l / |L| and gamma are the caller's (lua/rft/loss.lua):
- * scale = gamma * w_l / |L|. Two passes per image: the sums (double lanes), then both views'
+ * scale = gamma * w_l / |L|. Two passes per image: the sums (engine/loss/fma_sums.h), then both views'
  * gradients; the factored form (rft_fma_loss_factored) makes the first only, the tapped layer's
  * backward forming the gradient from the map, and rft_fma_loss_sums not even that: it takes the sums a
  * tapped ReLU made as it wrote the map (rft_relu_forward_pairs). Not here: choosing taps or summing
