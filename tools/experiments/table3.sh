@@ -136,16 +136,19 @@ stage_search() {
 }
 
 # The flags of method $1 as the searches selected them (a missing or empty search stops the script).
+# For FMA, the best validation score of its weight searches, each at its rate and normaliser; with a
+# second argument, "first", only the one-coordinate-at-a-time searches' (the rate, then the weight).
 selected() {
   local m=$1 s="$ROOT/search" lr v c
   lr=$(best "$s/lr_$(slug "$m")")
   case $m in
     ST) v=$(best "$s/alpha_st"); echo "--lr $lr --alpha $v" ;;
-    FMA)   # the best validation score of FMA's weight searches, each at its rate and normaliser
+    FMA)
       local flags d bv val
       flags="--lr $lr --gamma $(best "$s/gamma_fma") --constant-normalizer false"; bv=$(best_val "$s/gamma_fma")
       c=$(best "$s/gamma_fma_constant"); val=$(best_val "$s/gamma_fma_constant")
       if awk "BEGIN { exit !($val > $bv) }"; then flags="--lr $lr --gamma $c --constant-normalizer true"; bv=$val; fi
+      [ "${2:-}" = first ] && { echo "$flags"; return; }
       for d in "$s"/gamma_fma_lr*; do   # the joint grid's rates: those with a value within the clean rule
         [ -f "$d/results.json" ] || continue
         val=$(kept_val "$d")
@@ -155,6 +158,16 @@ selected() {
       echo "$flags" ;;
     *) echo "--lr $lr" ;;
   esac
+}
+
+# FMA at the one-coordinate searches' setting, where the joint grid moved Table 3's FMA elsewhere: seed 0,
+# kept beside the column as a second configuration (<ROOT>/table3/fma_lr<rate>_s0).
+second_fma() {
+  [[ " $METHODS " == *" FMA "* ]] || return 0
+  local first
+  first=$(selected FMA first)
+  [ "$first" != "$(selected FMA)" ] || return 0
+  echo "$ROOT/table3/fma_lr$(echo "$first" | awk '{ print $2 }')_s0 $first"
 }
 
 stage_table3() {
@@ -170,6 +183,15 @@ stage_table3() {
         --epochs "$EPOCHS" --lr-top "$LR_TOP" --out "$out"
     done
   done
+  local second out flags
+  second=$(second_fma)
+  [ -n "$second" ] || return 0
+  read -r out flags <<< "$second"
+  done_ "$out" && return
+  say "table3: FMA seed 0 at the one-coordinate searches' setting, $EPOCHS epochs, $flags"
+  # shellcheck disable=SC2086
+  "$RFTLUA" recipes/ca_cifar.lua --method FMA $flags "${MODEL[@]}" --baseline "$BASE" --seed 0 \
+    --epochs "$EPOCHS" --lr-top "$LR_TOP" --out "$out"
 }
 
 models() {   # label and checkpoint of every model of the table: the baseline, then each run
@@ -178,6 +200,13 @@ models() {   # label and checkpoint of every model of the table: the baseline, t
     local r="$ROOT/table3/$(slug "$m")_s$seed"
     done_ "$r" && echo "$(slug "$m")_s$seed $r/model.safetensors"
   done; done
+  local second
+  second=$(second_fma)
+  if [ -n "$second" ]; then
+    local r=${second%% *}
+    done_ "$r" && echo "${r##*/} $r/model.safetensors"
+  fi
+  return 0
 }
 
 stage_cifar10c() {
