@@ -14,7 +14,9 @@
 # EPOCHS (12), LR_TOP (0.6667: Combined+ and Combined- four epochs each at the top rate of twelve),
 # SEEDS ("0 1 2"), METHODS ("clean AT AT-distorted ST FMA"), SEARCH_IMAGES (22500), SEARCH_EPOCHS (4),
 # LR_GRID (0.0003,0.001,0.003,0.01: the searched fine-tuning rates), JOINT_GAMMA (0.1,0.3,1: FMA's
-# weights searched again at the rates beside the one selected),
+# weights searched again at the rates beside the one selected), SCHEDULE_GRID (<LR_TOP>,1: the shares of the
+# epochs at the top rate searched last, at each method's selected rate and weight; the issue's floor,
+# Combined+ and Combined- each a third of the epochs at the top rate, leaves two thirds and all),
 # IA_EPOCHS (5), IA_METHODS ("FMA ST AT"), RESULTS (results/table3_<MODEL_NAME>_w<WIDTH>).
 # The searches run for the methods in METHODS only, so the main job's defaults (issue 14, item 9) come from
 #   MODEL_NAME=quick WIDTH=1 BASE=<a quick baseline> ROOT=runs/main_job_quick METHODS=FMA SEARCH_IMAGES=45000 \
@@ -30,6 +32,7 @@ BASELINE_EPOCHS=${BASELINE_EPOCHS:-30}
 BASELINE_LS=${BASELINE_LS:-0}
 EPOCHS=${EPOCHS:-12}
 LR_TOP=${LR_TOP:-0.6667}
+SCHEDULE_GRID=${SCHEDULE_GRID:-$LR_TOP,1}
 SEEDS=${SEEDS:-0 1 2}
 METHODS=${METHODS:-clean AT AT-distorted ST FMA}
 SEARCH_IMAGES=${SEARCH_IMAGES:-22500}
@@ -133,12 +136,15 @@ stage_search() {
   if [[ " $METHODS " == *" ST "* ]]; then
     search ST alpha 0.03,0.1,0.3,1,3 "$ROOT/search/alpha_st" --lr "$(best "$ROOT/search/lr_st")"
   fi
+  # the schedule last, at each method's rate and weight
+  # shellcheck disable=SC2046
+  for m in $METHODS; do search "$m" lr_top "$SCHEDULE_GRID" "$ROOT/search/lr_top_$(slug "$m")" $(setting "$m"); done
 }
 
-# The flags of method $1 as the searches selected them (a missing or empty search stops the script).
-# For FMA, the best validation score of its weight searches, each at its rate and normaliser; with a
+# The rate and weight of method $1 as the searches selected them (a missing or empty search stops the
+# script). For FMA, the best validation score of its weight searches, each at its rate and normaliser; with a
 # second argument, "first", only the one-coordinate-at-a-time searches' (the rate, then the weight).
-selected() {
+setting() {
   local m=$1 s="$ROOT/search" lr v c
   lr=$(best "$s/lr_$(slug "$m")")
   case $m in
@@ -160,27 +166,42 @@ selected() {
   esac
 }
 
+# The share of the epochs at the top rate that method $1's schedule search selected.
+top_share() { best "$ROOT/search/lr_top_$(slug "$1")"; }
+
+# Every flag of method $1 as the searches selected them: its setting and its schedule.
+selected() { echo "$(setting "$1") --lr-top $(top_share "$1")"; }
+
+# The folder of method $1's run with seed $2: <slug>_s<seed>, or <slug>_top<share>_s<seed> where its
+# schedule search moved it off LR_TOP.
+run_dir() {
+  local top
+  top=$(top_share "$1")
+  if [ "$top" = "$LR_TOP" ]; then echo "$ROOT/table3/$(slug "$1")_s$2"; else echo "$ROOT/table3/$(slug "$1")_top${top}_s$2"; fi
+}
+
 # FMA at the one-coordinate searches' setting, where the joint grid moved Table 3's FMA elsewhere: seed 0,
 # kept beside the column as a second configuration (<ROOT>/table3/fma_lr<rate>_s0).
 second_fma() {
   [[ " $METHODS " == *" FMA "* ]] || return 0
   local first
-  first=$(selected FMA first)
-  [ "$first" != "$(selected FMA)" ] || return 0
+  first=$(setting FMA first)
+  [ "$first" != "$(setting FMA)" ] || return 0
   echo "$ROOT/table3/fma_lr$(echo "$first" | awk '{ print $2 }')_s0 $first"
 }
 
 stage_table3() {
   for seed in $SEEDS; do
     for m in $METHODS; do
-      local out="$ROOT/table3/$(slug "$m")_s$seed"
+      local out
+      out=$(run_dir "$m" "$seed")
       done_ "$out" && continue
       local flags
       flags=$(selected "$m")
       say "table3: $m seed $seed, $EPOCHS epochs, $flags"
       # shellcheck disable=SC2086
       "$RFTLUA" recipes/ca_cifar.lua --method "$m" $flags "${MODEL[@]}" --baseline "$BASE" --seed "$seed" \
-        --epochs "$EPOCHS" --lr-top "$LR_TOP" --out "$out"
+        --epochs "$EPOCHS" --out "$out"
     done
   done
   local second out flags
@@ -197,8 +218,9 @@ stage_table3() {
 models() {   # label and checkpoint of every model of the table: the baseline, then each run
   echo "baseline $BASE/model.safetensors"
   for seed in $SEEDS; do for m in $METHODS; do
-    local r="$ROOT/table3/$(slug "$m")_s$seed"
-    done_ "$r" && echo "$(slug "$m")_s$seed $r/model.safetensors"
+    local r
+    r=$(run_dir "$m" "$seed")
+    done_ "$r" && echo "${r##*/} $r/model.safetensors"
   done; done
   local second
   second=$(second_fma)
@@ -239,7 +261,7 @@ stage_ia() {
     say "IA: $m, $IA_EPOCHS epochs per distortion, $flags"
     # shellcheck disable=SC2086
     "$RFTLUA" recipes/ia_cifar.lua --methods "$m" $flags "${MODEL[@]}" --baseline "$BASE" --epochs "$IA_EPOCHS" \
-      --lr-top "$LR_TOP" --out "$out"
+      --out "$out"
   done
 }
 
