@@ -1,6 +1,7 @@
 -- tools/experiments/table3.sh: the flags each method's Table 3 runs get are the ones its searches
--- selected (FMA under the normaliser whose search scored higher), and a missing search stops the
--- script rather than running a method with an empty flag. The script's functions are sourced alone.
+-- selected (FMA under the normaliser whose search scored higher, the schedule searched last), and a
+-- missing search stops the script rather than running a method with an empty flag. The script's
+-- functions are sourced alone.
 local BIN = 'build/rftlua'
 local exists = require('rft.util').exists
 
@@ -16,13 +17,14 @@ local function capture(cmd)
   return out
 end
 
--- selected <method> in a shell that sourced the script with ROOT=root: its output and exit status
-local function selected(root, method)
+-- `fn args` (a function of the script) in a shell that sourced it with ROOT=root: its output and exit status
+local function call(root, fn, args)
   local out = capture(string.format(
-    [[bash -c 'export ROOT=%s; source tools/experiments/table3.sh; x=$(selected %s); echo "$x"' 2>/dev/null; echo "rc=$?"]],
-    root, method))
+    [[bash -c 'export ROOT=%s; source tools/experiments/table3.sh; x=$(%s %s); echo "$x"' 2>/dev/null; echo "rc=$?"]],
+    root, fn, args))
   return out:match('^(.-)\n?rc='), tonumber(out:match('rc=(%d+)'))
 end
+local function selected(root, method) return call(root, 'setting', method) end
 
 describe('tools/experiments/table3.sh', function()
   it("gives each method the values its searches selected, and stops where a search is missing", function()
@@ -57,6 +59,37 @@ describe('tools/experiments/table3.sh', function()
     os.execute("rm -rf '" .. root .. "'")
   end)
 
+  it('adds the schedule its search selected, and names the run folder by it where it moves off LR_TOP', function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local root = os.tmpname(); os.remove(root)
+    write(root .. '/search/lr_st/results.json', '{"best": 0.003, "val_accuracy": 50}')
+    write(root .. '/search/alpha_st/results.json', '{"best": 1, "val_accuracy": 55}')
+    write(root .. '/search/lr_clean/results.json', '{"best": 0.03, "val_accuracy": 50}')
+    -- no schedule search yet: no run
+    local _, rc = call(root, 'selected', 'ST')
+    assert.is_not.equal(0, rc)
+    write(root .. '/search/lr_top_st/results.json', '{"best": 1, "val_accuracy": 56}')
+    write(root .. '/search/lr_top_clean/results.json', '{"best": 0.6667, "val_accuracy": 51}')
+    assert.same({ '--lr 0.003 --alpha 1 --lr-top 1', 0 }, { call(root, 'selected', 'ST') })
+    assert.same({ '--lr 0.03 --lr-top 0.6667', 0 }, { call(root, 'selected', 'clean') })
+    assert.same({ root .. '/table3/st_top1_s2', 0 }, { call(root, 'run_dir', 'ST 2') })
+    assert.same({ root .. '/table3/clean_s0', 0 }, { call(root, 'run_dir', 'clean 0') })
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+
+  it("keeps FMA's one-coordinate setting as a second configuration only where the joint grid moved it", function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local root = os.tmpname(); os.remove(root)
+    write(root .. '/search/lr_fma/results.json', '{"best": 0.001, "val_accuracy": 50}')
+    write(root .. '/search/gamma_fma/results.json', '{"best": 0.1, "val_accuracy": 60}')
+    write(root .. '/search/gamma_fma_constant/results.json', '{"best": 0.03, "val_accuracy": 59}')
+    assert.same({ '', 0 }, { call(root, 'second_fma', '') })
+    write(root .. '/search/gamma_fma_lr0.003/results.json', '{"best": 0.1, "val_accuracy": 61}')
+    assert.same({ root .. '/table3/fma_lr0.001_s0 --lr 0.001 --gamma 0.1 --constant-normalizer false', 0 },
+      { call(root, 'second_fma', '') })
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+
   it('finds the rates beside a rate in LR_GRID, for the joint grid around FMA\'s', function()
     if not exists(BIN) then return pending('build/rftlua not built') end
     local function neighbours(r)
@@ -85,15 +118,25 @@ describe('tools/experiments/table3.sh', function()
       return (capture(string.format([[bash -c 'export ROOT=%s METHODS="%s"; source tools/experiments/table3.sh
         search() { echo "$1 $2 $4 ${*:5}"; }; stage_search' 2>&1]], root, methods)):gsub(root, 'R'))
     end
-    assert.equal('AT lr R/search/lr_at \n', calls('AT'))
+    write(root .. '/search/lr_at/results.json', '{"best": 0.001}')
+    assert.equal('AT lr R/search/lr_at \nAT lr_top R/search/lr_top_at --lr 0.001\n', calls('AT'))
+    write(root .. '/search/gamma_fma/results.json', '{"best": 0.1, "val_accuracy": 60}')
+    write(root .. '/search/gamma_fma_constant/results.json', '{"best": 0.03, "val_accuracy": 59}')
     assert.equal(table.concat({ 'FMA lr R/search/lr_fma --constant-normalizer false',
       'FMA gamma R/search/gamma_fma --constant-normalizer false --lr 0.003',
       'FMA gamma R/search/gamma_fma_constant --constant-normalizer true --lr 0.003',
       'FMA gamma R/search/gamma_fma_lr0.001 --constant-normalizer false --lr 0.001',
-      'FMA gamma R/search/gamma_fma_lr0.01 --constant-normalizer false --lr 0.01', '' }, '\n'),
+      'FMA gamma R/search/gamma_fma_lr0.01 --constant-normalizer false --lr 0.01',
+      'FMA lr_top R/search/lr_top_fma --lr 0.003 --gamma 0.1 --constant-normalizer false', '' }, '\n'),
       calls('FMA'))
-    assert.equal(table.concat({ 'clean lr R/search/lr_clean ', 'ST lr R/search/lr_st ', 'ST alpha R/search/alpha_st --lr 0.01', '' }, '\n'),
+    write(root .. '/search/lr_clean/results.json', '{"best": 0.001}')
+    write(root .. '/search/alpha_st/results.json', '{"best": 0.3}')
+    assert.equal(table.concat({ 'clean lr R/search/lr_clean ', 'ST lr R/search/lr_st ', 'ST alpha R/search/alpha_st --lr 0.01',
+      'clean lr_top R/search/lr_top_clean --lr 0.001', 'ST lr_top R/search/lr_top_st --lr 0.01 --alpha 0.3', '' }, '\n'),
       calls('clean ST'))
+    -- a method whose rate was never searched stops the script before its schedule is searched
+    os.execute("rm -rf '" .. root .. "/search/lr_clean'")
+    assert.is_nil(calls('clean'):match('lr_top'))
     os.execute("rm -rf '" .. root .. "'")
   end)
 

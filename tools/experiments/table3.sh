@@ -122,10 +122,10 @@ normaliser() { [ "$1" = FMA ] && echo "--constant-normalizer false"; return 0; }
 # Table 3's first seed, also gets its larger weights at the rates beside its own (gamma_fma_lr<rate>):
 # a joint grid around the selected point, so that the one-coordinate-at-a-time search is not why.
 stage_search() {
+  local m lr r flags
   # shellcheck disable=SC2046
   for m in $METHODS; do search "$m" lr "$LR_GRID" "$ROOT/search/lr_$(slug "$m")" $(normaliser "$m"); done
   if [[ " $METHODS " == *" FMA "* ]]; then
-    local lr r
     lr=$(best "$ROOT/search/lr_fma")
     search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma" --constant-normalizer false --lr "$lr"
     search FMA gamma 0.01,0.03,0.1,0.3,1 "$ROOT/search/gamma_fma_constant" --constant-normalizer true --lr "$lr"
@@ -134,11 +134,15 @@ stage_search() {
     done
   fi
   if [[ " $METHODS " == *" ST "* ]]; then
-    search ST alpha 0.03,0.1,0.3,1,3 "$ROOT/search/alpha_st" --lr "$(best "$ROOT/search/lr_st")"
+    lr=$(best "$ROOT/search/lr_st")
+    search ST alpha 0.03,0.1,0.3,1,3 "$ROOT/search/alpha_st" --lr "$lr"
   fi
   # the schedule last, at each method's rate and weight
-  # shellcheck disable=SC2046
-  for m in $METHODS; do search "$m" lr_top "$SCHEDULE_GRID" "$ROOT/search/lr_top_$(slug "$m")" $(setting "$m"); done
+  for m in $METHODS; do
+    flags=$(setting "$m")   # an assignment, so that a missing search stops the script here
+    # shellcheck disable=SC2086
+    search "$m" lr_top "$SCHEDULE_GRID" "$ROOT/search/lr_top_$(slug "$m")" $flags
+  done
 }
 
 # The rate and weight of method $1 as the searches selected them (a missing or empty search stops the
@@ -170,7 +174,11 @@ setting() {
 top_share() { best "$ROOT/search/lr_top_$(slug "$1")"; }
 
 # Every flag of method $1 as the searches selected them: its setting and its schedule.
-selected() { echo "$(setting "$1") --lr-top $(top_share "$1")"; }
+selected() {
+  local s t
+  s=$(setting "$1"); t=$(top_share "$1")   # assignments, so that a missing search stops the script
+  echo "$s --lr-top $t"
+}
 
 # The folder of method $1's run with seed $2: <slug>_s<seed>, or <slug>_top<share>_s<seed> where its
 # schedule search moved it off LR_TOP.
