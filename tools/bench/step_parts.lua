@@ -2,7 +2,10 @@
 -- repetition timing `--steps` steps of each; prints per part (forward, loss, backward: rft.robust.timings)
 -- and in all the median of each kind and the median of the paired differences, which drift on a busy
 -- machine cancels out of. What a two-view method's own work costs beyond AT's, which adds nothing but
--- the second half of the batch.
+-- the second half of the batch. The method 'clean' is a plain step of the clean batch: --kinds AT,clean
+-- is what doubling the batch costs, --kinds FMA,clean the two-view target's ratio from adjacent windows;
+-- 'twice' (not a method) puts each view through as a batch of its own, one optimizer step for both:
+-- --kinds AT,twice is what the doubled batch costs beyond two batches.
 --   rftlua tools/bench/step_parts.lua --model vgg16_w0.25 --reps 8 --steps 8
 --   rftlua tools/bench/step_parts.lua --model vgg16_w0.5 --bn --kinds FMA,ST
 local rft = require 'rft'
@@ -40,7 +43,12 @@ local function run(k, r)
   local t0 = rft.train.now()
   for _ = 1, o.steps do
     net:zero_grad()
-    rft.robust.step(k, net, x, xt, y, options[k] or {})
+    if k == 'twice' then   -- one plain pass of each view, then the optimizer: the two views as two batches
+      rft.robust.step('clean', net, x, xt, y)
+      rft.robust.step('clean', net, xt, x, y)
+    else
+      rft.robust.step(k, net, x, xt, y, options[k] or {})
+    end
     opt:step()
   end
   local t = rft.robust.timings
@@ -65,3 +73,4 @@ for _, q in ipairs(parts) do
     median(function(r) return res[a][q][r] end) * 1e3, b, median(function(r) return res[b][q][r] end) * 1e3, a, b,
     median(function(r) return res[a][q][r] - res[b][q][r] end) * 1e3))
 end
+print(string.format('step      %s / %s %.3f (median of the paired ratios)', a, b, median(function(r) return res[a].step[r] / res[b].step[r] end)))
