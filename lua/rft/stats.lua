@@ -1,5 +1,5 @@
--- rft.stats: the few statistics a multi-seed result needs: mean, sample standard deviation, and the
--- Student t interval of a mean (n - 1 degrees of freedom), with the t quantile computed here from the
+-- rft.stats: the few statistics a multi-seed result or a benchmark needs: mean, median, sample standard
+-- deviation, and the Student t interval of a mean (n - 1 degrees of freedom), with the t quantile computed here from the
 -- regularised incomplete beta function (no table, any degrees of freedom). Not a statistics library:
 -- plain Lua numbers in, plain numbers out.
 local M = {}
@@ -10,6 +10,17 @@ function M.mean(t)
   local s = 0
   for _, v in ipairs(t) do s = s + v end
   return s / #t
+end
+
+--- Median of a list of numbers (the mean of the middle two for an even count; nil for an empty list);
+--- the list is left as it was.
+function M.median(t)
+  if #t == 0 then return nil end
+  local c = {}
+  for i, v in ipairs(t) do c[i] = v end
+  table.sort(c)
+  local h = #c / 2
+  return #c % 2 == 1 and c[math.ceil(h)] or (c[h] + c[h + 1]) / 2
 end
 
 --- Sample standard deviation (divisor n - 1); nil with fewer than two values.

@@ -1,5 +1,5 @@
 -- rft.stats against SciPy (spec/fixtures/stats.json, written by tools/fixtures/stats.py) and exact
--- small cases: mean, sample std, the Student t quantile and the 95 % interval of a mean.
+-- small cases: mean, median, sample std, the Student t quantile and the 95 % interval of a mean.
 local stats = require 'rft.stats'
 local cjson = require 'cjson'
 
@@ -25,6 +25,12 @@ describe('rft.stats', function()
     assert.equal(math.sqrt(0.5), stats.std { 1, 2 })
     assert.is_nil(stats.mean {})
     assert.is_nil(stats.std { 5 })                        -- one seed: no spread to report
+    local t = { 3, 1, 2 }
+    assert.equal(2, stats.median(t))
+    assert.same({ 3, 1, 2 }, t)                           -- left unsorted
+    assert.equal(2.5, stats.median { 4, 1, 3, 2 })         -- the middle two's mean
+    assert.equal(7, stats.median { 7 })
+    assert.is_nil(stats.median {})
   end)
 
   it('has the textbook t quantiles: 12.706 (1 dof), 4.303 (2), 1.960 as dof grows', function()

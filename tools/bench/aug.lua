@@ -31,7 +31,7 @@ local kernels = {
 local wanted
 if o.kernels then wanted = {} for k in o.kernels:gmatch('[^,]+') do wanted[k] = true end end
 
-local function median(t) table.sort(t); return t[math.ceil(#t / 2)] end
+local median = require('rft.stats').median
 
 for shape_s in o.shapes:gmatch('[^,]+') do
   local shape = {}

@@ -61,11 +61,10 @@ end
 local A, B = setup(sizes[1]), setup(sizes[2])
 A.run(); B.run()                                    -- warm-up: plans, buffers
 for r = 1, o.reps do A.run(r); B.run(r) end
-local function median(f)
+local function median(f)   -- of f(r) over the repetitions
   local c = {}
   for r = 1, o.reps do c[r] = f(r) end
-  table.sort(c)
-  return c[math.ceil(o.reps / 2)]
+  return require('rft.stats').median(c)
 end
 os.execute('/usr/bin/python3 ' .. (arg[0]:match('^(.*)/[^/]*$') or '.') .. '/machine.py')
 io.stdout:flush()

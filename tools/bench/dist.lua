@@ -23,7 +23,7 @@ local o = p:parse(arg)
 
 local specs = { fast = { 'fast', {} }, vgg16_w0_25 = { 'vgg16', { width = 0.25, bn = true } },
                 vgg16 = { 'vgg16', { width = 1, bn = true } }, allcnn_c = { 'allcnn_c', { bn = true } } }
-local function median(t) table.sort(t); return t[math.ceil(#t / 2)] end
+local median = require('rft.stats').median
 local now = rft.train.now
 
 local r, n = d.rank(), d.size()

@@ -59,7 +59,7 @@ local function cpu_now()
   return tonumber(ts.s) + tonumber(ts.ns) * 1e-9
 end
 
-local function median(t) local c = {}; for i, v in ipairs(t) do c[i] = v end; table.sort(c); return c[math.ceil(#c / 2)] end
+local median = require('rft.stats').median
 local kinds = { 'plain', 'inv', 'tensors', 'add' }
 local wall, cpu = {}, {}
 for _, w in ipairs(kinds) do wall[w], cpu[w] = {}, {}; step(w) end

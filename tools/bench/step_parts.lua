@@ -57,11 +57,10 @@ local function run(k, r)
 end
 for _, k in ipairs(kinds) do run(k, 0) end         -- warm-up: plans, buffers
 for r = 1, o.reps do for _, k in ipairs(kinds) do run(k, r) end end
-local function median(f)
+local function median(f)   -- of f(r) over the repetitions
   local c = {}
   for r = 1, o.reps do c[r] = f(r) end
-  table.sort(c)
-  return c[math.ceil(o.reps / 2)]
+  return require('rft.stats').median(c)
 end
 os.execute('/usr/bin/python3 ' .. (arg[0]:match('^(.*)/[^/]*$') or '.') .. '/machine.py')   -- which machine
 io.stdout:flush()

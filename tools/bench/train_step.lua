@@ -44,7 +44,7 @@ local function forward_flops(net)
   return flops
 end
 
-local function median(t) table.sort(t); return t[math.ceil(#t / 2)] end
+local median = require('rft.stats').median
 
 local loss = ffi.new('double[1]')
 local no_input_grad = { input_grad = false }
@@ -116,7 +116,7 @@ for name in o.models:gmatch('[^,]+') do
   end
   for _, kind in ipairs(kinds) do
     local lo, hi = math.min(unpack(rates[kind])), math.max(unpack(rates[kind]))
-    result[kind .. '_images_per_s'] = median({ unpack(rates[kind]) })
+    result[kind .. '_images_per_s'] = median(rates[kind])
     result[kind .. '_spread'] = { lo, hi }
     if kind:match('_step$') then
       local ratio, cratio = {}, {}
