@@ -6,14 +6,15 @@
 # the run across sessions:
 #   RFT_DATA=../shared/datasets/cifar-10-batches-bin tools/experiments/invariance.sh [recipe flags]
 # (flags after the command go to the recipe last, overriding these: --steps-per-epoch 2 for a trial)
-# Settings (environment): WIDTH (0.5), EPOCHS (60, of 352 batches of 16 seeds x 8 copies: 45,000 rows), LR (0.05, the
+# Settings (environment): WIDTH (0.5), EPOCHS (100, of 352 batches of 16 seeds x 8 copies: 45,000 rows but 5,632 seed
+# images, so 100 epochs visit each training image about 12.5 times, each time in 8 views), LR (0.05, the
 # one-cycle peak), WEIGHT_DECAY (5e-4), ALPHAS (0.05,0.1,0.2), SCORE_IMAGES (2000 test images x 5 draws of G; the paper: 10,000, whose CSVs would take 3.6 MB a model),
 # ROOT (runs/invariance_allcnn_c_w<WIDTH>), RESULTS (results/invariance_allcnn_c_w<WIDTH>).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 RFTLUA=${RFTLUA:-build/rftlua}
 WIDTH=${WIDTH:-0.5}
-EPOCHS=${EPOCHS:-60}
+EPOCHS=${EPOCHS:-100}
 LR=${LR:-0.05}
 WEIGHT_DECAY=${WEIGHT_DECAY:-5e-4}
 ALPHAS=${ALPHAS:-0.05,0.1,0.2}
