@@ -6,7 +6,7 @@
 -- median invariance score among those within --max-val-drop points of the baseline's validation
 -- accuracy. Reports test accuracy (clean and under the heavier scheme), the per-layer invariance loss
 -- per epoch (the paper's Figure 2) and the invariance scores per layer (Figure 1). Every training
--- resumes after a kill.
+-- resumes after a kill; each model's <out>/<name>/results.json is written once it is scored.
 -- Defaults fit a 2-core CPU in about 45 minutes; batch norm (the authors' released code) lets the short
 -- run train at the paper's learning rate, where plain All-CNN-C was still at chance after an epoch.
 -- The paper: --no-bn --width 1 --epochs 350 --steps-per-epoch 352 (lr 0.01, /10 at 200, 250, 300), on a GPU.
@@ -100,6 +100,9 @@ for _, r in ipairs(runs) do
     for i, v in ipairs(scores[k]:to_table()) do score_rows[i] = score_rows[i] or {}; score_rows[i][k] = v end
   end
   rft.train.write_csv(o.out .. '/' .. r.name .. '_scores.csv', score_rows, names)
+  -- each model's record as soon as it is scored: a run stopped before the last alpha keeps the others'
+  report.write_json(o.out .. '/' .. r.name .. '/results.json', { model = m, layers = names, config = o,
+                                                                 provenance = report.provenance() })
   local ms = {}
   for i, k in ipairs(names) do ms[i] = string.format('%s %.3f', k, m.medians[i]) end
   print(string.format('%s: validation %.2f %%, test %.2f %% (heavier %.2f %%); median scores %s', r.name, m.val_accuracy,
