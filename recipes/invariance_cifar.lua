@@ -15,6 +15,8 @@ local cjson = require 'cjson'
 local cli = require 'rft.cli'
 local experiment = require 'rft.experiment'
 local report = require 'rft.report'
+local runs_io = require 'rft.experiment.runs'
+local util = require 'rft.util'
 
 local p = cli.parser('invariance_cifar', 'All-CNN-C with and without the invariance loss.')
 p:string('--data', 'CIFAR-10 folder (default: $RFT_DATA, then data/cifar-10-batches-bin)')
@@ -44,6 +46,14 @@ local lr_at = o.schedule == 'one-cycle' and rft.train.one_cycle(o.lr, o.epochs) 
   local f = t / o.epochs   -- the paper's steps at 200, 250, 300 of 350 epochs, scaled to this run
   return o.lr / (f < 200 / 350 and 1 or f < 250 / 350 and 10 or f < 300 / 350 and 100 or 1000)
 end
+-- What a model's training depends on: a checkpoint or a scored record with another key is not this model's.
+local function model_key(alpha)
+  local key = { o.width, o.no_bn, o.epochs, o.steps_per_epoch or 0, o.seeds, o.copies, alpha, o.lr, o.same_class, o.seed }
+  if o.schedule ~= 'paper' or o.weight_decay > 0 then   -- the key of runs made before these flags existed, otherwise
+    key[#key + 1], key[#key + 2] = o.schedule, o.weight_decay
+  end
+  return cjson.encode(key)
+end
 -- One model, trained (or resumed) in o.out/<name>/: returns it, its rows (with each layer's L_inv), its seconds.
 local function train(name, alpha)
   local net = rft.models.allcnn_c { width = o.width, bn = not o.no_bn, seed = o.seed }
@@ -51,14 +61,10 @@ local function train(name, alpha)
   names = {}
   for i, t in ipairs(net:taps()) do names[i] = t.name end
   local weights = rft.loss.invariance_weights(names, alpha > 0 and alpha or 1)
-  local key = { o.width, o.no_bn, o.epochs, o.steps_per_epoch or 0, o.seeds, o.copies, alpha, o.lr, o.same_class, o.seed }
-  if o.schedule ~= 'paper' or o.weight_decay > 0 then   -- the key of runs made before these flags existed, otherwise
-    key[#key + 1], key[#key + 2] = o.schedule, o.weight_decay
-  end
   local rows = rft.train.fit {
     name = name, net = net, train = d.train, val = d.val, copies = copies, batch = o.seeds, epochs = o.epochs,
     steps_per_epoch = o.steps_per_epoch, lr = lr_at, momentum = 0.9, nesterov = true, weight_decay = o.weight_decay,
-    seed = o.seed, out = o.out .. '/' .. name, columns = names, allow_nonfinite = o.allow_nonfinite, key = cjson.encode(key),
+    seed = o.seed, out = o.out .. '/' .. name, columns = names, allow_nonfinite = o.allow_nonfinite, key = model_key(alpha),
     step = function(net, x, y, ctx)
       local logits = net:forward(x)
       local ce, g = rft.loss.cross_entropy(logits, y, { scale = 1 - alpha })
@@ -80,7 +86,18 @@ end
 local models, heavier, G = {}, rft.aug.heavier(), rft.aug.G()
 local runs = { { name = 'baseline', alpha = 0 } }
 for _, a in ipairs(o.alpha) do runs[#runs + 1] = { name = string.format('invariance_a%g', a), alpha = a } end
+-- A model scored before (this run, or another session's whose record was restored from results/ by
+-- tools/experiments/invariance.sh) is taken from its record, with its scores' CSV beside it, untrained.
+local function scored(r)
+  local rec = runs_io.read_json(o.out .. '/' .. r.name .. '/results.json')
+  if not rec or rec.key ~= model_key(r.alpha) or not util.exists(o.out .. '/' .. r.name .. '_scores.csv') then return nil end
+  names = rec.layers
+  print(string.format('%s: scored before (%s/%s/results.json), not trained again', r.name, o.out, r.name))
+  return rec.model
+end
 for _, r in ipairs(runs) do
+  local m = scored(r)
+  if m then models[#models + 1] = m; goto continue end
   local net, rows, seconds = train(r.name, r.alpha)
   local so = { draws = o.draws, seed = o.seed }
   so.images = math.min(o.score_images, d.val.n)
@@ -101,12 +118,13 @@ for _, r in ipairs(runs) do
   end
   rft.train.write_csv(o.out .. '/' .. r.name .. '_scores.csv', score_rows, names)
   -- each model's record as soon as it is scored: a run stopped before the last alpha keeps the others'
-  report.write_json(o.out .. '/' .. r.name .. '/results.json', { model = m, layers = names, config = o,
+  report.write_json(o.out .. '/' .. r.name .. '/results.json', { model = m, layers = names, config = o, key = model_key(r.alpha),
                                                                  provenance = report.provenance() })
   local ms = {}
   for i, k in ipairs(names) do ms[i] = string.format('%s %.3f', k, m.medians[i]) end
   print(string.format('%s: validation %.2f %%, test %.2f %% (heavier %.2f %%); median scores %s', r.name, m.val_accuracy,
     m.test_accuracy, m.test_accuracy_heavier, table.concat(ms, ', ')))
+  ::continue::
 end
 
 -- The invariance model: the most invariant on validation among those that keep its accuracy.

@@ -1,6 +1,12 @@
 -- recipes/invariance_cifar.lua refuses flags out of range before any work: one line naming the
--- flag and the accepted range, exit status 2, and no output folder. (Its kill -9 and
--- resume behaviour is rft.train.fit's, specified in fit_spec.lua.)
+-- flag and the accepted range, exit status 2, and no output folder. A model scored before is taken
+-- from its record, untrained, when its settings match (each model of a long run may train in another
+-- session, its record restored from results/). (Its kill -9 and resume behaviour is rft.train.fit's,
+-- specified in fit_spec.lua.)
+local data_dir = os.getenv('RFT_DATA')
+local have_data = data_dir and io.open(data_dir .. '/test_batch.bin', 'rb')
+if have_data then have_data:close() end
+
 local function sh(cmd)
   local p = assert(io.popen(cmd .. ' 2>&1; echo "rc=$?"'))
   local out = p:read('*a'); p:close()
@@ -29,5 +35,27 @@ describe('invariance_cifar.lua', function()
       assert.is_truthy(out:find(msg), flag .. ' gave: ' .. out)
       assert.is_nil(os.rename(dir, dir), flag .. ' left ' .. dir)
     end
+  end)
+
+  it('takes a model scored before from its record when its settings match, and trains it when they do not', function()
+    if not have_data then return pending('RFT_DATA is not set to a CIFAR-10 folder') end
+    local dir = os.tmpname(); os.remove(dir)
+    local run = 'build/rftlua recipes/invariance_cifar.lua --epochs 1 --steps-per-epoch 1 --seeds 4 --copies 2 '
+      .. '--score-images 20 --draws 1 --alpha 0.1 --out ' .. dir
+    local first, rc = sh(run)
+    assert.equal(0, rc, first)
+    assert.is_nil(first:find('scored before', 1, true))
+    local function read(path) local f = assert(io.open(path)); local t = f:read('*a'); f:close(); return t end
+    local table1 = read(dir .. '/results.md')
+    os.execute("rm -f '" .. dir .. "'/*.safetensors '" .. dir .. "'/*/checkpoint*")   -- as results/ holds them
+    local again; again, rc = sh(run)
+    assert.equal(0, rc, again)
+    assert.is_truthy(again:find('baseline: scored before', 1, true), again)
+    assert.is_truthy(again:find('invariance_a0.1: scored before', 1, true), again)
+    assert.equal(table1, read(dir .. '/results.md'))
+    local other; other, rc = sh(run .. ' --lr 0.02')   -- another model: trained, its record replaced
+    assert.equal(0, rc, other)
+    assert.is_nil(other:find('scored before', 1, true), other)
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 end)

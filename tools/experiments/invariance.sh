@@ -22,6 +22,16 @@ SCORE_IMAGES=${SCORE_IMAGES:-2000}
 ROOT=${ROOT:-runs/invariance_allcnn_c_w$WIDTH}
 RESULTS=${RESULTS:-results/invariance_allcnn_c_w$WIDTH}
 
+# A machine that lost its runs (a fresh clone, a new session) takes the models scored before from
+# $RESULTS: the recipe uses a model's record in place of training it when its settings match, so each
+# model of a run may train in a different session.
+if [ -d "$RESULTS" ]; then
+  (cd "$RESULTS" && find . -type f -print0) |
+    while IFS= read -r -d '' f; do
+      [ -e "$ROOT/$f" ] || { mkdir -p "$ROOT/$(dirname "$f")"; cp "$RESULTS/$f" "$ROOT/$f"; }
+    done
+fi
+
 "$RFTLUA" recipes/invariance_cifar.lua --width "$WIDTH" --epochs "$EPOCHS" \
   --schedule one-cycle --lr "$LR" --weight-decay "$WEIGHT_DECAY" --alpha "$ALPHAS" \
   --score-images "$SCORE_IMAGES" --out "$ROOT" "$@"
