@@ -1,7 +1,7 @@
 -- tools/experiments/table3.sh: the flags each method's Table 3 runs get are the ones its searches
 -- selected (FMA under the normaliser whose search scored higher, the schedule searched last), and a
--- missing search stops the script rather than running a method with an empty flag. The script's
--- functions are sourced alone.
+-- missing search stops the script rather than running a method with an empty flag; IA runs once per
+-- method and distortion, its records kept in results/. The script's functions are sourced alone.
 local BIN = 'build/rftlua'
 local exists = require('rft.util').exists
 
@@ -164,6 +164,54 @@ describe('tools/experiments/table3.sh', function()
     write(base .. '/train.csv', csv:gsub('1%.5,40', '1.6,39'))
     restore()
     assert.is_false(exists(root .. '/search/lr_st/results.json'))
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+
+  it('runs IA once per method and distortion, each record kept in results/ and taken back on the same baseline', function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local root = os.tmpname(); os.remove(root)
+    local results, base = root .. '/results', root .. '/base'
+    local csv = 'epoch,lr,train_loss,train_accuracy,val_accuracy,images_per_s,seconds\n1,0.01,1.5,40,50,600,70\n'
+    write(results .. '/baseline/train.csv', csv)
+    write(base .. '/train.csv', csv)
+    write(root .. '/search/lr_at/results.json', '{"best": 0.001}')
+    write(root .. '/search/lr_top_at/results.json', '{"best": 0.6667}')
+    write(results .. '/ia/at_bplus/results.json', '{"before": {}, "runs": [], "from": "results"}')
+    -- rftlua itself, except that ia_cifar.lua only logs its flags and writes a record in its --out
+    write(root .. '/rftlua', table.concat({ '#!/bin/bash',
+      'if [ "$1" = recipes/ia_cifar.lua ]; then echo "${*:2}" >> ' .. root .. '/calls',
+      '  out=${*: -1}; mkdir -p "$out"; echo "{\\"before\\": {}, \\"runs\\": []}" > "$out/results.json"',
+      'else exec ' .. BIN .. ' "$@"; fi', '' }, '\n'))
+    local function stage()
+      return capture(string.format([[bash -c 'chmod +x %s/rftlua; export RFTLUA=%s/rftlua ROOT=%s BASE=%s RESULTS=%s IA_METHODS=AT
+        source tools/experiments/table3.sh; stage_ia' 2>&1; echo "rc=$?"]], root, root, root, base, results))
+    end
+    assert.is_truthy(stage():find('rc=0', 1, true))
+    local f = assert(io.open(root .. '/calls'))
+    local calls = {}
+    for line in f:lines() do calls[#calls + 1] = line:gsub(root, 'R') end
+    f:close()
+    -- B+ came from results/; the six others ran, one distortion each, at AT's selected flags
+    assert.equal(6, #calls)
+    assert.equal('--methods AT --augs B- --lr 0.001 --lr-top 0.6667 --model vgg16 --width 0.5 --bn true --baseline R/base '
+      .. '--epochs 5 --out R/ia/at_bminus', calls[1])
+    assert.equal('--augs S- ', calls[6]:sub(14, 23))
+    assert.equal(' --out R/ia/at_sminus', calls[6]:sub(-21))
+    f = assert(io.open(root .. '/ia/at_bplus/results.json'))
+    assert.is_truthy(f:read('*a'):find('"from": "results"', 1, true)); f:close()
+    for _, name in ipairs { 'at_bminus', 'at_gb', 'at_gn', 'at_sap', 'at_splus', 'at_sminus' } do
+      assert.is_true(exists(results .. '/ia/' .. name .. '/results.json'), name)
+    end
+    -- all done: nothing runs again
+    stage()
+    f = assert(io.open(root .. '/calls')); local n = select(2, f:read('*a'):gsub('\n', '')); f:close()
+    assert.equal(6, n)
+    -- another baseline: a record in results/ is not taken
+    os.execute("rm -rf '" .. root .. "/ia'")
+    write(base .. '/train.csv', csv:gsub('1%.5,40', '1.6,39'))
+    stage()
+    f = assert(io.open(root .. '/calls')); n = select(2, f:read('*a'):gsub('\n', '')); f:close()
+    assert.equal(13, n)
     os.execute("rm -rf '" .. root .. "'")
   end)
 end)

@@ -80,10 +80,16 @@ grid_of() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); local v 
 # results ($RESULTS/search/<name>.json, its table from $RESULTS/search.md) instead of being trained
 # again, when $BASE is the baseline it was made on: the same per-epoch losses and accuracies as the
 # committed $RESULTS/baseline/train.csv (training is deterministic on one kind of CPU).
+# Whether the baseline in $BASE trained to the committed one (the same losses and accuracies, epoch by
+# epoch), so that results made on the committed one hold for it.
+same_baseline() {
+  [ -f "$BASE/train.csv" ] && [ -f "$RESULTS/baseline/train.csv" ] &&
+    cmp -s <(cut -d, -f1-5 "$BASE/train.csv") <(cut -d, -f1-5 "$RESULTS/baseline/train.csv")
+}
+
 restore_search() {
   local out=$1 name=${1##*/}
-  done_ "$out" || [ ! -f "$RESULTS/search/$name.json" ] || [ ! -f "$BASE/train.csv" ] && return 0
-  cmp -s <(cut -d, -f1-5 "$BASE/train.csv") <(cut -d, -f1-5 "$RESULTS/baseline/train.csv") || return 0
+  done_ "$out" || [ ! -f "$RESULTS/search/$name.json" ] || ! same_baseline && return 0
   mkdir -p "$out"
   awk -v h="## $name" '$0 == h { f = 1; getline; next } f && (/^`rftlua / || /^## /) { exit } f' \
     "$RESULTS/search.md" | sed '$d' > "$out/search.md"
@@ -259,17 +265,29 @@ stage_invariance() {
   done
 }
 
-# Table 2 (IA): every distortion alone, each method at its selected flags, seed 0.
+# Table 2 (IA): every distortion alone, each method at its selected flags, seed 0. One run per method and
+# distortion (<ROOT>/ia/<method>_<distortion>, about 11 minutes each on VGG-16/2 at 5 epochs), each record
+# copied into $RESULTS/ia/ as it finishes and taken back from there on a machine that lost its runs, so
+# that the 21 runs may spread over sessions.
 stage_ia() {
+  local m f flags name out fams
+  fams=$("$RFTLUA" -e "print(table.concat(require('rft.aug.distortions').names, ' '))")
   for m in $IA_METHODS; do
-    local out="$ROOT/ia/$(slug "$m")"
-    done_ "$out" && continue
-    local flags
     flags=$(selected "$m")
-    say "IA: $m, $IA_EPOCHS epochs per distortion, $flags"
-    # shellcheck disable=SC2086
-    "$RFTLUA" recipes/ia_cifar.lua --methods "$m" $flags "${MODEL[@]}" --baseline "$BASE" --epochs "$IA_EPOCHS" \
-      --out "$out"
+    for f in $fams; do
+      name="$(slug "$m")_$(slug "$(echo "$f" | sed 's/+/plus/; s/-$/minus/')")"
+      out="$ROOT/ia/$name"
+      if ! done_ "$out" && [ -f "$RESULTS/ia/$name/results.json" ] && same_baseline; then
+        mkdir -p "$out" && cp "$RESULTS/ia/$name/results.json" "$out/"
+        say "IA: $m on $f taken from $RESULTS (made on this baseline)"
+      fi
+      done_ "$out" && continue
+      say "IA: $m on $f, $IA_EPOCHS epochs, $flags"
+      # shellcheck disable=SC2086
+      "$RFTLUA" recipes/ia_cifar.lua --methods "$m" --augs "$f" $flags "${MODEL[@]}" --baseline "$BASE" \
+        --epochs "$IA_EPOCHS" --out "$out"
+      mkdir -p "$RESULTS/ia/$name" && cp "$out/results.json" "$RESULTS/ia/$name/"
+    done
   done
 }
 
