@@ -180,7 +180,9 @@ describe('tools/experiments/table3.sh', function()
     -- rftlua itself, except that ia_cifar.lua only logs its flags and writes a record in its --out
     write(root .. '/rftlua', table.concat({ '#!/bin/bash',
       'if [ "$1" = recipes/ia_cifar.lua ]; then echo "${*:2}" >> ' .. root .. '/calls',
-      '  out=${*: -1}; mkdir -p "$out"; echo "{\\"before\\": {}, \\"runs\\": []}" > "$out/results.json"',
+      '  out=${*: -1}; aug=$(echo "$*" | sed "s/.*--augs \\([^ ]*\\).*/\\1/"); mkdir -p "$out"',
+      '  echo "{\\"before\\": {\\"clean\\": 88, \\"$aug\\": 70}, \\"runs\\": [{\\"aug\\": \\"$aug\\", '
+        .. '\\"method\\": \\"AT/IA\\", \\"after\\": {\\"clean\\": 87, \\"$aug\\": 80}}]}" > "$out/results.json"',
       'else exec ' .. BIN .. ' "$@"; fi', '' }, '\n'))
     local function stage()
       return capture(string.format([[bash -c 'chmod +x %s/rftlua; export RFTLUA=%s/rftlua ROOT=%s BASE=%s RESULTS=%s IA_METHODS=AT
@@ -202,6 +204,11 @@ describe('tools/experiments/table3.sh', function()
     for _, name in ipairs { 'at_bminus', 'at_gb', 'at_gn', 'at_sap', 'at_splus', 'at_sminus' } do
       assert.is_true(exists(results .. '/ia/' .. name .. '/results.json'), name)
     end
+    -- Table 2 from the records in results/, the one taken from there without a run of its own
+    f = assert(io.open(results .. '/table2.md')); local t2 = f:read('*a'); f:close()
+    assert.is_truthy(t2:find('| B- | 70.00 | 80.00 (+10.00); clean 87.00 |', 1, true), t2)
+    assert.is_truthy(t2:find('| B+ | — | — |', 1, true), t2)
+    assert.is_truthy(t2:find('**+10.00** (6 of 7)', 1, true), t2)
     -- all done: nothing runs again
     stage()
     f = assert(io.open(root .. '/calls')); local n = select(2, f:read('*a'):gsub('\n', '')); f:close()

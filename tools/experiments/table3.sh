@@ -267,8 +267,8 @@ stage_invariance() {
 
 # Table 2 (IA): every distortion alone, each method at its selected flags, seed 0. One run per method and
 # distortion (<ROOT>/ia/<method>_<distortion>, about 11 minutes each on VGG-16/2 at 5 epochs), each record
-# copied into $RESULTS/ia/ as it finishes and taken back from there on a machine that lost its runs, so
-# that the 21 runs may spread over sessions.
+# copied into $RESULTS/ia/ as it finishes, Table 2 written again from them, and taken back from there on
+# a machine that lost its runs, so that the 21 runs may spread over sessions.
 stage_ia() {
   local m f flags name out fams
   fams=$("$RFTLUA" -e "print(table.concat(require('rft.aug.distortions').names, ' '))")
@@ -287,9 +287,13 @@ stage_ia() {
       "$RFTLUA" recipes/ia_cifar.lua --methods "$m" --augs "$f" $flags "${MODEL[@]}" --baseline "$BASE" \
         --epochs "$IA_EPOCHS" --out "$out"
       mkdir -p "$RESULTS/ia/$name" && cp "$out/results.json" "$RESULTS/ia/$name/"
+      table2
     done
   done
 }
+
+# table2.md/json in $RESULTS from the IA records there, finished or not (a missing cell reads as such)
+table2() { "$RFTLUA" -e "assert(require('rft.experiment.paper_files').table2('$RESULTS', '$RESULTS'), 'no IA record in $RESULTS/ia')"; }
 
 stage_results() {
   say "results: $RESULTS"
