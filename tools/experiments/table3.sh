@@ -76,10 +76,6 @@ grid_of() { "$RFTLUA" -e "local f = assert(io.open('$1/results.json')); local v 
   for i, s in ipairs(require('cjson').decode(f:read('*a')).scores) do v[i] = string.format('%g', s.value) end
   print(table.concat(v, ','))"; }
 
-# A search missing from runs/ (a fresh clone, a machine that lost its runs) is taken from the committed
-# results ($RESULTS/search/<name>.json, its table from $RESULTS/search.md) instead of being trained
-# again, when $BASE is the baseline it was made on: the same per-epoch losses and accuracies as the
-# committed $RESULTS/baseline/train.csv (training is deterministic on one kind of CPU).
 # Whether the baseline in $BASE trained to the committed one (the same losses and accuracies, epoch by
 # epoch), so that results made on the committed one hold for it.
 same_baseline() {
@@ -87,6 +83,10 @@ same_baseline() {
     cmp -s <(cut -d, -f1-5 "$BASE/train.csv") <(cut -d, -f1-5 "$RESULTS/baseline/train.csv")
 }
 
+# A search missing from runs/ (a fresh clone, a machine that lost its runs) is taken from the committed
+# results ($RESULTS/search/<name>.json, its table from $RESULTS/search.md) instead of being trained
+# again, when $BASE is the baseline it was made on: the same per-epoch losses and accuracies as the
+# committed $RESULTS/baseline/train.csv (training is deterministic on one kind of CPU).
 restore_search() {
   local out=$1 name=${1##*/}
   done_ "$out" || [ ! -f "$RESULTS/search/$name.json" ] || ! same_baseline && return 0
