@@ -13,6 +13,7 @@ p:list('--augs', 'distortions', distortions.names, distortions.names)
 p:list('--methods', 'methods', { 'FMA', 'ST', 'AT' }, methods.names())
 local args = p:parse(arg)
 local o = ex.options(args, p)
+local t0 = rft.train.now()
 
 -- data, baseline, strengths, and the baseline's rows on the test set
 local d = ex.cifar(o.data)
@@ -41,4 +42,5 @@ for _, fam in ipairs(args.augs) do
   end
 end
 print(table.concat(lines, '\n'))
+results.seconds = rft.train.now() - t0
 report.write_json(o.out .. '/results.json', results)

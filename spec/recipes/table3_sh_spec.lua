@@ -176,7 +176,8 @@ describe('tools/experiments/table3.sh', function()
     write(base .. '/train.csv', csv)
     write(root .. '/search/lr_at/results.json', '{"best": 0.001}')
     write(root .. '/search/lr_top_at/results.json', '{"best": 0.6667}')
-    write(results .. '/ia/at_bplus/results.json', '{"before": {}, "runs": [], "from": "results"}')
+    write(results .. '/ia/at_bplus/results.json', '{"before": {}, "runs": [], "from": "results", "seconds": 612.4, '
+      .. '"provenance": {"command": "rftlua recipes/ia_cifar.lua", "commit": "0123456789abc", "machine": {"cpu": "AMD EPYC", "isa": "AVX-512"}}}')
     -- rftlua itself, except that ia_cifar.lua only logs its flags and writes a record in its --out
     write(root .. '/rftlua', table.concat({ '#!/bin/bash',
       'if [ "$1" = recipes/ia_cifar.lua ]; then echo "${*:2}" >> ' .. root .. '/calls',
@@ -209,6 +210,7 @@ describe('tools/experiments/table3.sh', function()
     assert.is_truthy(t2:find('| B- | 70.00 | 80.00 (+10.00); clean 87.00 |', 1, true), t2)
     assert.is_truthy(t2:find('| B+ | — | — |', 1, true), t2)
     assert.is_truthy(t2:find('**+10.00** (6 of 7)', 1, true), t2)
+    assert.is_truthy(t2:find('/ia/at_bplus`: `rftlua recipes/ia_cifar.lua` (commit 0123456789, AMD EPYC AVX-512, 612 s)', 1, true), t2)
     -- all done: nothing runs again
     stage()
     f = assert(io.open(root .. '/calls')); local n = select(2, f:read('*a'):gsub('\n', '')); f:close()

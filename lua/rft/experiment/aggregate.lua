@@ -209,7 +209,7 @@ function M.table2(root)
   for _, name in ipairs(runs_mod.list(root .. '/ia')) do
     local r = runs_mod.read_json(root .. '/ia/' .. name .. '/results.json')
     if r and type(r.before) == 'table' and type(r.runs) == 'table' then
-      t.folders[#t.folders + 1] = { dir = root .. '/ia/' .. name, provenance = r.provenance }
+      t.folders[#t.folders + 1] = { dir = root .. '/ia/' .. name, provenance = r.provenance, seconds = r.seconds }
       for k, v in pairs(r.before) do t.baseline[k] = t.baseline[k] or v end
       for _, run in ipairs(r.runs) do
         local m = by_label[run.method]

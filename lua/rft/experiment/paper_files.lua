@@ -337,8 +337,10 @@ function M.table2(out, root)
   lines[#lines + 1] = '\n## Provenance\n'
   for _, fo in ipairs(t.folders) do
     local p = type(fo.provenance) == 'table' and fo.provenance or {}
-    lines[#lines + 1] = string.format('- `%s`: `%s` (commit %s)', fo.dir, tostring(p.command or 'not recorded'),
-      p.commit and tostring(p.commit):sub(1, 10) or 'not recorded')
+    local mach = type(p.machine) == 'table' and p.machine or {}
+    lines[#lines + 1] = string.format('- `%s`: `%s` (commit %s%s%s)', fo.dir, tostring(p.command or 'not recorded'),
+      p.commit and tostring(p.commit):sub(1, 10) or 'not recorded', mach.cpu and ', ' .. tostring(mach.cpu) .. ' ' .. tostring(mach.isa) or '',
+      type(fo.seconds) == 'number' and string.format(', %.0f s', fo.seconds) or '')
   end
   util.write_atomic(out .. '/table2.md', table.concat(lines, '\n') .. '\n')
   write_json(out .. '/table2.json', t)
