@@ -1,7 +1,8 @@
 -- invariance_overhead.lua: the training-time cost of the invariance loss (second paper, eq. 3), as a
 -- ratio to the same All-CNN-C training step without it, in one run: batches of K seeds x M copies,
 -- the step with cross-entropy alone against the step with the loss over every conv's ReLU (value
--- and gradients). Median of repetitions; a benchmark, not a test. Steps alternated in each repetition:
+-- and gradients). Median of repetitions; a benchmark, not a test. In each repetition the kinds take turns
+-- step by step (one step of each, then again, `--steps` rounds):
 --   plain    cross-entropy alone;
 --   inv      with the loss as recipes/invariance_cifar.lua runs it: gradients in factored form
 --            (rft.loss.invariance{factored = true}), formed inside each tapped layer's backward;
@@ -64,11 +65,14 @@ local kinds = { 'plain', 'inv', 'tensors', 'add' }
 local wall, cpu = {}, {}
 for _, w in ipairs(kinds) do wall[w], cpu[w] = {}, {}; step(w) end
 for r = 1, o.reps do
-  for j = 0, #kinds - 1 do      -- alternate, each repetition starting one kind later: load and order hit all alike
-    local w = kinds[(r - 1 + j) % #kinds + 1]
-    local t0, c0 = rft.train.now(), cpu_now()
-    for _ = 1, o.steps do step(w) end
-    wall[w][r], cpu[w][r] = (rft.train.now() - t0) / o.steps, (cpu_now() - c0) / o.steps
+  for _, w in ipairs(kinds) do wall[w][r], cpu[w][r] = 0, 0 end
+  for i = 1, o.steps do         -- one step of each kind in turn, each round starting one kind later: the
+    for j = 0, #kinds - 1 do    -- kinds compared are timed moments apart, so drift and order hit all alike
+      local w = kinds[(r + i - 2 + j) % #kinds + 1]
+      local t0, c0 = rft.train.now(), cpu_now()
+      step(w)
+      wall[w][r], cpu[w][r] = wall[w][r] + (rft.train.now() - t0) / o.steps, cpu[w][r] + (cpu_now() - c0) / o.steps
+    end
   end
 end
 local function ratio(t, w)
@@ -91,5 +95,5 @@ print(string.format('invariance step (factored, as the recipe): overhead %+.1f %
   .. 'gradients %+.1f %% wall, %+.1f %% CPU; adding fixed tensors alone %+.1f %% wall, %+.1f %% CPU',
   100 * (result.inv_ratio - 1), 100 * (result.inv_cpu_ratio - 1), 100 * (result.tensors_ratio - 1),
   100 * (result.tensors_cpu_ratio - 1), 100 * (result.add_ratio - 1), 100 * (result.add_cpu_ratio - 1)))
-print(string.format('threads %s; numbers from one run on the machine as it was (alternated steps, rotated order)', result.threads))
+print(string.format('threads %s; numbers from one run on the machine as it was (the kinds taking turns step by step, rotated order)', result.threads))
 if o.json then require('rft.report').write_json(o.json, result) end

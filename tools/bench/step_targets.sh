@@ -22,7 +22,7 @@ done
 /usr/bin/python3 tools/bench/machine.py
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-build/rftlua tools/bench/train_step.lua --fma --models "$models" --reps "$reps" | tee "$tmp/two_view.jsonl"
+build/rftlua tools/bench/train_step.lua --fma --turns step --models "$models" --reps "$reps" | tee "$tmp/two_view.jsonl"
 for w in 0.5 1; do
   build/rftlua tools/bench/invariance_overhead.lua --width "$w" --reps "$reps" --json "$tmp/inv_w${w}_bn.json"
   build/rftlua tools/bench/invariance_overhead.lua --width "$w" --no-bn --reps "$reps" --json "$tmp/inv_w${w}_nobn.json"

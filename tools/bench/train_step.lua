@@ -5,7 +5,8 @@
 -- pipeline ('fma'), the pipeline alone ('augment'), and the FMA, ST and AT steps over a prepared
 -- [x ; x~] ('fma_step', 'st_step', 'at_step', images/s counting the clean batch), each with its cost
 -- in plain steps ('<kind>_ratio' = train rate / step rate; the target is 2.05 at most). The kinds
--- take turns within each repetition, so a ratio compares neighbouring timings on a busy machine;
+-- take turns within each repetition (--turns: about 2 s of each kind in turn, or one step of each
+-- round after round), so a ratio compares neighbouring timings on a busy machine;
 -- '<kind>_cpu_ratio' is the same ratio in process CPU time (all threads), steadier when other
 -- work competes for the cores.
 --   rftlua tools/bench/train_step.lua --models vgg16,vgg16_w0.25,allcnn_c --batch 128 --reps 5
@@ -18,7 +19,10 @@ local p = require('argparse')('train_step', 'rft training-step benchmark')
 p:option('--models', 'comma-separated: vgg16, vgg16_w0.25, allcnn_c, fast, quick', 'vgg16,vgg16_w0.25,allcnn_c,fast,quick')
 p:option('--batch', 'batch size', '128', tonumber)
 p:option('--reps', 'timed repetitions', '5', tonumber)
-p:option('--steps', 'steps per repetition (default: about 2 s of work)', nil, tonumber)
+p:option('--steps', 'steps of each kind per repetition (default: about 2 s of each)', nil, tonumber)
+p:option('--turns', "how the kinds take turns in a repetition: 'chunk' (all steps of one kind, then the next) "
+  .. "or 'step' (one step of each kind, round after round: the ratios compare steps timed moments apart, "
+  .. 'steadier where the machine drifts)', 'chunk'):choices { 'chunk', 'step' }
 p:flag('--fma', 'also time the two-view FMA step and the Combined+ pipeline')
 require('rft.experiment').device_option(p)
 local o = p:parse(arg)
@@ -93,25 +97,40 @@ for name in o.models:gmatch('[^,]+') do
   local result = { model = name, batch = o.batch, device = rft.device(), forward_gflop_per_image = forward_flops(net) / 1e9 }
   local kinds = o.fma and { 'train', 'infer', 'fma', 'augment', 'fma_step', 'st_step', 'at_step' } or { 'train', 'infer' }
   if o.fma then augment() end
-  local n = {}
+  local n, one = {}, {}
   for _, kind in ipairs(kinds) do
     local f = steps[kind]
     mode(kind)
     f(); f(); rft.synchronize()                -- warm-up: primitives, plans, workspaces
-    local t0 = rft.train.now(); f(); rft.synchronize(); local one = rft.train.now() - t0
-    n[kind] = o.steps or math.max(1, math.floor(2 / one))
+    local t0 = rft.train.now(); f(); rft.synchronize(); one[kind] = rft.train.now() - t0
+    n[kind] = o.steps or math.max(1, math.floor(2 / one[kind]))
   end
-  local rates, cpu = {}, {}
-  for _, kind in ipairs(kinds) do rates[kind], cpu[kind] = {}, {} end
+  if o.turns == 'step' then                    -- rounds of one step of each kind: about 2 s of each, all told
+    local sum = 0
+    for _, kind in ipairs(kinds) do sum = sum + one[kind] end
+    for _, kind in ipairs(kinds) do n[kind] = o.steps or math.max(1, math.floor(2 * #kinds / sum)) end
+  end
+  local wall, cpu, rates = {}, {}, {}
+  for _, kind in ipairs(kinds) do wall[kind], cpu[kind], rates[kind] = {}, {}, {} end
+  local function time(kind, count, r)          -- adds the wall and CPU seconds of `count` steps to repetition r
+    local f = steps[kind]
+    mode(kind)
+    local t0, c0 = rft.train.now(), os.clock()
+    for _ = 1, count do f() end
+    rft.synchronize()
+    wall[kind][r], cpu[kind][r] = (wall[kind][r] or 0) + rft.train.now() - t0, (cpu[kind][r] or 0) + os.clock() - c0
+  end
   for r = 1, o.reps do                         -- the kinds take turns within a repetition
+    if o.turns == 'step' then
+      for i = 1, n[kinds[1]] do         -- each round starting one kind later, so that no kind always follows another
+        for j = 0, #kinds - 1 do time(kinds[(i + j - 1) % #kinds + 1], 1, r) end
+      end
+    else
+      for _, kind in ipairs(kinds) do time(kind, n[kind], r) end
+    end
     for _, kind in ipairs(kinds) do
-      local f = steps[kind]
-      mode(kind)
-      local t0, c0 = rft.train.now(), os.clock()
-      for _ = 1, n[kind] do f() end
-      rft.synchronize()
-      rates[kind][r] = n[kind] * o.batch / (rft.train.now() - t0)
-      cpu[kind][r] = (os.clock() - c0) / n[kind]
+      rates[kind][r] = n[kind] * o.batch / wall[kind][r]
+      cpu[kind][r] = cpu[kind][r] / n[kind]
     end
   end
   for _, kind in ipairs(kinds) do
