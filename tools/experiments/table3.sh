@@ -272,9 +272,9 @@ stage_invariance() {
 stage_ia() {
   local m f flags name out fams
   fams=$("$RFTLUA" -e "print(table.concat(require('rft.aug.distortions').names, ' '))")
-  for m in $IA_METHODS; do
-    flags=$(selected "$m")
-    for f in $fams; do
+  for f in $fams; do   # every method on one distortion before the next: a partial table compares them
+    for m in $IA_METHODS; do
+      flags=$(selected "$m")
       name="$(slug "$m")_$(slug "$(echo "$f" | sed 's/+/plus/; s/-$/minus/')")"
       out="$ROOT/ia/$name"
       if ! done_ "$out" && [ -f "$RESULTS/ia/$name/results.json" ] && same_baseline; then
