@@ -11,10 +11,11 @@
  *     dL/da_i = (dN/da_i - L dDen/da_i) / Den,  dN/da_i = 4 (a_i - mean_k) / (K' D (M_k - 1)) (0 for a
  *     singleton group), dDen/da_i = 4 (a_i - mean) / ((B - 1) D)  or  2 n_c (a_i - mean_c) / (P D).
  * Passes over the map, each thread on its share of the columns:
- *   1. row after row (streaming from memory), Welford's running means and sums of squares of the
- *      seed groups (and of the classes when a group spans classes): W_k about the group's mean,
- *      never as |a|^2 - M |mean|^2 (no cancellation); the squares in float over runs of 512 values,
- *      then in double;
+ *   1. group after group, a block of columns at a time (the map read from memory once, each block
+ *      of the group's rows twice from the first-level cache): the group's mean, then W_k about it,
+ *      never as |a|^2 - M |mean|^2 (no cancellation); when a group spans classes, row after row
+ *      instead, Welford's running means and sums of squares of the groups and of the classes; the
+ *      squares in float over runs of at most 512 values, then in double;
  *   2. when every group lies in one class (always for all pairs), the denominator's means from the
  *      groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
  *      work on K means, not on B rows;
@@ -201,6 +202,8 @@ typedef struct {
     int64_t b, ng, nc, kprime;
     double pairs;                 /* the denominator's pairs: B(B-1)/2, or P over same-class pairs */
     int32_t *gi, *ci;             /* [b]; ci NULL without classes */
+    int32_t *rows;                /* [b]: the rows group by group, each group's in increasing order */
+    int64_t *goff;                /* [ng + 1]: group k's rows are rows[goff[k] .. goff[k + 1]) */
     int64_t *gn, *cn;             /* [ng], [nc] */
     int32_t *gc;                  /* [ng]: the class of group k (0 without classes) */
     int pure;                     /* every group lies in one class */
@@ -227,7 +230,10 @@ static int64_t inv_dense(const int32_t *ids, int64_t b, int64_t *keys, int32_t *
     return n + 1;
 }
 
-static void inv_plan_free(inv_plan *p) { free(p->gi); free(p->ci); free(p->gn); free(p->cn); free(p->gc); }
+static void inv_plan_free(inv_plan *p)
+{
+    free(p->gi); free(p->ci); free(p->rows); free(p->goff); free(p->gn); free(p->cn); free(p->gc);
+}
 
 static int inv_plan_make(const int32_t *g, const int32_t *c, int64_t b, inv_plan *p)
 {
@@ -237,13 +243,18 @@ static int inv_plan_make(const int32_t *g, const int32_t *c, int64_t b, inv_plan
     p->gi = malloc(sizeof(int32_t) * (size_t)b);
     p->gn = malloc(sizeof(int64_t) * (size_t)b);
     p->gc = malloc(sizeof(int32_t) * (size_t)b);
+    p->rows = malloc(sizeof(int32_t) * (size_t)b);
+    p->goff = malloc(sizeof(int64_t) * (size_t)(b + 1));
     if (c) { p->ci = malloc(sizeof(int32_t) * (size_t)b); p->cn = malloc(sizeof(int64_t) * (size_t)b); }
-    if (!keys || !p->gi || !p->gn || !p->gc || (c && (!p->ci || !p->cn))) {
+    if (!keys || !p->gi || !p->gn || !p->gc || !p->rows || !p->goff || (c && (!p->ci || !p->cn))) {
         free(keys);
         inv_plan_free(p);
         return rft_fail(RFT_ENOMEM, "invariance: out of memory");
     }
     p->ng = inv_dense(g, b, keys, p->gi, p->gn);
+    for (int64_t r = 0; r < b; r++) p->rows[r] = (int32_t)(keys[r] & 0xffffffff);   /* sorted by (id, row) */
+    p->goff[0] = 0;
+    for (int64_t k = 0; k < p->ng; k++) p->goff[k + 1] = p->goff[k] + p->gn[k];
     for (int64_t k = 0; k < p->ng; k++) p->kprime += p->gn[k] >= 2;
     p->pure = 1;
     if (c) {
@@ -303,6 +314,38 @@ static inline __attribute__((always_inline)) double inv_welford(const float *a, 
     return total;
 }
 
+/* Group k's mean over columns [d0, d1) into m and its sum of squares about that mean, W_k: the group's
+ * rows (mk of them, at x + rows[j] * dim) a block of columns at a time, small enough to stay in the
+ * first-level cache between the two sweeps (the mean, then the squares about it), so that the map
+ * is read from memory once; the squares in float over a row's block, then in double. */
+static inline __attribute__((always_inline)) double inv_group(const float *x, int64_t dim, const int32_t *rows,
+                                                              int64_t mk, float *m, int64_t d0, int64_t d1)
+{
+    if (mk == 1) { memcpy(m + d0, x + rows[0] * dim + d0, sizeof(float) * (size_t)(d1 - d0)); return 0; }
+    const int64_t step = mk <= 8 ? INV_BLOCK : mk >= 256 ? 16 : 4096 / mk / 16 * 16;
+    const float inv = 1.0f / (float)mk;
+    double total = 0;
+    for (int64_t e0 = d0; e0 < d1; e0 += step) {
+        const int64_t e1 = d1 - e0 < step ? d1 : e0 + step;
+        memcpy(m + e0, x + rows[0] * dim + e0, sizeof(float) * (size_t)(e1 - e0));
+        for (int64_t j = 1; j < mk; j++) {
+            const float *a = x + rows[j] * dim;
+            #pragma omp simd
+            for (int64_t e = e0; e < e1; e++) m[e] += a[e];
+        }
+        #pragma omp simd
+        for (int64_t e = e0; e < e1; e++) m[e] *= inv;
+        for (int64_t j = 0; j < mk; j++) {
+            const float *a = x + rows[j] * dim;
+            float acc = 0;
+            #pragma omp simd reduction(+:acc)
+            for (int64_t e = e0; e < e1; e++) { const float d = a[e] - m[e]; acc += d * d; }
+            total += acc;
+        }
+    }
+    return total;
+}
+
 /* One map's share of a call: its values, threads, per-thread partial sums and means. */
 typedef struct {
     const rft_tensor *f;
@@ -331,36 +374,35 @@ static inline __attribute__((always_inline)) void inv_pass1(const inv_plan *p, c
     int32_t *gs = m->seen + t * (ng + nm), *cs = gs + ng;
     memset(wk, 0, sizeof(double) * (size_t)ns);
     memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
-    for (int64_t i = 0; d1 > d0 && i < b; i++) {
-        const float *a = x + i * dim + d0;
-        const int32_t k = p->gi[i];
-        wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
-        if (!p->pure) {
-            const int32_t c = p->ci[i];
+    if (!p->pure) {
+        for (int64_t i = 0; d1 > d0 && i < b; i++) {
+            const float *a = x + i * dim + d0;
+            const int32_t k = p->gi[i], c = p->ci[i];
+            wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
             vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
         }
+        return;
     }
-    /* sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
-    if (p->pure && d1 > d0) {
-        for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + d0, 0, sizeof(float) * (size_t)(d1 - d0));
+    /* a block of columns at a time, kept in cache from the groups' rows to the between terms:
+       sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
+    for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
+        const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK, n = e1 - e0;
+        for (int64_t k = 0; k < ng; k++)
+            wk[k] += inv_group(x, dim, p->rows + p->goff[k], p->gn[k], gmean + k * dim, e0, e1);
+        for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + e0, 0, sizeof(float) * (size_t)n);
         for (int64_t k = 0; k < ng; k++) {
             const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
             const float *gm = gmean + k * dim;
             float *rm = rmean + p->gc[k] * dim;
             #pragma omp simd
-            for (int64_t e = d0; e < d1; e++) rm[e] += w * gm[e];
+            for (int64_t e = e0; e < e1; e++) rm[e] += w * gm[e];
         }
         for (int64_t k = 0; k < ng; k++) {
             const float *gm = gmean + k * dim, *rm = rmean + p->gc[k] * dim;
-            double total = 0;
-            for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
-                const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK;
-                float acc = 0;
-                #pragma omp simd reduction(+:acc)
-                for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
-                total += acc;
-            }
-            vc[k] += total;        /* the between terms, indexed by group */
+            float acc = 0;
+            #pragma omp simd reduction(+:acc)
+            for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
+            vc[k] += acc;          /* the between terms, indexed by group */
         }
     }
 }

@@ -172,6 +172,23 @@ describe('the invariance loss', function()
     end
   end)
 
+  it('equals the float64 definition for every size of group the engine blocks differently', function()
+    -- a group's rows are summed a block of columns at a time, the block shorter for larger groups
+    -- (up to 8 rows: 512 columns; 9 to 255: 4096 / M rounded down to 16; more: 16); a singleton
+    -- group has no squares. Groups of 1, 4 and 11 rows interleaved (value and gradient), then of
+    -- 2 and 300 rows on 40 columns (the value: the gradient's central differences take too long)
+    local gr = {}
+    for i = 1, 16 do gr[i] = i == 5 and 0 or (i % 4 == 0 and 1 or 2) end
+    local f = rft.rand.uniform(rft.tensor { shape = { 16, 6 } }, { seed = 21 })
+    against_float64(f, gr, nil, 'groups of 1, 4 and 11 rows')
+    local b = 302
+    local big = rft.rand.uniform(rft.tensor { shape = { b, 40 } }, { seed = 22 })
+    for i = 1, b do gr[i] = (i == 7 or i == 200) and 5 or 9 end
+    local want = pairwise(big:to_table(), b, gr)
+    local got = inv(big, rft.from_table(gr, { b }, 'i32'))
+    assert.is_true(math.abs(got - want) <= REL * want, string.format('groups of 2 and 300: %.9g vs %.9g', got, want))
+  end)
+
   it('does not depend on the order of the rows', function()
     local f, groups = copies_batch(4, 4, 1)
     local perm = rft.rand.permutation(16, { seed = 9 })
