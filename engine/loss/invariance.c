@@ -202,8 +202,8 @@ typedef struct {
     int64_t b, ng, nc, kprime;
     double pairs;                 /* the denominator's pairs: B(B-1)/2, or P over same-class pairs */
     int32_t *gi, *ci;             /* [b]; ci NULL without classes */
-    int32_t *rows;                /* [b]: the rows group by group, each group's in increasing order */
-    int64_t *goff;                /* [ng + 1]: group k's rows are rows[goff[k] .. goff[k + 1]) */
+    int32_t *rows;                /* [b]: the rows group by group (group k's gn[k] after those of 0..k-1),
+                                     each group's in increasing order */
     int64_t *gn, *cn;             /* [ng], [nc] */
     int32_t *gc;                  /* [ng]: the class of group k (0 without classes) */
     int pure;                     /* every group lies in one class */
@@ -232,7 +232,7 @@ static int64_t inv_dense(const int32_t *ids, int64_t b, int64_t *keys, int32_t *
 
 static void inv_plan_free(inv_plan *p)
 {
-    free(p->gi); free(p->ci); free(p->rows); free(p->goff); free(p->gn); free(p->cn); free(p->gc);
+    free(p->gi); free(p->ci); free(p->rows); free(p->gn); free(p->cn); free(p->gc);
 }
 
 static int inv_plan_make(const int32_t *g, const int32_t *c, int64_t b, inv_plan *p)
@@ -244,17 +244,14 @@ static int inv_plan_make(const int32_t *g, const int32_t *c, int64_t b, inv_plan
     p->gn = malloc(sizeof(int64_t) * (size_t)b);
     p->gc = malloc(sizeof(int32_t) * (size_t)b);
     p->rows = malloc(sizeof(int32_t) * (size_t)b);
-    p->goff = malloc(sizeof(int64_t) * (size_t)(b + 1));
     if (c) { p->ci = malloc(sizeof(int32_t) * (size_t)b); p->cn = malloc(sizeof(int64_t) * (size_t)b); }
-    if (!keys || !p->gi || !p->gn || !p->gc || !p->rows || !p->goff || (c && (!p->ci || !p->cn))) {
+    if (!keys || !p->gi || !p->gn || !p->gc || !p->rows || (c && (!p->ci || !p->cn))) {
         free(keys);
         inv_plan_free(p);
         return rft_fail(RFT_ENOMEM, "invariance: out of memory");
     }
     p->ng = inv_dense(g, b, keys, p->gi, p->gn);
     for (int64_t r = 0; r < b; r++) p->rows[r] = (int32_t)(keys[r] & 0xffffffff);   /* sorted by (id, row) */
-    p->goff[0] = 0;
-    for (int64_t k = 0; k < p->ng; k++) p->goff[k + 1] = p->goff[k] + p->gn[k];
     for (int64_t k = 0; k < p->ng; k++) p->kprime += p->gn[k] >= 2;
     p->pure = 1;
     if (c) {
@@ -373,8 +370,8 @@ static inline __attribute__((always_inline)) void inv_pass1(const inv_plan *p, c
     double *wk = m->part + t * ns, *vc = wk + ng;
     int32_t *gs = m->seen + t * (ng + nm), *cs = gs + ng;
     memset(wk, 0, sizeof(double) * (size_t)ns);
-    memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
     if (!p->pure) {
+        memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
         for (int64_t i = 0; d1 > d0 && i < b; i++) {
             const float *a = x + i * dim + d0;
             const int32_t k = p->gi[i], c = p->ci[i];
@@ -387,8 +384,8 @@ static inline __attribute__((always_inline)) void inv_pass1(const inv_plan *p, c
        sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
     for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
         const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK, n = e1 - e0;
-        for (int64_t k = 0; k < ng; k++)
-            wk[k] += inv_group(x, dim, p->rows + p->goff[k], p->gn[k], gmean + k * dim, e0, e1);
+        for (int64_t k = 0, r = 0; k < ng; r += p->gn[k], k++)
+            wk[k] += inv_group(x, dim, p->rows + r, p->gn[k], gmean + k * dim, e0, e1);
         for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + e0, 0, sizeof(float) * (size_t)n);
         for (int64_t k = 0; k < ng; k++) {
             const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
