@@ -362,7 +362,7 @@ int rft_invariance_loss_factored(float weight, const rft_tensor *f, const rft_te
                                  rft_tensor *means /* [out] */, rft_tensor *index /* [out] */);
 /* The same for n maps f[0..n-1] of one batch (the taps of one forward pass), weights[j] each:
    loss += sum_j weights[j] L_j, values[j] = L_j, coef[j], means[j], index[j] as above. One pass over
-   each map and, on the CPU, one parallel region for all of them (a region's start and end cost the
+   each map and, on the CPU, the same parallel regions for all of them (a region's start and end cost the
    same whatever the map's size); a device is waited for once per map. */
 int rft_invariance_loss_factored_taps(int64_t n, const float *weights, const rft_tensor *const *f,
                                       const rft_tensor *groups, const rft_tensor *classes /* [optional] */,

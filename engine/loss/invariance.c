@@ -10,20 +10,21 @@
  *     L = N / Den
  *     dL/da_i = (dN/da_i - L dDen/da_i) / Den,  dN/da_i = 4 (a_i - mean_k) / (K' D (M_k - 1)) (0 for a
  *     singleton group), dDen/da_i = 4 (a_i - mean) / ((B - 1) D)  or  2 n_c (a_i - mean_c) / (P D).
- * Passes over the map, each thread on its share of the columns:
- *   1. group after group, a block of columns at a time (the map read from memory once, each block
- *      of the group's rows twice from the first-level cache): the group's mean, then W_k about it,
+ * Passes over the map:
+ *   1. group after group (the groups shared out among the threads), a block of columns at a time
+ *      (the map read from memory once, front to back a few rows at a time, each block of the group's
+ *      rows twice from the first-level cache): the group's mean, then W_k about it,
  *      never as |a|^2 - M |mean|^2 (no cancellation); when a group spans classes, row after row
  *      instead, Welford's running means and sums of squares of the groups and of the classes; the
  *      squares in float over runs of at most 512 values, then in double;
- *   2. when every group lies in one class (always for all pairs), the denominator's means from the
- *      groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
+ *   2. when every group lies in one class (always for all pairs), the columns shared out among the
+ *      threads: the denominator's means from the groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
  *      work on K means, not on B rows;
  *   3. the gradient, row by row, element by element from the row's two coefficients.
  * In factored form (rft_invariance_loss_factored_taps) pass 3 is left to the tapped layer's backward,
  * which forms each value from the map, the row's two coefficients and its two rows of means as it
  * adds it (ops_factored_value, the same expression as pass 3: the same numbers); every tap of a
- * batch then shares one plan and one parallel region for pass 1 (a region's start and end cost as
+ * batch then shares one plan and the parallel regions of pass 1 (two: a region's start and end cost as
  * much for the smallest map as for the largest, and far more on a machine whose cores are busy).
  * The group and class structure (dense indices, sizes, K', P) comes from one sort of the ids,
  * O(B log B) integer work; the CUDA twin (kernels/invariance.cu) computes the same on the device.
@@ -324,19 +325,59 @@ static inline __attribute__((always_inline)) double inv_group(const float *x, in
     double total = 0;
     for (int64_t e0 = d0; e0 < d1; e0 += step) {
         const int64_t e1 = d1 - e0 < step ? d1 : e0 + step;
-        memcpy(m + e0, x + rows[0] * dim + e0, sizeof(float) * (size_t)(e1 - e0));
-        for (int64_t j = 1; j < mk; j++) {
+        /* the rows added in order, four per sweep of m where they can be, the division in the last
+           sweep (the same sums and quotient as one row at a time) */
+        int64_t j = 1;
+        int scaled = 0;
+        {
+            const float *a = x + rows[0] * dim;
+            if (mk >= 4) {
+                const float *b = x + rows[1] * dim, *c = x + rows[2] * dim, *d = x + rows[3] * dim;
+                scaled = mk == 4;
+                const float f = scaled ? inv : 1.0f;
+                #pragma omp simd
+                for (int64_t e = e0; e < e1; e++) m[e] = (a[e] + b[e] + c[e] + d[e]) * f;
+                j = 4;
+            } else {
+                #pragma omp simd
+                for (int64_t e = e0; e < e1; e++) m[e] = a[e];
+            }
+        }
+        for (; j + 3 < mk; j += 4) {
+            const float *a = x + rows[j] * dim, *b = x + rows[j + 1] * dim, *c = x + rows[j + 2] * dim,
+                        *d = x + rows[j + 3] * dim;
+            scaled = j + 4 == mk;
+            const float f = scaled ? inv : 1.0f;
+            #pragma omp simd
+            for (int64_t e = e0; e < e1; e++) m[e] = (m[e] + a[e] + b[e] + c[e] + d[e]) * f;
+        }
+        for (; j < mk; j++) {
             const float *a = x + rows[j] * dim;
             #pragma omp simd
             for (int64_t e = e0; e < e1; e++) m[e] += a[e];
         }
-        #pragma omp simd
-        for (int64_t e = e0; e < e1; e++) m[e] *= inv;
-        for (int64_t j = 0; j < mk; j++) {
+        if (!scaled) {
+            #pragma omp simd
+            for (int64_t e = e0; e < e1; e++) m[e] *= inv;
+        }
+        /* each row's squares in its own sum, four rows per sweep: four chains of additions in flight
+           instead of one (each addition of a chain waits for the one before) */
+        for (j = 0; j + 3 < mk; j += 4) {
+            const float *a = x + rows[j] * dim, *b = x + rows[j + 1] * dim, *c = x + rows[j + 2] * dim,
+                        *d = x + rows[j + 3] * dim;
+            float sa = 0, sb = 0, sc = 0, sd = 0;
+            #pragma omp simd reduction(+:sa, sb, sc, sd)
+            for (int64_t e = e0; e < e1; e++) {
+                const float u = a[e] - m[e], v = b[e] - m[e], w = c[e] - m[e], z = d[e] - m[e];
+                sa += u * u; sb += v * v; sc += w * w; sd += z * z;
+            }
+            total += sa; total += sb; total += sc; total += sd;
+        }
+        for (; j < mk; j++) {
             const float *a = x + rows[j] * dim;
             float acc = 0;
             #pragma omp simd reduction(+:acc)
-            for (int64_t e = e0; e < e1; e++) { const float d = a[e] - m[e]; acc += d * d; }
+            for (int64_t e = e0; e < e1; e++) { const float u = a[e] - m[e]; acc += u * u; }
             total += acc;
         }
     }
@@ -357,35 +398,50 @@ typedef struct {
 /* doubles a thread's partial sums take: W_k, then V_c or the between terms */
 static int64_t inv_ns(const inv_plan *p) { return p->ng + (p->ng > p->nc ? p->ng : p->nc); }
 
-/* Pass 1 on thread t's share of map m's columns, row after row: Welford's running means and sums of
-   squares of the groups (and of the classes when a group spans classes); then, when every group
-   lies in one class, the denominator's means from the groups' and each group's between term. */
-static inline __attribute__((always_inline)) void inv_pass1(const inv_plan *p, const inv_map *m, int t)
+/* Pass 1 on thread t's share of map m. When every group lies in one class, in two steps (two
+   parallel regions, inv_pass1_all): first each group over all its columns (the groups shared out
+   among the threads: a thread reads a few rows at a time, front to back, which the processor's
+   prefetchers follow), its mean and W_k (inv_group); then the denominator's means from the groups'
+   and each group's between term, the columns shared out. Otherwise row after row, the columns
+   shared out: Welford's running means and sums of squares of the groups and of the classes. */
+static inline __attribute__((always_inline)) void inv_pass1_groups(const inv_plan *p, const inv_map *m, int t)
+{
+    const int64_t b = p->b, dim = m->dim, ng = p->ng, nm = p->nc, ns = inv_ns(p), nt = m->nt;
+    const float *x = rft_f32(m->f);
+    float *gmean = m->gmean, *rmean = m->rmean;
+    double *wk = m->part + t * ns, *vc = wk + ng;
+    memset(wk, 0, sizeof(double) * (size_t)ns);
+    if (p->pure) {
+        const int64_t k0 = ng * t / nt, k1 = ng * (t + 1) / nt;
+        int64_t r = 0;
+        for (int64_t k = 0; k < k0; k++) r += p->gn[k];
+        for (int64_t k = k0; k < k1; r += p->gn[k], k++)
+            wk[k] = inv_group(x, dim, p->rows + r, p->gn[k], gmean + k * dim, 0, dim);
+        return;
+    }
+    const int64_t d0 = dim * t / nt / 16 * 16, d1 = t == nt - 1 ? dim : dim * (t + 1) / nt / 16 * 16;
+    int32_t *gs = m->seen + t * (ng + nm), *cs = gs + ng;
+    memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
+    for (int64_t i = 0; d1 > d0 && i < b; i++) {
+        const float *a = x + i * dim + d0;
+        const int32_t k = p->gi[i], c = p->ci[i];
+        wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
+        vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
+    }
+}
+
+/* The second step when every group lies in one class: on thread t's share of the columns, a block
+   at a time, the denominator's means from the groups' and each group's between term,
+   sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 (K means read, not B rows). */
+static inline __attribute__((always_inline)) void inv_pass1_between(const inv_plan *p, const inv_map *m, int t)
 {
     const int64_t b = p->b, dim = m->dim, ng = p->ng, nm = p->nc, ns = inv_ns(p), nt = m->nt;
     const int cls = p->ci != NULL;
-    const float *x = rft_f32(m->f);
     float *gmean = m->gmean, *rmean = m->rmean;
     const int64_t d0 = dim * t / nt / 16 * 16, d1 = t == nt - 1 ? dim : dim * (t + 1) / nt / 16 * 16;
-    double *wk = m->part + t * ns, *vc = wk + ng;
-    int32_t *gs = m->seen + t * (ng + nm), *cs = gs + ng;
-    memset(wk, 0, sizeof(double) * (size_t)ns);
-    if (!p->pure) {
-        memset(gs, 0, sizeof(int32_t) * (size_t)(ng + nm));
-        for (int64_t i = 0; d1 > d0 && i < b; i++) {
-            const float *a = x + i * dim + d0;
-            const int32_t k = p->gi[i], c = p->ci[i];
-            wk[k] += inv_welford(a, gmean + k * dim + d0, d1 - d0, ++gs[k]);
-            vc[c] += inv_welford(a, rmean + c * dim + d0, d1 - d0, ++cs[c]);
-        }
-        return;
-    }
-    /* a block of columns at a time, kept in cache from the groups' rows to the between terms:
-       sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2 */
+    double *vc = m->part + t * ns + ng;
     for (int64_t e0 = d0; e0 < d1; e0 += INV_BLOCK) {
         const int64_t e1 = d1 - e0 < INV_BLOCK ? d1 : e0 + INV_BLOCK, n = e1 - e0;
-        for (int64_t k = 0, r = 0; k < ng; r += p->gn[k], k++)
-            wk[k] += inv_group(x, dim, p->rows + r, p->gn[k], gmean + k * dim, e0, e1);
         for (int64_t c = 0; c < nm; c++) memset(rmean + c * dim + e0, 0, sizeof(float) * (size_t)n);
         for (int64_t k = 0; k < ng; k++) {
             const float w = (float)p->gn[k] / (float)(cls ? p->cn[p->gc[k]] : b);
@@ -394,32 +450,51 @@ static inline __attribute__((always_inline)) void inv_pass1(const inv_plan *p, c
             #pragma omp simd
             for (int64_t e = e0; e < e1; e++) rm[e] += w * gm[e];
         }
-        for (int64_t k = 0; k < ng; k++) {
+        /* the between terms, indexed by group; four groups per sweep, as inv_group's squares */
+        int64_t k = 0;
+        for (; k + 3 < ng; k += 4) {
+            const float *ga = gmean + k * dim, *gb = ga + dim, *gc = gb + dim, *gd = gc + dim;
+            const float *ra = rmean + p->gc[k] * dim, *rb = rmean + p->gc[k + 1] * dim,
+                        *rc = rmean + p->gc[k + 2] * dim, *rd = rmean + p->gc[k + 3] * dim;
+            float sa = 0, sb = 0, sc = 0, sd = 0;
+            #pragma omp simd reduction(+:sa, sb, sc, sd)
+            for (int64_t e = e0; e < e1; e++) {
+                const float u = ga[e] - ra[e], v = gb[e] - rb[e], w = gc[e] - rc[e], z = gd[e] - rd[e];
+                sa += u * u; sb += v * v; sc += w * w; sd += z * z;
+            }
+            vc[k] += sa; vc[k + 1] += sb; vc[k + 2] += sc; vc[k + 3] += sd;
+        }
+        for (; k < ng; k++) {
             const float *gm = gmean + k * dim, *rm = rmean + p->gc[k] * dim;
             float acc = 0;
             #pragma omp simd reduction(+:acc)
             for (int64_t e = e0; e < e1; e++) { const float u = gm[e] - rm[e]; acc += u * u; }
-            vc[k] += acc;          /* the between terms, indexed by group */
+            vc[k] += acc;
         }
     }
 }
 
-/* Pass 1 over every map in one parallel region: each large map split by columns across the
-   threads, each small one (nt = 1) on one thread, round robin. One fork and join for all taps. */
+/* Pass 1 over every map: each large map's work shared out among the threads, each small one
+   (nt = 1) on one thread, round robin; the first step of every map in one parallel region, the
+   second (groups in one class only) in another. Two forks and joins for all taps. */
 RFT_CLONES
 static void inv_pass1_all(const inv_plan *p, const inv_map *maps, int64_t n, int nt)
 {
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = 0;
+    for (int step = 0; step < 1 + p->pure; step++) {
+        #pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int t = 0;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
+            t = omp_get_thread_num();
 #endif
-        for (int64_t j = 0; j < n; j++) {
-            const inv_map *m = &maps[j];
-            if (m->dim == 0) continue;
-            if (m->nt > 1 && t < m->nt) inv_pass1(p, m, t);
-            else if (m->nt == 1 && t == m->owner) inv_pass1(p, m, 0);
+            for (int64_t j = 0; j < n; j++) {
+                const inv_map *m = &maps[j];
+                if (m->dim == 0) continue;
+                const int mine = m->nt > 1 ? t < m->nt : t == m->owner;
+                const int tt = m->nt > 1 ? t : 0;
+                if (mine && step == 0) inv_pass1_groups(p, m, tt);
+                if (mine && step == 1) inv_pass1_between(p, m, tt);
+            }
         }
     }
 }
@@ -507,7 +582,7 @@ static int inv_cpu(float weight, const rft_tensor *f, const inv_plan *p, double 
 }
 
 /* The factored form for n maps of one batch (rft_invariance_loss_factored_taps): one plan, pass 1
-   of every map in one parallel region, its means straight into the map's means tensor (groups at
+   of every map in the same parallel regions, its means straight into the map's means tensor (groups at
    rows 0..ng-1, the denominator's at b..), then each map's coefficients and rows of means. */
 static int inv_cpu_factored(const inv_plan *p, int64_t n, const float *weights, const rft_tensor *const *f,
                             double *loss, double *values, rft_tensor *const *coef, rft_tensor *const *means,
