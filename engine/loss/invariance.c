@@ -13,13 +13,13 @@
  * Passes over the map:
  *   1. group after group (the groups shared out among the threads), a block of columns at a time
  *      (the map read from memory once, front to back a few rows at a time, each block of the group's
- *      rows twice from the first-level cache): the group's mean, then W_k about it,
- *      never as |a|^2 - M |mean|^2 (no cancellation); when a group spans classes, row after row
- *      instead, Welford's running means and sums of squares of the groups and of the classes; the
- *      squares in float over runs of at most 512 values, then in double;
+ *      rows twice from the first-level cache): the group's mean, then W_k about it, never as
+ *      |a|^2 - M |mean|^2 (no cancellation); when a group spans classes, row after row instead (the
+ *      columns shared out), Welford's running means and sums of squares of the groups and of the
+ *      classes; the squares in float over runs of at most 512 values, then in double;
  *   2. when every group lies in one class (always for all pairs), the columns shared out among the
- *      threads: the denominator's means from the groups' and its sums from theirs, sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2:
- *      work on K means, not on B rows;
+ *      threads: the denominator's means from the groups' and its sums from theirs,
+ *      sum_{i in S_k} |a_i - m_ref|^2 = W_k + M_k |m_k - m_ref|^2: work on K means, not on B rows;
  *   3. the gradient, row by row, element by element from the row's two coefficients.
  * In factored form (rft_invariance_loss_factored_taps) pass 3 is left to the tapped layer's backward,
  * which forms each value from the map, the row's two coefficients and its two rows of means as it
