@@ -17,7 +17,7 @@
 # weights searched again at the rates beside the one selected), SCHEDULE_GRID (<LR_TOP>,1: the shares of the
 # epochs at the top rate searched last, at each method's selected rate and weight; the issue's floor,
 # Combined+ and Combined- each a third of the epochs at the top rate, leaves two thirds and all),
-# IA_EPOCHS (5), IA_METHODS ("FMA ST AT"), RESULTS (results/table3_<MODEL_NAME>_w<WIDTH>).
+# IA_EPOCHS (5), IA_METHODS ("FMA ST AT"), IA_AUGS (every distortion: the IA stage's, as "B+ S-"), RESULTS (results/table3_<MODEL_NAME>_w<WIDTH>).
 # The searches run for the methods in METHODS only, so the main job's defaults (issue 14, item 9) come from
 #   MODEL_NAME=quick WIDTH=1 BASE=<a quick baseline> ROOT=runs/main_job_quick METHODS=FMA SEARCH_IMAGES=45000 \
 #   SEARCH_EPOCHS=2 LR_TOP=0.5 LR_GRID=0.003,0.01 JOINT_GAMMA=0.1,0.3 tools/experiments/table3.sh search
@@ -41,6 +41,7 @@ LR_GRID=${LR_GRID:-0.0003,0.001,0.003,0.01}
 JOINT_GAMMA=${JOINT_GAMMA:-0.1,0.3,1}
 IA_EPOCHS=${IA_EPOCHS:-5}
 IA_METHODS=${IA_METHODS:-FMA ST AT}
+IA_AUGS=${IA_AUGS:-}
 RESULTS=${RESULTS:-results/table3_${MODEL_NAME}_w$WIDTH}
 MODEL=(--model "$MODEL_NAME" --width "$WIDTH" --bn true)
 BASE=${BASE:-$ROOT/baseline}
@@ -271,7 +272,7 @@ stage_invariance() {
 # a machine that lost its runs, so that the 21 runs may spread over sessions.
 stage_ia() {
   local m f flags name out fams
-  fams=$("$RFTLUA" -e "print(table.concat(require('rft.aug.distortions').names, ' '))")
+  fams=${IA_AUGS:-$("$RFTLUA" -e "print(table.concat(require('rft.aug.distortions').names, ' '))")}
   for f in $fams; do   # every method on one distortion before the next: a partial table compares them
     for m in $IA_METHODS; do
       flags=$(selected "$m")
