@@ -1,5 +1,5 @@
 -- ia_cifar: the IA strategy (paper Table 2): one fine-tuning per distortion and method, each seeing
--- only that distortion; reports clean and distorted test accuracy before and after.
+-- only that distortion; reports clean and distorted test accuracy before and after, and the strengths.
 --   rftlua recipes/ia_cifar.lua [--augs B+,GN,...] [--methods FMA,ST,AT] [--epochs 2] ...
 local rft = require 'rft'
 local ex = require 'rft.experiment'
@@ -18,12 +18,12 @@ local t0 = rft.train.now()
 -- data, baseline, strengths, and the baseline's rows on the test set
 local d = ex.cifar(o.data)
 local net0, _, dir = ex.baseline(o.baseline, d)
-local presets = ex.strengths(net0, d, o, dir)
+local presets, cal = ex.strengths(net0, d, o, dir)
 local base_state = rft.safetensors.load(dir .. '/model.safetensors')
 local before = ex.baseline_rows(net0, d.test, presets, dir)
 
 -- one fine-tuning per distortion and method, from the same baseline
-local results, lines = { before = before, runs = {}, provenance = report.provenance() }, {}
+local results, lines = { before = before, calibration = cal, runs = {}, provenance = report.provenance() }, {}
 lines[1] = string.format('%-6s %-13s %10s %10s %10s %10s', 'aug', 'method', 'clean', 'clean→', 'aug', 'aug→')
 for _, fam in ipairs(args.augs) do
   for _, name in ipairs(args.methods) do

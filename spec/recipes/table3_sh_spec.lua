@@ -185,9 +185,10 @@ describe('tools/experiments/table3.sh', function()
       '  echo "{\\"before\\": {\\"clean\\": 88, \\"$aug\\": 70}, \\"runs\\": [{\\"aug\\": \\"$aug\\", '
         .. '\\"method\\": \\"AT/IA\\", \\"after\\": {\\"clean\\": 87, \\"$aug\\": 80}}]}" > "$out/results.json"',
       'else exec ' .. BIN .. ' "$@"; fi', '' }, '\n'))
-    local function stage()
+    local function stage(augs)
       return capture(string.format([[bash -c 'chmod +x %s/rftlua; export RFTLUA=%s/rftlua ROOT=%s BASE=%s RESULTS=%s IA_METHODS=AT
-        source tools/experiments/table3.sh; stage_ia' 2>&1; echo "rc=$?"]], root, root, root, base, results))
+        IA_AUGS="%s"; source tools/experiments/table3.sh; stage_ia' 2>&1; echo "rc=$?"]], root, root, root, base, results,
+        augs or ''))
     end
     assert.is_truthy(stage():find('rc=0', 1, true))
     local f = assert(io.open(root .. '/calls'))
@@ -221,6 +222,15 @@ describe('tools/experiments/table3.sh', function()
     stage()
     f = assert(io.open(root .. '/calls')); n = select(2, f:read('*a'):gsub('\n', '')); f:close()
     assert.equal(13, n)
+    -- IA_AUGS: those distortions only, in its order
+    os.execute("rm -rf '" .. root .. "/ia'")
+    assert.is_truthy(stage('S- GN'):find('rc=0', 1, true))
+    f = assert(io.open(root .. '/calls')); local all = f:read('*a'); f:close()
+    local last = {}
+    for line in all:gmatch('[^\n]+') do last[#last + 1] = line end
+    assert.equal(15, #last)
+    assert.is_truthy(last[14]:find('--augs S- ', 1, true), last[14])
+    assert.is_truthy(last[15]:find('--augs GN ', 1, true), last[15])
     os.execute("rm -rf '" .. root .. "'")
   end)
 end)
