@@ -2,12 +2,32 @@
 -- selected (FMA under the normaliser whose search scored higher, the schedule searched last), and a
 -- missing search stops the script rather than running a method with an empty flag; IA runs once per
 -- method and distortion, its records kept in results/. The script's functions are sourced alone.
+-- tools/experiments/table2_second_baseline.sh: a second baseline's S- row at the first baseline's
+-- selected settings, its records kept beside the baseline's record, never mixed with another baseline's.
 local BIN = 'build/rftlua'
 local exists = require('rft.util').exists
 
 local function write(path, text)
   os.execute("mkdir -p '" .. path:match('^(.*)/') .. "'")
   local f = assert(io.open(path, 'w')); f:write(text); f:close()
+end
+
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local t = f:read('*a'); f:close()
+  return t
+end
+
+-- <root>/rftlua: rftlua itself, except that ia_cifar.lua only logs its flags in <root>/calls and writes
+-- a record in its --out (the distortion trained: 70 % before, 80 % after; clean 88 %, then 87 %)
+local function fake_rftlua(root)
+  write(root .. '/rftlua', table.concat({ '#!/bin/bash',
+    'if [ "$1" = recipes/ia_cifar.lua ]; then echo "${*:2}" >> ' .. root .. '/calls',
+    '  out=${*: -1}; aug=$(echo "$*" | sed "s/.*--augs \\([^ ]*\\).*/\\1/"); mkdir -p "$out"',
+    '  echo "{\\"before\\": {\\"clean\\": 88, \\"$aug\\": 70}, \\"runs\\": [{\\"aug\\": \\"$aug\\", '
+      .. '\\"method\\": \\"AT/IA\\", \\"after\\": {\\"clean\\": 87, \\"$aug\\": 80}}]}" > "$out/results.json"',
+    'else exec ' .. BIN .. ' "$@"; fi', '' }, '\n'))
 end
 
 -- what a shell command prints
@@ -178,13 +198,7 @@ describe('tools/experiments/table3.sh', function()
     write(root .. '/search/lr_top_at/results.json', '{"best": 0.6667}')
     write(results .. '/ia/at_bplus/results.json', '{"before": {}, "runs": [], "from": "results", "seconds": 612.4, '
       .. '"provenance": {"command": "rftlua recipes/ia_cifar.lua", "commit": "0123456789abc", "machine": {"cpu": "AMD EPYC", "isa": "AVX-512"}}}')
-    -- rftlua itself, except that ia_cifar.lua only logs its flags and writes a record in its --out
-    write(root .. '/rftlua', table.concat({ '#!/bin/bash',
-      'if [ "$1" = recipes/ia_cifar.lua ]; then echo "${*:2}" >> ' .. root .. '/calls',
-      '  out=${*: -1}; aug=$(echo "$*" | sed "s/.*--augs \\([^ ]*\\).*/\\1/"); mkdir -p "$out"',
-      '  echo "{\\"before\\": {\\"clean\\": 88, \\"$aug\\": 70}, \\"runs\\": [{\\"aug\\": \\"$aug\\", '
-        .. '\\"method\\": \\"AT/IA\\", \\"after\\": {\\"clean\\": 87, \\"$aug\\": 80}}]}" > "$out/results.json"',
-      'else exec ' .. BIN .. ' "$@"; fi', '' }, '\n'))
+    fake_rftlua(root)
     local function stage(augs)
       return capture(string.format([[bash -c 'chmod +x %s/rftlua; export RFTLUA=%s/rftlua ROOT=%s BASE=%s RESULTS=%s IA_METHODS=AT
         IA_AUGS="%s"; source tools/experiments/table3.sh; stage_ia' 2>&1; echo "rc=$?"]], root, root, root, base, results,
@@ -231,6 +245,43 @@ describe('tools/experiments/table3.sh', function()
     assert.equal(15, #last)
     assert.is_truthy(last[14]:find('--augs S- ', 1, true), last[14])
     assert.is_truthy(last[15]:find('--augs GN ', 1, true), last[15])
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+end)
+
+describe('tools/experiments/table2_second_baseline.sh', function()
+  it("runs S- at the first baseline's settings, keeps the baseline's record, and refuses another baseline's", function()
+    if not exists(BIN) then return pending('build/rftlua not built') end
+    local root = os.tmpname(); os.remove(root)
+    local first, runs, results = root .. '/first', root .. '/runs', root .. '/results'
+    local csv = 'epoch,lr,train_loss,train_accuracy,val_accuracy,images_per_s,seconds\n1,0.01,1.5,40,50,600,70\n'
+    write(first .. '/search/lr_at.json', '{"best": 0.001}')
+    write(first .. '/search/lr_top_at.json', '{"best": 0.6667}')
+    write(runs .. '/baseline/train.csv', csv)             -- a finished baseline: the baseline stage skips it
+    write(runs .. '/baseline/results.json', '{"test_accuracy": 87.7}')
+    fake_rftlua(root)
+    local function script()
+      local out = capture(string.format([[bash -c 'chmod +x %s/rftlua; export RFTLUA=%s/rftlua FIRST=%s ROOT=%s RESULTS=%s \
+        IA_METHODS=AT; tools/experiments/table2_second_baseline.sh' 2>&1; echo "rc=$?"]], root, root, first, runs, results))
+      return out, tonumber(out:match('rc=(%d+)%s*$'))
+    end
+    local out, rc = script()
+    assert.equal(0, rc, out)
+    local calls = read(root .. '/calls')
+    assert.equal('--methods AT --augs S- --lr 0.001 --lr-top 0.6667 --model vgg16 --width 0.5 --bn true --baseline '
+      .. runs .. '/baseline --epochs 5 --out ' .. runs .. '/ia/at_sminus\n', calls)
+    assert.equal(csv, read(results .. '/baseline/train.csv'))
+    assert.is_true(exists(results .. '/baseline/results.json'))
+    assert.is_true(exists(results .. '/ia/at_sminus/results.json'))
+    assert.is_truthy(read(results .. '/table2.md'):find('| S- | 70.00 | 80.00 (+10.00); clean 87.00 |', 1, true))
+    -- this baseline retrained to other numbers (another kind of CPU): stopped before any IA run
+    os.execute("rm -rf '" .. runs .. "/ia'")
+    write(runs .. '/baseline/train.csv', (csv:gsub('1%.5,40', '1.6,39')))
+    out, rc = script()
+    assert.is_true(rc ~= 0, out)
+    assert.is_truthy(out:find('trained to other numbers', 1, true), out)
+    assert.equal(calls, read(root .. '/calls'))
+    assert.equal(csv, read(results .. '/baseline/train.csv'))
     os.execute("rm -rf '" .. root .. "'")
   end)
 end)
