@@ -11,22 +11,23 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 FIRST=${FIRST:-results/table3_vgg16_w0.5}
-export ROOT=${ROOT:-runs/paper_vgg16_w0.5_second} RESULTS=${RESULTS:-results/table2_second_baseline}
-export IA_AUGS=${IA_AUGS:-S-}
+ROOT=${ROOT:-runs/paper_vgg16_w0.5_second} RESULTS=${RESULTS:-results/table2_second_baseline} IA_AUGS=${IA_AUGS:-S-}
+# shellcheck source=/dev/null
+source tools/experiments/table3.sh   # its settings and stages, for this ROOT and RESULTS
 for j in "$FIRST"/search/*.json; do   # the selected settings, as the first baseline's searches left them
   d="$ROOT/search/$(basename "$j" .json)"
   [ -f "$d/results.json" ] || { mkdir -p "$d" && cp "$j" "$d/results.json"; }
 done
-tools/experiments/table3.sh baseline
+stage_baseline
 # the baseline's record beside the IA records, so that a machine that trains it to the same numbers takes
-# the committed IA records instead of running them again (table3.sh's same_baseline); records made on
-# another baseline are never mixed with this one's
+# the committed IA records instead of running them again (same_baseline); records made on another
+# baseline are never mixed with this one's
 if [ ! -f "$RESULTS/baseline/train.csv" ]; then
   mkdir -p "$RESULTS/baseline"
-  cp "$ROOT/baseline/train.csv" "$ROOT/baseline/results.json" "$RESULTS/baseline/"
-elif ! cmp -s <(cut -d, -f1-5 "$ROOT/baseline/train.csv") <(cut -d, -f1-5 "$RESULTS/baseline/train.csv"); then
-  echo "$ROOT/baseline trained to other numbers than $RESULTS/baseline/train.csv (another kind of CPU):" \
+  cp "$BASE/train.csv" "$BASE/results.json" "$RESULTS/baseline/"
+elif ! same_baseline; then
+  echo "$BASE trained to other numbers than $RESULTS/baseline/train.csv (another kind of CPU):" \
     "set RESULTS to a new folder for its records" >&2
   exit 1
 fi
-tools/experiments/table3.sh ia
+stage_ia
