@@ -3,7 +3,8 @@
 -- missing search stops the script rather than running a method with an empty flag; IA runs once per
 -- method and distortion, its records kept in results/. The script's functions are sourced alone.
 -- tools/experiments/table2_second_baseline.sh: a second baseline's S- row at the first baseline's
--- selected settings, its records kept beside the baseline's record, never mixed with another baseline's.
+-- selected settings, its records kept beside the baseline's record, never mixed with another baseline's;
+-- the whole Table 2 with its S- row in place of the first baseline's.
 local BIN = 'build/rftlua'
 local exists = require('rft.util').exists
 
@@ -257,6 +258,8 @@ describe('tools/experiments/table2_second_baseline.sh', function()
     local csv = 'epoch,lr,train_loss,train_accuracy,val_accuracy,images_per_s,seconds\n1,0.01,1.5,40,50,600,70\n'
     write(first .. '/search/lr_at.json', '{"best": 0.001}')
     write(first .. '/search/lr_top_at.json', '{"best": 0.6667}')
+    write(first .. '/ia/at_bplus/results.json', '{"before": {"clean": 88, "B+": 60, "S-": 75}, "runs": [{"aug": "B+", '
+      .. '"method": "AT/IA", "after": {"clean": 86, "B+": 66}}, {"aug": "S-", "method": "AT/IA", "after": {"S-": 99}}]}')
     write(runs .. '/baseline/train.csv', csv)             -- a finished baseline: the baseline stage skips it
     write(runs .. '/baseline/results.json', '{"test_accuracy": 87.7}')
     fake_rftlua(root)
@@ -274,6 +277,11 @@ describe('tools/experiments/table2_second_baseline.sh', function()
     assert.is_true(exists(results .. '/baseline/results.json'))
     assert.is_true(exists(results .. '/ia/at_sminus/results.json'))
     assert.is_truthy(read(results .. '/table2.md'):find('| S- | 70.00 | 80.00 (+10.00); clean 87.00 |', 1, true))
+    -- the whole table: the first baseline's rows, this one's S- row in place of the first's
+    local all = read(results .. '/combined/table2.md')
+    assert.is_truthy(all:find('| B+ | 60.00 | 66.00 (+6.00); clean 86.00 |', 1, true), all)
+    assert.is_truthy(all:find('| S- (another baseline) | 70.00 | 80.00 (+10.00); clean 87.00 |', 1, true), all)
+    assert.is_truthy(all:find('| **average change** |  | **+8.00** (2 of 7) |', 1, true), all)
     -- this baseline retrained to other numbers (another kind of CPU): stopped before any IA run
     os.execute("rm -rf '" .. runs .. "/ia'")
     write(runs .. '/baseline/train.csv', (csv:gsub('1%.5,40', '1.6,39')))

@@ -204,6 +204,23 @@ describe('the multi-seed results of a runs folder', function()
     assert.equal(12.5, cjson.decode(read(out .. '/table2.json')).methods[1].average)
   end)
 
+  it("takes a row whole from another baseline's IA runs when told to, its changes against that baseline", function()
+    local other = root .. '/second'
+    json(other .. '/ia/st/results.json', { before = { clean = 88, ['B+'] = 74, GN = 50 },
+      runs = { { aug = 'B+', method = 'ST/IA', after = { clean = 87.5, ['B+'] = 80 } },
+               { aug = 'GN', method = 'ST/IA', after = { clean = 87, GN = 99 } } } })   -- GN: not asked for
+    local t = files.table2(out .. '/combined', root, { ['B+'] = other })
+    local fma, st = t.methods[1], t.methods[2]
+    assert.is_nil(fma.after['B+'])                   -- this root's B+ run is left out: the row is the other's
+    assert.equal(74, t.baseline['B+']); assert.equal(60, t.baseline.GN); assert.equal(90, t.baseline.clean)
+    assert.same({ 6, 10 }, { st.change['B+'], st.change.GN })
+    assert.equal(8, st.average); assert.equal(15, fma.average)
+    assert.same({ root = other, baseline_clean = 88 }, t.rows_from['B+'])
+    local md = read(out .. '/combined/table2.md')
+    assert.matches('| B+ (another baseline) | 74.00 | — | 80.00 (+6.00); clean 87.50 |', md, 1, true)
+    assert.matches('The B+ row comes from the runs under `' .. other .. '/ia`, fine-tuned from another baseline (clean 88.00 %)', md, 1, true)
+  end)
+
   it('records where every number came from', function()
     local t = cjson.decode(read(out .. '/table3.json'))
     assert.equal('rftlua recipes/paper_results.lua --runs ' .. root, t.provenance.command)

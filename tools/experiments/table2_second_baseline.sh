@@ -8,6 +8,8 @@
 #   RFT_DATA=../shared/datasets/cifar-10-batches-bin tools/experiments/table2_second_baseline.sh
 # Resumes like table3.sh; the same environment settings apply (ROOT defaults to
 # runs/paper_vgg16_w0.5_second, RESULTS to results/table2_second_baseline, IA_AUGS to S-).
+# Writes RESULTS/table2.md/json (this baseline's rows) and RESULTS/combined/table2.md/json: the whole
+# Table 2, the first baseline's rows from FIRST/ia with this one's in place of IA_AUGS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 FIRST=${FIRST:-results/table3_vgg16_w0.5}
@@ -31,3 +33,6 @@ elif ! same_baseline; then
   exit 1
 fi
 stage_ia
+"$RFTLUA" -e "local rows = {}
+for f in ('$IA_AUGS'):gmatch('%S+') do rows[f] = '$RESULTS' end
+assert(require('rft.experiment.paper_files').table2('$RESULTS/combined', '$FIRST', rows), 'no IA record in $FIRST/ia')"

@@ -202,28 +202,50 @@ end
 --- Table 2 (IA) from the recipes/ia_cifar.lua runs under root/ia/<folder>/results.json (one seed):
 --- {families, baseline = {family = acc, clean = acc}, methods = { {label, after = {family = acc},
 --- change = {family = after - baseline}, clean = {family = clean accuracy after}, average = mean
---- change over the families present, n = families present} }, folders = {...}}, or nil when none.
-function M.table2(root)
-  local t = { families = protocol.families, baseline = {}, methods = {}, folders = {} }
+--- change over the families present, n = families present} }, folders = {...}, rows_from}, or nil when
+--- none. rows_from = {family = other root}: that row comes whole from the runs under other/ia (another
+--- baseline's: each cell's change is against the baseline its run was fine-tuned from, and that
+--- baseline's accuracies fill the row), root's runs on that family are left out. rows_from[family] becomes
+--- {root = other, baseline_clean = that baseline's clean accuracy}.
+function M.table2(root, rows_from)
+  local t = { families = protocol.families, baseline = {}, methods = {}, folders = {}, rows_from = {} }
   local by_label = {}
-  for _, name in ipairs(runs_mod.list(root .. '/ia')) do
-    local r = runs_mod.read_json(root .. '/ia/' .. name .. '/results.json')
-    if r and type(r.before) == 'table' and type(r.runs) == 'table' then
-      t.folders[#t.folders + 1] = { dir = root .. '/ia/' .. name, provenance = r.provenance, seconds = r.seconds }
-      for k, v in pairs(r.before) do t.baseline[k] = t.baseline[k] or v end
-      for _, run in ipairs(r.runs) do
-        local m = by_label[run.method]
-        if not m then
-          m = { label = run.method, after = {}, change = {}, clean = {} }
-          by_label[run.method] = m
-          t.methods[#t.methods + 1] = m
-        end
-        local a = run.after or {}
-        m.after[run.aug], m.clean[run.aug] = a[run.aug], a.clean
-        if type(a[run.aug]) == 'number' and type(r.before[run.aug]) == 'number' then
-          m.change[run.aug] = a[run.aug] - r.before[run.aug]
+  local function add(dir, keep, source)
+    for _, name in ipairs(runs_mod.list(dir .. '/ia')) do
+      local r = runs_mod.read_json(dir .. '/ia/' .. name .. '/results.json')
+      local valid = r and type(r.before) == 'table' and type(r.runs) == 'table'
+      local used = valid and #r.runs == 0   -- a record with no run yet is listed, one whose runs are all left out is not
+      for _, run in ipairs(valid and r.runs or {}) do
+        if keep(run.aug) then
+          used = true
+          local m = by_label[run.method]
+          if not m then
+            m = { label = run.method, after = {}, change = {}, clean = {} }
+            by_label[run.method] = m
+            t.methods[#t.methods + 1] = m
+          end
+          local a = run.after or {}
+          m.after[run.aug], m.clean[run.aug] = a[run.aug], a.clean
+          if type(a[run.aug]) == 'number' and type(r.before[run.aug]) == 'number' then
+            m.change[run.aug] = a[run.aug] - r.before[run.aug]
+          end
         end
       end
+      if used then
+        t.folders[#t.folders + 1] = { dir = dir .. '/ia/' .. name, provenance = r.provenance, seconds = r.seconds }
+        for k, v in pairs(r.before) do
+          if keep(k) then t.baseline[k] = t.baseline[k] or v end
+        end
+        if source then source.baseline_clean = source.baseline_clean or r.before.clean end
+      end
+    end
+  end
+  rows_from = rows_from or {}
+  add(root, function(f) return not rows_from[f] end)
+  for _, f in ipairs(t.families) do
+    if rows_from[f] then
+      t.rows_from[f] = { root = rows_from[f] }
+      add(rows_from[f], function(g) return g == f end, t.rows_from[f])
     end
   end
   if #t.folders == 0 then return nil end

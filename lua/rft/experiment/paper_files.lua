@@ -310,9 +310,11 @@ function M.searches(out, root)
 end
 
 --- table2.md and table2.json (IA, one seed) when root/ia holds runs; returns the summary or nil.
-function M.table2(out, root)
-  local t = A.table2(root)
+--- rows_from = {family = other root}: that row from the runs under other/ia instead (A.table2).
+function M.table2(out, root, rows_from)
+  local t = A.table2(root, rows_from)
   if not t then return nil end
+  util.mkdir_p(out)
   local head, align = { 'distortion', 'baseline' }, { '---', '---:' }
   for _, m in ipairs(t.methods) do head[#head + 1] = m.label; align[#align + 1] = '---:' end
   local lines = { '# Table 2: one distortion per fine-tuning (IA), one seed', '',
@@ -321,7 +323,7 @@ function M.table2(out, root)
       .. 'mean change over the distortions present (the paper averages over its seven).', root), '',
     row(head), row(align) }
   for _, f in ipairs(t.families) do
-    local cells = { f, f2(t.baseline[f]) }
+    local cells = { t.rows_from[f] and f .. ' (another baseline)' or f, f2(t.baseline[f]) }
     for _, m in ipairs(t.methods) do
       cells[#cells + 1] = m.after[f] and string.format('%s (%s); clean %s', f2(m.after[f]), s2(m.change[f]), f2(m.clean[f]))
         or '—'
@@ -334,6 +336,13 @@ function M.table2(out, root)
   end
   lines[#lines + 1] = row(avg)
   lines[#lines + 1] = string.format('\nBaseline clean accuracy: %s %%.', f2(t.baseline.clean))
+  for _, f in ipairs(t.families) do
+    local s = t.rows_from[f]
+    if s then
+      lines[#lines + 1] = string.format('The %s row comes from the runs under `%s/ia`, fine-tuned from another baseline '
+        .. '(clean %s %%): its baseline column and every change in it are that baseline\'s.', f, s.root, f2(s.baseline_clean))
+    end
+  end
   lines[#lines + 1] = '\n## Provenance\n'
   for _, fo in ipairs(t.folders) do
     local p = type(fo.provenance) == 'table' and fo.provenance or {}
