@@ -15,7 +15,8 @@ local BENCHMARK = { 'gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_bl
   'pixelate', 'jpeg_compression' }
 -- The generator's extras ("validation" corruptions), in its order.
 local EXTRA = { 'speckle_noise', 'gaussian_blur', 'spatter', 'saturate' }
--- Relatives of rft's training distortions (DESIGN.md §5): reported apart from the unrelated ten.
+-- Relatives of rft's training distortions (DESIGN.md §5): reported apart from the other twelve of the 15
+-- (DESIGN.md says "the unrelated ten", but its list leaves twelve).
 M.related = { brightness = true, gaussian_noise = true, impulse_noise = true, gaussian_blur = true,
               saturate = true }
 

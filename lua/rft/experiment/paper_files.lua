@@ -173,7 +173,7 @@ function M.cifar10c(out, rs, c, prov)
   local lines = { '# Held-out corruptions (CIFAR-10-C), mean ± std over seeds', '',
     'Mean accuracy (%) over the 15 benchmark corruptions x 5 severities (mCA), over the related ones (brightness, '
       .. 'gaussian_noise, impulse_noise; with the extras gaussian_blur and saturate where evaluated) and the '
-      .. 'unrelated ten; Δ: change of the mean from the baseline.', '',
+      .. 'unrelated twelve; Δ: change of the mean from the baseline.', '',
     row { 'model', 'n', 'clean', 'mCA', 'Δ mCA', 'related', 'Δ related', 'unrelated', 'Δ unrelated' },
     row { '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:' },
     row { 'baseline', '1', f2(c.baseline.clean), f2(c.baseline.mca), '', f2(c.baseline.related), '',
