@@ -6,7 +6,8 @@
 -- median invariance score among those within --max-val-drop points of the baseline's validation
 -- accuracy. Reports test accuracy (clean and under the heavier scheme), the per-layer invariance loss
 -- per epoch (the paper's Figure 2) and the invariance scores per layer (Figure 1). Every training
--- resumes after a kill; each model's <out>/<name>/results.json is written once it is scored.
+-- resumes after a kill; each model's <out>/<name>/results.json is written once it is scored (and, with
+-- --results, copied there with its CSVs and figures).
 -- Defaults fit a 2-core CPU in about 45 minutes; batch norm (the authors' released code) lets the short
 -- run train at the paper's learning rate, where plain All-CNN-C was still at chance after an epoch.
 -- The paper: --no-bn --width 1 --epochs 350 --steps-per-epoch 352 (lr 0.01, /10 at 200, 250, 300), on a GPU.
@@ -37,6 +38,8 @@ p:flag('--same-class', 'denominator over same-class pairs (the authors\' release
 p:integer('--score-images', 'test (and validation) images for the invariance scores (the paper: 10,000)', 2000, { min = 1, max = 10000 })
 p:integer('--draws', 'draws of G per test image', 5, { min = 1, max = 100 })
 p:integer('--seed', 'seed of the initialisation, the batches and the augmentations', 0, { min = 0, max = 2 ^ 31 - 1 })
+p:string('--results', 'also copy the records, CSVs and figures (never the weights) into this folder, each model\'s as soon as '
+  .. 'it is scored: a run stopped in a later model keeps the finished ones there')
 p:flag('--allow-nonfinite', 'resume from a checkpoint holding NaN or Inf (refused by default)')
 local o = p:parse(arg)
 local t_run, names = rft.train.now(), nil
@@ -83,6 +86,22 @@ local function train(name, alpha)
   return net, rows, seconds
 end
 
+-- Files of o.out (relative paths; those missing skipped) copied into --results.
+local function publish(files)
+  if not o.results then return end
+  for _, rel in ipairs(files) do
+    local f = io.open(o.out .. '/' .. rel, 'rb')
+    if f then
+      local text = f:read('*a'); f:close()
+      util.mkdir_p(util.dirname(o.results .. '/' .. rel))
+      util.write_atomic(o.results .. '/' .. rel, text)
+    end
+  end
+end
+local function model_files(name)
+  return { name .. '/results.json', name .. '/train.csv', name .. '_scores.csv', name .. '_invariance_loss.png' }
+end
+
 local models, heavier, G = {}, rft.aug.heavier(), rft.aug.G()
 local runs = { { name = 'baseline', alpha = 0 } }
 for _, a in ipairs(o.alpha) do runs[#runs + 1] = { name = string.format('invariance_a%g', a), alpha = a } end
@@ -97,7 +116,7 @@ local function scored(r)
 end
 for _, r in ipairs(runs) do
   local m = scored(r)
-  if m then models[#models + 1] = m; goto continue end
+  if m then models[#models + 1] = m; publish(model_files(r.name)); goto continue end
   local net, rows, seconds = train(r.name, r.alpha)
   local so = { draws = o.draws, seed = o.seed }
   so.images = math.min(o.score_images, d.val.n)
@@ -120,6 +139,7 @@ for _, r in ipairs(runs) do
   -- each model's record as soon as it is scored: a run stopped before the last alpha keeps the others'
   report.write_json(o.out .. '/' .. r.name .. '/results.json', { model = m, layers = names, config = o, key = model_key(r.alpha),
                                                                  provenance = report.provenance() })
+  publish(model_files(r.name))
   local ms = {}
   for i, k in ipairs(names) do ms[i] = string.format('%s %.3f', k, m.medians[i]) end
   print(string.format('%s: validation %.2f %%, test %.2f %% (heavier %.2f %%); median scores %s', r.name, m.val_accuracy,
@@ -161,7 +181,8 @@ end
 md[#md + 1] = ''
 md[#md + 1] = 'Selection: ' .. selection .. '. Scores on ' .. o.score_images .. ' test images, ' .. o.draws
   .. ' draws of G each; layers ' .. table.concat(names, ', ') .. '.'
-require('rft.util').write_atomic(o.out .. '/results.md', table.concat(md, '\n') .. '\n')
+util.write_atomic(o.out .. '/results.md', table.concat(md, '\n') .. '\n')
+publish { 'results.json', 'results.md', 'scores.png' }
 print(table.concat(md, '\n'))
 print(string.format('test accuracy: baseline %.2f %%, invariance (alpha %g) %.2f %%; training time invariance / baseline %.2f '
   .. '(both measure L_inv; tools/bench/invariance_overhead.lua times the loss alone)', base.test_accuracy, chosen.alpha,

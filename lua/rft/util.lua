@@ -25,7 +25,6 @@ end
 
 function M.write_atomic(path, text) require('rft.dist').on_root(write_atomic, path, text) end
 
---- The folder part of a path ('.' for a bare name).
 --- Whether a file can be opened for reading.
 function M.exists(path)
   local f = io.open(path, 'rb')
@@ -44,6 +43,7 @@ function M.canonical(v)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
+--- The folder part of a path ('.' for a bare name).
 function M.dirname(path) return path:match('^(.*)/[^/]*$') or '.' end
 
 return M

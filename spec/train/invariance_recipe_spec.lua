@@ -1,7 +1,8 @@
 -- recipes/invariance_cifar.lua refuses flags out of range before any work: one line naming the
 -- flag and the accepted range, exit status 2, and no output folder. A model scored before is taken
 -- from its record, untrained, when its settings match (each model of a long run may train in another
--- session, its record restored from results/). (Its kill -9 and resume behaviour is rft.train.fit's,
+-- session, its record restored from results/), and --results receives every record, CSV and figure but
+-- no weights. (Its kill -9 and resume behaviour is rft.train.fit's,
 -- specified in fit_spec.lua.)
 local data_dir = os.getenv('RFT_DATA')
 local have_data = data_dir and io.open(data_dir .. '/test_batch.bin', 'rb')
@@ -42,12 +43,24 @@ describe('invariance_cifar.lua', function()
     local dir = os.tmpname(); os.remove(dir)
     local run = 'build/rftlua recipes/invariance_cifar.lua --epochs 1 --steps-per-epoch 1 --seeds 4 --copies 2 '
       .. '--score-images 20 --draws 1 --alpha 0.1 --out ' .. dir
-    local first, rc = sh(run)
+    local first, rc = sh(run .. ' --results ' .. dir .. '/published')
     assert.equal(0, rc, first)
     assert.is_nil(first:find('scored before', 1, true))
     local function read(path) local f = assert(io.open(path)); local t = f:read('*a'); f:close(); return t end
     local table1 = read(dir .. '/results.md')
-    os.execute("rm -f '" .. dir .. "'/*.safetensors '" .. dir .. "'/*/checkpoint*")   -- as results/ holds them
+    -- --results: every record, CSV and figure, never the weights
+    local function files(root)
+      local p, t = io.popen("cd '" .. root .. "' && find . -type f | sort"), {}
+      for l in p:lines() do t[#t + 1] = l end
+      p:close()
+      return table.concat(t, ' ')
+    end
+    assert.equal('./baseline/results.json ./baseline/train.csv ./baseline_invariance_loss.png ./baseline_scores.csv '
+      .. './invariance_a0.1/results.json ./invariance_a0.1/train.csv ./invariance_a0.1_invariance_loss.png '
+      .. './invariance_a0.1_scores.csv ./results.json ./results.md ./scores.png', files(dir .. '/published'))
+    assert.equal(read(dir .. '/baseline/results.json'), read(dir .. '/published/baseline/results.json'))
+    assert.equal(table1, read(dir .. '/published/results.md'))
+    os.execute("rm -rf '" .. dir .. "'/*.safetensors '" .. dir .. "'/*/checkpoint* '" .. dir .. "'/published")   -- as results/ holds them
     local again; again, rc = sh(run)
     assert.equal(0, rc, again)
     assert.is_truthy(again:find('baseline: scored before', 1, true), again)

@@ -32,12 +32,7 @@ if [ -d "$RESULTS" ]; then
     done
 fi
 
+# each model's record, CSVs and figures go into $RESULTS as soon as it is scored, never the weights
 "$RFTLUA" recipes/invariance_cifar.lua --width "$WIDTH" --epochs "$EPOCHS" \
   --schedule one-cycle --lr "$LR" --weight-decay "$WEIGHT_DECAY" --alpha "$ALPHAS" \
-  --score-images "$SCORE_IMAGES" --out "$ROOT" "$@"
-
-# everything but the weights and checkpoints: results.json/md, the figures, the CSVs behind them
-mkdir -p "$RESULTS"
-(cd "$ROOT" && find . -type f ! -name '*.safetensors' ! -name '*.tmp*' -print0) |
-  while IFS= read -r -d '' f; do mkdir -p "$RESULTS/$(dirname "$f")"; cp "$ROOT/$f" "$RESULTS/$f"; done
-echo "wrote $RESULTS"
+  --score-images "$SCORE_IMAGES" --out "$ROOT" --results "$RESULTS" "$@"; exit   # exit here: bash reads a script as it runs
