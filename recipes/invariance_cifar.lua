@@ -58,6 +58,12 @@ local function model_key(alpha)
   return cjson.encode(key)
 end
 -- One model, trained (or resumed) in o.out/<name>/: returns it, its rows (with each layer's L_inv), its seconds.
+-- Figure 2 of a model from its train.csv: each layer's invariance loss per epoch.
+local function figure2(name)
+  report.plot_csv(o.out .. '/' .. name .. '/train.csv', o.out .. '/' .. name .. '_invariance_loss.png',
+    { x = 'epoch', ys = names, title = name .. ': invariance loss per layer (the paper\'s Figure 2)', ylabel = 'invariance loss L_{inv}' })
+end
+
 local function train(name, alpha)
   local net = rft.models.allcnn_c { width = o.width, bn = not o.no_bn, seed = o.seed }
   if #net:taps() == 0 then net:forward(rft.tensor { shape = { 1, 3, 32, 32 }, device = net:device() }) end
@@ -78,8 +84,7 @@ local function train(name, alpha)
       return metrics
     end,
   }
-  report.plot_csv(o.out .. '/' .. name .. '/train.csv', o.out .. '/' .. name .. '_invariance_loss.png',
-    { x = 'epoch', ys = names, title = name .. ': invariance loss per layer (the paper\'s Figure 2)', ylabel = 'invariance loss L_{inv}' })
+  figure2(name)
   rft.safetensors.save(o.out .. '/' .. name .. '.safetensors', net:state_dict(), { model = 'allcnn_c', width = o.width })
   local seconds = 0   -- each epoch's once, resumed or not
   for _, r in ipairs(rows) do seconds = seconds + r.seconds end
@@ -106,7 +111,8 @@ local models, heavier, G = {}, rft.aug.heavier(), rft.aug.G()
 local runs = { { name = 'baseline', alpha = 0 } }
 for _, a in ipairs(o.alpha) do runs[#runs + 1] = { name = string.format('invariance_a%g', a), alpha = a } end
 -- A model scored before (this run, or another session's whose record was restored from results/ by
--- tools/experiments/invariance.sh) is taken from its record, with its scores' CSV beside it, untrained.
+-- tools/experiments/invariance.sh) is taken from its record, with its scores' CSV beside it, untrained;
+-- its Figure 2 is drawn again from its train.csv.
 local function scored(r)
   local rec = runs_io.read_json(o.out .. '/' .. r.name .. '/results.json')
   if not rec or rec.key ~= model_key(r.alpha) or not util.exists(o.out .. '/' .. r.name .. '_scores.csv') then return nil end
@@ -116,7 +122,7 @@ local function scored(r)
 end
 for _, r in ipairs(runs) do
   local m = scored(r)
-  if m then models[#models + 1] = m; publish(model_files(r.name)); goto continue end
+  if m then figure2(r.name); models[#models + 1] = m; publish(model_files(r.name)); goto continue end
   local net, rows, seconds = train(r.name, r.alpha)
   local so = { draws = o.draws, seed = o.seed }
   so.images = math.min(o.score_images, d.val.n)

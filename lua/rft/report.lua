@@ -50,14 +50,29 @@ function M.curve_style(i)
   return string.format('lc rgb "%s" pt %d', colours[(i - 1) % #colours + 1], markers[(i - 1) % #markers + 1])
 end
 
+--- Spacing of whole-number tics for an axis of n steps: 1, 2, 5, 10, 20, 50 ... so that at most about
+--- 20 tics are labelled (a 200-epoch curve labelled every epoch is unreadable).
+function M.tic_step(n)
+  local step = 1
+  while n / step > 20 do
+    local d = tostring(step):sub(1, 1)
+    step = step * (d == '2' and 2.5 or 2)
+  end
+  return step
+end
+
 --- Line plot of CSV columns against column o.x: o.ys (names), o.title, o.ylabel; each curve its own
 --- colour and marker (curve_style); o.dashed: names of columns drawn dashed (the Combined rows of a
 --- Figure 4, so that ten curves read apart even in grey), o.thick: names drawn with a heavier line.
+--- With x = 'epoch' the tics fall on whole epochs (tic_step); long runs mark every few epochs (pi).
 --- Returns what gnuplot_script returns, or false when nothing to plot.
 function M.plot_csv(csv, png, o)
   local f = io.open(csv)
   if not f then return false end
-  local header = f:read('*l'); f:close()
+  local header = f:read('*l')
+  local rows = 0
+  for _ in f:lines() do rows = rows + 1 end
+  f:close()
   local index = {}
   local i = 0
   for name in (header .. ','):gmatch('([^,]*),') do i = i + 1; index[name] = i end
@@ -66,14 +81,15 @@ function M.plot_csv(csv, png, o)
   for _, y in ipairs(o.thick or {}) do thick[y] = true end
   for _, y in ipairs(o.ys) do
     if index[y] then
-      plots[#plots + 1] = string.format('%s using %d:%d with linespoints %s dt %d lw %g title %s', quote(csv),
-        index[o.x], index[y], M.curve_style(#plots + 1), dashed[y] and 2 or 1, thick[y] and 2.5 or 1.2, quote(y))
+      plots[#plots + 1] = string.format('%s using %d:%d with linespoints %s pi %d dt %d lw %g title %s', quote(csv),
+        index[o.x], index[y], M.curve_style(#plots + 1), math.ceil(rows / 40), dashed[y] and 2 or 1,
+        thick[y] and 2.5 or 1.2, quote(y))
     end
   end
   if #plots == 0 then return false end
   return M.gnuplot_script(png, table.concat({
     'set datafile separator ","', 'set termoption noenhanced', 'set key outside right', 'set grid',
-    o.x == 'epoch' and 'set xtics 1' or '',
+    o.x == 'epoch' and 'set xtics ' .. M.tic_step(rows) or '',
     'set title ' .. quote(o.title or ''), 'set xlabel ' .. quote(o.x), 'set ylabel ' .. quote(o.ylabel or ''),
     'plot ' .. table.concat(plots, ', '),
   }, '\n'))

@@ -72,6 +72,23 @@ describe('rft.report.plot_csv', function()
       if title == 'clean' then assert.is_true(tonumber(lw) > 2) else assert.is_true(tonumber(lw) < 2) end
     end
     assert.same({ 'Combined+', 'Combined-' }, dashed)
+    assert.truthy(script:find('set xtics 1\n', 1, true))
+    os.remove(csv); os.remove(png)
+  end)
+
+  it('labels a long epoch axis every few epochs and marks every few points', function()
+    assert.same({ 1, 1, 2, 5, 10, 10, 20 }, { rft.report.tic_step(3), rft.report.tic_step(20), rft.report.tic_step(21),
+      rft.report.tic_step(60), rft.report.tic_step(120), rft.report.tic_step(200), rft.report.tic_step(350) })
+    local csv = os.tmpname() .. '.csv'
+    local f = assert(io.open(csv, 'w'))
+    f:write('epoch,relu1,relu2\n')
+    for e = 1, 200 do f:write(e, ',', 0.5 + e / 1000, ',', 0.6 - e / 1000, '\n') end
+    f:close()
+    local png = csv:gsub('%.csv$', '.png')
+    local _, script = rft.report.plot_csv(csv, png, { x = 'epoch', ys = { 'relu1', 'relu2' } })
+    assert.truthy(script:find('set xtics 10\n', 1, true))
+    local _, marked = script:gsub(' pi 5 ', '')
+    assert.equal(2, marked)
     os.remove(csv); os.remove(png)
   end)
 end)
