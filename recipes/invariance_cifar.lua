@@ -57,13 +57,13 @@ local function model_key(alpha)
   end
   return cjson.encode(key)
 end
--- One model, trained (or resumed) in o.out/<name>/: returns it, its rows (with each layer's L_inv), its seconds.
 -- Figure 2 of a model from its train.csv: each layer's invariance loss per epoch.
 local function figure2(name)
   report.plot_csv(o.out .. '/' .. name .. '/train.csv', o.out .. '/' .. name .. '_invariance_loss.png',
     { x = 'epoch', ys = names, title = name .. ': invariance loss per layer (the paper\'s Figure 2)', ylabel = 'invariance loss L_{inv}' })
 end
 
+-- One model, trained (or resumed) in o.out/<name>/: returns it, its rows (with each layer's L_inv), its seconds.
 local function train(name, alpha)
   local net = rft.models.allcnn_c { width = o.width, bn = not o.no_bn, seed = o.seed }
   if #net:taps() == 0 then net:forward(rft.tensor { shape = { 1, 3, 32, 32 }, device = net:device() }) end

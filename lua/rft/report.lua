@@ -53,12 +53,13 @@ end
 --- Spacing of whole-number tics for an axis of n steps: 1, 2, 5, 10, 20, 50 ... so that at most about
 --- 20 tics are labelled (a 200-epoch curve labelled every epoch is unreadable).
 function M.tic_step(n)
-  local step = 1
-  while n / step > 20 do
-    local d = tostring(step):sub(1, 1)
-    step = step * (d == '2' and 2.5 or 2)
+  local decade = 1
+  while true do
+    for _, m in ipairs({ 1, 2, 5 }) do
+      if n <= 20 * m * decade then return m * decade end
+    end
+    decade = decade * 10
   end
-  return step
 end
 
 --- Line plot of CSV columns against column o.x: o.ys (names), o.title, o.ylabel; each curve its own
